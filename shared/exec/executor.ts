@@ -1,0 +1,196 @@
+/**
+ * Executes transactions with `@ethereumjs/vm`'s `runTx` over the flat, versioned state.
+ * One Executor per thread; it keeps one VM per hardfork and points it at a block's view.
+ */
+import { createBlock, type Block } from '@ethereumjs/block'
+import { createVM, runTx, type VM } from '@ethereumjs/vm'
+
+import { MissingStateError, ParevmError } from '../errors.ts'
+import { TxStateManager, type TxAccess } from '../state/tx-state-manager.ts'
+import { commonFor } from './common-for.ts'
+
+import { headerDataFromEnv, type BlockEnv, type ChainSpec } from './block-env.ts'
+import type { BlockView } from '../state/view.ts'
+import type { Common } from '@ethereumjs/common'
+import type { EVMMockBlockchainInterface, Log } from '@ethereumjs/evm'
+import type { TypedTransaction } from '@ethereumjs/tx'
+
+/** Hashes of earlier blocks for BLOCKHASH; undefined where unknown (then execution fails loudly). */
+export type BlockHashLookup = (number: bigint) => Uint8Array | undefined
+
+export type InvalidReasonCode =
+  | 'nonce'
+  | 'insufficient-balance'
+  | 'fee-cap-below-base-fee'
+  | 'intrinsic-gas'
+  | 'sender-not-eoa'
+  | 'gas-limit-above-block'
+  | 'blob-fee'
+  | 'other'
+
+export interface TxExecution {
+  /** False when the transaction could not be included (runTx rejected it); no state changed. */
+  valid: boolean
+  invalidCode?: InvalidReasonCode
+  invalidReason?: string
+  /** Receipt status (1 success, 0 reverted or failed). */
+  status: 0 | 1
+  /** Gas charged to the sender (receipt gas). */
+  gasUsed: bigint
+  /** Gas counted against the block gas limit (equals gasUsed before EIP-7778). */
+  blockGasUsed: bigint
+  blobGasUsed: bigint
+  logs: Log[]
+  /** Receipt bloom (256 bytes). */
+  bloom: Uint8Array
+  createdAddress?: string
+  access: TxAccess
+}
+
+interface VmSlot {
+  vm: VM
+  sm: TxStateManager
+  common: Common
+}
+
+class HashLookupBlockchain implements EVMMockBlockchainInterface {
+  constructor(private readonly lookup: () => BlockHashLookup) {}
+
+  async getBlock(blockId: number): Promise<{ hash(): Uint8Array }> {
+    const hash = this.lookup()(BigInt(blockId))
+    if (hash === undefined) {
+      throw new MissingStateError(`blockhash:${blockId}`, {
+        hint: 'BLOCKHASH asked for a block whose hash is not known (replay fixtures ship block_hashes.json)',
+      })
+    }
+    return { hash: () => hash }
+  }
+
+  async putBlock(): Promise<void> {}
+
+  shallowCopy(): EVMMockBlockchainInterface {
+    return this
+  }
+}
+
+function classifyInvalid(message: string): InvalidReasonCode {
+  if (message.includes('nonce')) return 'nonce'
+  if (message.includes("doesn't have enough funds")) return 'insufficient-balance'
+  if (message.includes('is less than the block\'s baseFeePerGas')) return 'fee-cap-below-base-fee'
+  if (message.includes('INTRINSIC_GAS_TOO_LOW') || message.includes('intrinsic')) return 'intrinsic-gas'
+  if (message.includes('EIP-3607')) return 'sender-not-eoa'
+  if (message.includes('higher gas limit than the block')) return 'gas-limit-above-block'
+  if (message.includes('maxFeePerBlobGas')) return 'blob-fee'
+  return 'other'
+}
+
+/** ethereumjs appends "(vm hf=… -> block … -> tx …)"; keep the sentence. */
+function cleanMessage(message: string): string {
+  const cut = message.indexOf(' (vm hf=')
+  return cut === -1 ? message : message.slice(0, cut)
+}
+
+export class Executor {
+  private readonly chain: ChainSpec
+  private readonly slots = new Map<string, VmSlot>()
+  private hashLookup: BlockHashLookup = () => undefined
+  private current: { slot: VmSlot; block: Block; env: BlockEnv } | undefined
+
+  constructor(chain: ChainSpec) {
+    this.chain = chain
+  }
+
+  /** The Common that transactions of this block must be decoded with. */
+  commonForEnv(env: BlockEnv): Common {
+    return commonFor(this.chain, BigInt(env.number), BigInt(env.timestamp))
+  }
+
+  /** Point the executor at a block: its header and its view of state. */
+  async beginBlock(env: BlockEnv, view: BlockView, hashLookup: BlockHashLookup): Promise<void> {
+    const common = this.commonForEnv(env)
+    const slot = await this.slotFor(common)
+    this.hashLookup = hashLookup
+    slot.sm.setView(view, env.coinbase.slice(2).toLowerCase())
+    const block = createBlock(
+      { header: headerDataFromEnv(env) },
+      { common, setHardfork: false, skipConsensusFormatValidation: true },
+    )
+    this.current = { slot, block, env }
+  }
+
+  private async slotFor(common: Common): Promise<VmSlot> {
+    const key = `${common.chainId()}:${common.hardfork()}`
+    const existing = this.slots.get(key)
+    if (existing !== undefined) return existing
+    const sm = new TxStateManager()
+    const vm = await createVM({
+      common,
+      stateManager: sm,
+      blockchain: new HashLookupBlockchain(() => this.hashLookup),
+    })
+    // Track runTx's phases: the beneficiary's fee is credited after the outermost call returns.
+    const evm = vm.evm as unknown as { runCall: (opts: unknown) => Promise<unknown> }
+    const runCall = evm.runCall.bind(vm.evm)
+    let depth = 0
+    evm.runCall = async (opts: unknown) => {
+      depth++
+      sm.phase = 'exec'
+      try {
+        return await runCall(opts)
+      } finally {
+        depth--
+        if (depth === 0) sm.phase = 'post'
+      }
+    }
+    const slot = { vm, sm, common }
+    this.slots.set(key, slot)
+    return slot
+  }
+
+  get block(): Block {
+    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    return this.current.block
+  }
+
+  /** Run one transaction on the current view. Invalid transactions are a result, not an error. */
+  async execute(tx: TypedTransaction): Promise<TxExecution> {
+    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    const { slot, block } = this.current
+    const { sm, vm } = slot
+    sm.beginTx()
+    let result
+    try {
+      result = await runTx(vm, { tx, block, skipHardForkValidation: true, blockGasUsed: 0n })
+    } catch (error) {
+      if (sm.fatal !== undefined) throw sm.fatal
+      const message = cleanMessage(error instanceof Error ? error.message : String(error))
+      const access = await sm.finishTx()
+      return {
+        valid: false,
+        invalidCode: classifyInvalid(message),
+        invalidReason: message,
+        status: 0,
+        gasUsed: 0n,
+        blockGasUsed: 0n,
+        blobGasUsed: 0n,
+        logs: [],
+        bloom: new Uint8Array(256),
+        access,
+      }
+    }
+    if (sm.fatal !== undefined) throw sm.fatal
+    const access = await sm.finishTx()
+    const execution: TxExecution = {
+      valid: true,
+      status: result.execResult.exceptionError === undefined ? 1 : 0,
+      gasUsed: result.totalGasSpent,
+      blockGasUsed: result.blockGasSpent ?? result.totalGasSpent,
+      blobGasUsed: result.blobGasUsed ?? 0n,
+      logs: result.execResult.logs ?? [],
+      bloom: result.bloom.bitvector,
+      access,
+    }
+    if (result.createdAddress !== undefined) execution.createdAddress = result.createdAddress.toString()
+    return execution
+  }
+}

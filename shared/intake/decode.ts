@@ -1,0 +1,103 @@
+/**
+ * Intake: raw signed transactions (legacy, EIP-2930, EIP-1559) from hex to decoded
+ * transactions with recovered senders, or to rejection records with a reason. Checks that need
+ * no state happen here; nonce and balance checks need state and happen later.
+ */
+import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
+
+import { keccak256 } from '../crypto/keccak.ts'
+import { publicKeyToAddress } from '../crypto/secp256k1.ts'
+import { to0x, toHex } from '../hex.ts'
+
+import type { Rejection, RejectionCode } from './rejection.ts'
+import type { Common } from '@ethereumjs/common'
+
+/** geth's txpool limit for one transaction. */
+export const MAX_TX_BYTES = 128 * 1024
+
+export interface DecodedTx {
+  raw: Uint8Array
+  tx: TypedTransaction
+  hash: Uint8Array
+  /** 0x-prefixed lowercase. */
+  hashHex: string
+  sender: Uint8Array
+  /** Lowercase hex without 0x. */
+  senderHex: string
+  senderPubKey: Uint8Array
+}
+
+export interface IntakeContext {
+  common: Common
+  blockGasLimit: bigint
+  maxTxBytes?: number
+  clock?: () => number
+}
+
+export type IntakeResult = { ok: true; tx: DecodedTx } | { ok: false; rejection: Rejection }
+
+const SUPPORTED_TYPES = new Map<number, string>([
+  [1, 'EIP-2930'],
+  [2, 'EIP-1559'],
+])
+
+function reject(id: string, code: RejectionCode, reason: string, now: number, extra: Partial<Rejection> = {}): IntakeResult {
+  return { ok: false, rejection: { id, code, reason, atMs: now, ...extra } }
+}
+
+function parseHex(input: string): Uint8Array | undefined {
+  const s = input.startsWith('0x') || input.startsWith('0X') ? input.slice(2) : input
+  if (s.length === 0 || s.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(s)) return undefined
+  return Uint8Array.from(Buffer.from(s, 'hex'))
+}
+
+export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
+  const now = (ctx.clock ?? Date.now)()
+  const maxBytes = ctx.maxTxBytes ?? MAX_TX_BYTES
+  const raw = parseHex(input)
+  if (raw === undefined) {
+    const id = to0x(keccak256(new TextEncoder().encode(input)))
+    return reject(id, 'malformed-hex', 'input is not an even-length hex string', now, { inputPrefix: input.slice(0, 32) })
+  }
+  const id = to0x(keccak256(raw))
+  const prefix = { inputPrefix: to0x(raw.subarray(0, 16)) }
+  if (raw.length > maxBytes) {
+    return reject(id, 'oversize', `transaction is ${raw.length} bytes; the limit is ${maxBytes}`, now, prefix)
+  }
+  const first = raw[0]!
+  if (first < 0xc0 && !SUPPORTED_TYPES.has(first)) {
+    const what = first === 3 ? 'blob (EIP-4844) transactions need sidecars and are accepted in replay only' : first === 4 ? 'EIP-7702 set-code transactions are not supported yet' : `unknown type byte 0x${first.toString(16)}`
+    return reject(id, 'unsupported-type', `unsupported transaction type: ${what}`, now, prefix)
+  }
+  let tx: TypedTransaction
+  try {
+    tx = createTxFromRLP(raw, { common: ctx.common })
+  } catch (error) {
+    const message = (error as Error).message.split(' (tx type=')[0]!
+    if (/chain ?id|EIP155/i.test(message)) {
+      return reject(id, 'wrong-chain-id', `transaction is not for chain ${ctx.common.chainId()}: ${message}`, now, prefix)
+    }
+    return reject(id, 'malformed-transaction', `cannot decode transaction: ${message}`, now, prefix)
+  }
+  if (first >= 0xc0 && !tx.supports(Capability.EIP155ReplayProtection)) {
+    return reject(id, 'unprotected', 'legacy transaction without EIP-155 replay protection', now, prefix)
+  }
+  let senderPubKey: Uint8Array
+  try {
+    if (!tx.isSigned()) throw new Error('unsigned')
+    senderPubKey = tx.getSenderPublicKey()
+  } catch {
+    return reject(id, 'bad-signature', 'signature is invalid or does not recover a sender', now, prefix)
+  }
+  const sender = publicKeyToAddress(senderPubKey)
+  const senderHex = toHex(sender)
+  const meta = { sender: `0x${senderHex}`, nonce: `0x${tx.nonce.toString(16)}` }
+  if (tx.gasLimit > ctx.blockGasLimit) {
+    return reject(id, 'gas-above-block-limit', `gas limit ${tx.gasLimit} is above the block gas limit ${ctx.blockGasLimit}`, now, meta)
+  }
+  const intrinsic = tx.getIntrinsicGas()
+  if (tx.gasLimit < intrinsic) {
+    return reject(id, 'intrinsic-gas', `gas limit ${tx.gasLimit} is below the intrinsic gas ${intrinsic}`, now, meta)
+  }
+  return { ok: true, tx: { raw, tx, hash: keccak256(raw), hashHex: id, sender, senderHex, senderPubKey } }
+}

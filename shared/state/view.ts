@@ -1,0 +1,170 @@
+/**
+ * A versioned flat-state view of one block: block-start state (loaded in batches from the
+ * store and cached) under an overlay of in-block writes. A worker's view overlays its shard's
+ * earlier transactions; the coordinator's view overlays every validated transaction so far.
+ */
+import { Account } from '@ethereumjs/util'
+
+import { ParevmError } from '../errors.ts'
+import {
+  ACCOUNT_KEY_LENGTH,
+  STORAGE_KEY_LENGTH,
+  WIPE_PREFIX,
+  type AddressHex,
+  type StateKey,
+  type Version,
+} from './keys.ts'
+import { decodeAccount, encodeAccount, wipeMarker, type VersionedValue } from './values.ts'
+
+/** Where block-start state comes from (the state store, or an RPC to it from a worker thread). */
+export interface StateLoader {
+  /** Block-start values, one per key, in order; absent keys are `ABSENT`. */
+  load(keys: readonly StateKey[]): Promise<VersionedValue[]>
+  /** Contract code by hash (hex without 0x); an unknown hash is an error. */
+  loadCode(codeHashes: readonly string[]): Promise<Uint8Array[]>
+}
+
+/** A transaction's (or a block's) net effect: key → new value; wipe markers included. */
+export type WriteSet = Map<StateKey, StateValue>
+
+export interface ViewStats {
+  /** Keys loaded in prefetch batches. */
+  prefetched: number
+  /** Keys loaded one at a time because no prediction covered them. */
+  missLoads: number
+  /** Batched load calls (prefetch) and single-key load calls (misses). */
+  loadCalls: number
+}
+
+export class BlockView {
+  readonly block: bigint
+  private readonly loader: StateLoader
+  private readonly base = new Map<StateKey, VersionedValue>()
+  private readonly overlay = new Map<StateKey, VersionedValue>()
+  private readonly wiped = new Map<AddressHex, Version>()
+  private readonly codes = new Map<string, Uint8Array>()
+  readonly stats: ViewStats = { prefetched: 0, missLoads: 0, loadCalls: 0 }
+
+  constructor(block: bigint, loader: StateLoader) {
+    this.block = block
+    this.loader = loader
+  }
+
+  /** Load every key not yet cached, in one batch. */
+  async prefetch(keys: Iterable<StateKey>): Promise<void> {
+    const missing: StateKey[] = []
+    const seen = new Set<StateKey>()
+    for (const key of keys) {
+      if (this.base.has(key) || seen.has(key)) continue
+      seen.add(key)
+      missing.push(key)
+    }
+    if (missing.length === 0) return
+    const values = await this.loader.load(missing)
+    this.stats.loadCalls++
+    this.stats.prefetched += missing.length
+    for (let i = 0; i < missing.length; i++) this.base.set(missing[i]!, values[i]!)
+  }
+
+  async prefetchCode(codeHashes: Iterable<string>): Promise<void> {
+    const missing = [...new Set(codeHashes)].filter((h) => !this.codes.has(h))
+    if (missing.length === 0) return
+    const codes = await this.loader.loadCode(missing)
+    for (let i = 0; i < missing.length; i++) this.codes.set(missing[i]!, codes[i]!)
+  }
+
+  /** Seed block-start values that are already known (for example from the sequencer). */
+  seedBase(key: StateKey, entry: VersionedValue): void {
+    if (!this.base.has(key)) this.base.set(key, entry)
+  }
+
+  /** The in-block value of a key, if an in-block write (or wipe) decides it. */
+  getInBlock(key: StateKey): VersionedValue | undefined {
+    const entry = this.overlay.get(key)
+    if (entry !== undefined) return entry
+    if (key.length === STORAGE_KEY_LENGTH) {
+      const wipedAt = this.wiped.get(key.slice(0, ACCOUNT_KEY_LENGTH))
+      if (wipedAt !== undefined) return { value: null, version: wipedAt }
+    }
+    return undefined
+  }
+
+  /** Block-start value if it has been loaded. */
+  getLoadedBase(key: StateKey): VersionedValue | undefined {
+    return this.base.get(key)
+  }
+
+  async get(key: StateKey): Promise<VersionedValue> {
+    const inBlock = this.getInBlock(key)
+    if (inBlock !== undefined) return inBlock
+    const cached = this.base.get(key)
+    if (cached !== undefined) return cached
+    const [loaded] = await this.loader.load([key])
+    this.stats.loadCalls++
+    this.stats.missLoads++
+    this.base.set(key, loaded!)
+    return loaded!
+  }
+
+  async getCode(codeHashHex: string): Promise<Uint8Array> {
+    const cached = this.codes.get(codeHashHex)
+    if (cached !== undefined) return cached
+    const [code] = await this.loader.loadCode([codeHashHex])
+    this.stats.loadCalls++
+    if (code === undefined) throw new ParevmError(`code not found for hash 0x${codeHashHex}`)
+    this.codes.set(codeHashHex, code)
+    return code
+  }
+
+  addCodes(codes: Map<string, Uint8Array>): void {
+    for (const [hash, code] of codes) this.codes.set(hash, code)
+  }
+
+  /** Apply a net write set at `version`: wipes first, then values. */
+  applyWrites(writes: WriteSet, version: Version): void {
+    for (const key of writes.keys()) {
+      if (key[0] !== WIPE_PREFIX) continue
+      this.applyWipe(key.slice(1), version)
+    }
+    for (const [key, value] of writes) {
+      if (key[0] === WIPE_PREFIX) continue
+      this.overlay.set(key, { value, version })
+    }
+  }
+
+  private applyWipe(address: AddressHex, version: Version): void {
+    this.wiped.set(address, version)
+    this.overlay.set(WIPE_PREFIX + address, { value: wipeMarker(version), version })
+    for (const key of this.overlay.keys()) {
+      if (key.length === STORAGE_KEY_LENGTH && key.startsWith(address)) this.overlay.delete(key)
+    }
+  }
+
+  /**
+   * Credit `delta` wei to an account (deferred beneficiary fees, withdrawals, rewards).
+   * With `touch` (EIP-158 semantics of a reward), an account left empty is deleted.
+   */
+  async credit(address: AddressHex, delta: bigint, version: Version, touch = false): Promise<void> {
+    if (delta === 0n && !touch) return
+    const current = await this.get(address)
+    const account = decodeAccount(current.value) ?? new Account()
+    account.balance += delta
+    const value = touch && account.isEmpty() ? null : encodeAccount(account)
+    if (value === null && current.value === null) return
+    this.overlay.set(address, { value, version })
+  }
+
+  /** Every in-block write: the block's net effect (wipes included as marker keys). */
+  netWrites(): Map<StateKey, VersionedValue> {
+    return new Map(this.overlay)
+  }
+
+  wipedAddresses(): Map<AddressHex, Version> {
+    return new Map(this.wiped)
+  }
+
+  /** Codes known to this view (loaded or added). */
+  knownCode(codeHashHex: string): Uint8Array | undefined {
+    return this.codes.get(codeHashHex)
+  }
+}

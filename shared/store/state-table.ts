@@ -1,0 +1,146 @@
+/**
+ * The flat state in the key-value store.
+ *
+ * One item per state key (pk = the key, sk = '-'), so writes spread over partitions: no
+ * contract's storage shares one partition. A storage wipe is an item under the wipe key of
+ * the account, carrying the wipe's version; a slot item older than its account's wipe reads
+ * as absent, so a wipe never has to find and delete every slot.
+ */
+import { ConditionFailedError, ParevmError } from '../errors.ts'
+import { fromHex, toHex } from '../hex.ts'
+import {
+  ACCOUNT_KEY_LENGTH,
+  STORAGE_KEY_LENGTH,
+  WIPE_PREFIX,
+  describeKey,
+  type StateKey,
+  type Version,
+} from '../state/keys.ts'
+import { ABSENT, type StateValue, type VersionedValue } from '../state/values.ts'
+import { STORE_LIMITS, type ItemKey, type KeyValueStore, type WriteOp } from '../ports/kv-store.ts'
+
+const SK = '-'
+
+export function stateItemKey(key: StateKey): ItemKey {
+  return { table: 'state', pk: key, sk: SK }
+}
+
+export function codeItemKey(codeHashHex: string): ItemKey {
+  return { table: 'code', pk: codeHashHex, sk: SK }
+}
+
+export interface StateWrite {
+  key: StateKey
+  value: StateValue
+  /** Version of the writer (block, position). */
+  version: Version
+  /** Version of the item at block start (0 if absent): the write's condition. */
+  baseVersion: Version
+}
+
+export interface ApplyStats {
+  items: number
+  transactions: number
+  alreadyApplied: number
+}
+
+export class StateTable {
+  constructor(private readonly kv: KeyValueStore) {}
+
+  /** Block-start values of these keys, one per key, in order. */
+  async load(keys: readonly StateKey[]): Promise<VersionedValue[]> {
+    const wipeKeys = new Set<StateKey>()
+    for (const key of keys) if (key.length === STORAGE_KEY_LENGTH) wipeKeys.add(WIPE_PREFIX + key.slice(0, ACCOUNT_KEY_LENGTH))
+    const extra = [...wipeKeys].filter((k) => !keys.includes(k))
+    const all = [...keys, ...extra]
+    const items = await this.kv.get(all.map(stateItemKey))
+    const byKey = new Map<StateKey, VersionedValue>()
+    for (let i = 0; i < all.length; i++) {
+      const item = items[i]
+      byKey.set(all[i]!, item === undefined ? ABSENT : { value: item.value, version: item.version })
+    }
+    return keys.map((key) => {
+      const entry = byKey.get(key)!
+      if (key.length !== STORAGE_KEY_LENGTH) return entry
+      const wipe = byKey.get(WIPE_PREFIX + key.slice(0, ACCOUNT_KEY_LENGTH))!
+      if (wipe.value !== null && entry.version < wipe.version) return { value: null, version: wipe.version }
+      return entry
+    })
+  }
+
+  async loadCode(codeHashes: readonly string[]): Promise<Uint8Array[]> {
+    const items = await this.kv.get(codeHashes.map(codeItemKey))
+    return items.map((item, i) => {
+      if (item === undefined) throw new ParevmError(`contract code 0x${codeHashes[i]} is not in the store`)
+      return item.value
+    })
+  }
+
+  async putCode(codes: Iterable<[string, Uint8Array]>): Promise<void> {
+    const ops = [...codes].map(([hash, code]) => ({ op: 'put' as const, item: { ...codeItemKey(hash), value: code, version: 0 } }))
+    for (let i = 0; i < ops.length; i += 25) await this.kv.write(ops.slice(i, i + 25))
+  }
+
+  /**
+   * Apply a block's net writes, each conditioned on the item still having its block-start
+   * version or already having the new one (a retried apply changes nothing). Groups of at most
+   * 100 operations: atomicity across groups is not needed because readers start a block only
+   * after its seal, and every write is idempotent by its version condition.
+   */
+  async apply(writes: readonly StateWrite[]): Promise<ApplyStats> {
+    const stats: ApplyStats = { items: writes.length, transactions: 0, alreadyApplied: 0 }
+    for (let i = 0; i < writes.length; i += STORE_LIMITS.transactOps) {
+      const group = writes.slice(i, i + STORE_LIMITS.transactOps)
+      const ops: WriteOp[] = group.map((w) => {
+        const condition = { kind: 'version' as const, oneOf: [w.baseVersion, w.version], orAbsent: w.baseVersion === 0 || w.value === null }
+        return w.value === null
+          ? { op: 'delete' as const, key: stateItemKey(w.key), condition }
+          : { op: 'put' as const, item: { ...stateItemKey(w.key), value: w.value, version: w.version }, condition }
+      })
+      try {
+        await this.kv.transact(ops)
+      } catch (error) {
+        if (error instanceof ConditionFailedError) {
+          throw new ParevmError(`state changed under block apply (${error.keys.length} item(s))`, {
+            details: error.keys.map((k) => describeKey(k.split('|')[1]!)).slice(0, 5).join('; '),
+            hint: 'another writer modified state between this block’s execution and its apply: the block must be re-executed',
+            cause: error,
+          })
+        }
+        throw error
+      }
+      stats.transactions++
+    }
+    return stats
+  }
+
+  /** Initial state (genesis or a replay pre-state): unconditional writes at `version`. */
+  async seed(entries: Iterable<[StateKey, Uint8Array]>, version: Version): Promise<number> {
+    const batch: { op: 'put'; item: { table: 'state'; pk: string; sk: string; value: Uint8Array; version: number } }[] = []
+    let n = 0
+    for (const [key, value] of entries) {
+      batch.push({ op: 'put', item: { ...stateItemKey(key), table: 'state', value, version } })
+      n++
+      if (batch.length === 25) await this.kv.write(batch.splice(0))
+    }
+    if (batch.length > 0) await this.kv.write(batch)
+    return n
+  }
+}
+
+/** State key ↔ compact bytes (20-byte account, 52-byte storage, 'w' + 20-byte wipe). */
+export function encodeStateKey(key: StateKey): Uint8Array {
+  if (key[0] === WIPE_PREFIX) {
+    const out = new Uint8Array(21)
+    out[0] = 0x77
+    out.set(fromHex(key.slice(1)), 1)
+    return out
+  }
+  return fromHex(key)
+}
+
+export function decodeStateKey(bytes: Uint8Array): StateKey {
+  if (bytes.length === 21 && bytes[0] === 0x77) return WIPE_PREFIX + toHex(bytes.subarray(1))
+  if (bytes.length !== 20 && bytes.length !== 52) throw new ParevmError(`not an encoded state key (${bytes.length} bytes)`)
+  return toHex(bytes)
+}

@@ -1,0 +1,39 @@
+/**
+ * Minimal RLP encoding on pre-encoded items, for trie nodes: a branch's children are either
+ * embedded node encodings (under 32 bytes) or hash strings, so the list is assembled from
+ * already-encoded parts instead of re-encoding nested structures.
+ */
+
+function lengthPrefix(length: number, offset: number): Uint8Array {
+  if (length < 56) return Uint8Array.of(offset + length)
+  const bytes: number[] = []
+  for (let l = length; l > 0; l = Math.floor(l / 256)) bytes.unshift(l & 0xff)
+  return Uint8Array.of(offset + 55 + bytes.length, ...bytes)
+}
+
+/** RLP string encoding of raw bytes. */
+export function encodeBytes(bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 1 && bytes[0]! < 0x80) return bytes
+  const prefix = lengthPrefix(bytes.length, 0x80)
+  const out = new Uint8Array(prefix.length + bytes.length)
+  out.set(prefix, 0)
+  out.set(bytes, prefix.length)
+  return out
+}
+
+/** RLP list of items that are already RLP-encoded. */
+export function encodeList(items: readonly Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const item of items) length += item.length
+  const prefix = lengthPrefix(length, 0xc0)
+  const out = new Uint8Array(prefix.length + length)
+  out.set(prefix, 0)
+  let offset = prefix.length
+  for (const item of items) {
+    out.set(item, offset)
+    offset += item.length
+  }
+  return out
+}
+
+export const EMPTY_STRING = Uint8Array.of(0x80)
