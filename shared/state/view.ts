@@ -14,7 +14,7 @@ import {
   type StateKey,
   type Version,
 } from './keys.ts'
-import { decodeAccount, encodeAccount, wipeMarker, type VersionedValue } from './values.ts'
+import { decodeAccount, encodeAccount, wipeMarker, type StateValue, type VersionedValue } from './values.ts'
 
 /** Where block-start state comes from (the state store, or an RPC to it from a worker thread). */
 export interface StateLoader {
