@@ -41,34 +41,31 @@ export interface PlannedTx {
   raw: Uint8Array
   /** Uncompressed public key without prefix (64 bytes), recovered by the sequencer. */
   senderPubKey: Uint8Array
+  /** Predicted keys: all keys it may read, and those it may write. */
+  reads: StateKey[]
+  writes: StateKey[]
 }
 
-export interface ShardPlanPart {
-  txs: PlannedTx[]
-  /** Predicted state keys to prefetch. */
-  predicted: StateKey[]
-  /** Code hashes (hex) of contracts the shard is predicted to call. */
-  predictedCode: string[]
+export function encodePlannedTxs(txs: readonly PlannedTx[]): Uint8Array {
+  return RLP.encode(txs.map((t) => [num(t.index), t.raw, t.senderPubKey, t.reads.map(encodeStateKey), t.writes.map(encodeStateKey)]))
 }
 
-export function encodeShardPlanPart(part: ShardPlanPart): Uint8Array {
-  return RLP.encode([
-    part.txs.map((t) => [num(t.index), t.raw, t.senderPubKey]),
-    part.predicted.map(encodeStateKey),
-    part.predictedCode.map((h) => text(h)),
-  ])
+export function decodePlannedTxs(bytes: Uint8Array): PlannedTx[] {
+  return asList(RLP.decode(bytes) as Nested).map((t) => {
+    const [index, raw, pub, reads, writes] = asList(t)
+    return {
+      index: toNum(index!),
+      raw: asBytes(raw),
+      senderPubKey: asBytes(pub),
+      reads: asList(reads).map((k) => decodeStateKey(asBytes(k))),
+      writes: asList(writes).map((k) => decodeStateKey(asBytes(k))),
+    }
+  })
 }
 
-export function decodeShardPlanPart(bytes: Uint8Array): ShardPlanPart {
-  const [txs, predicted, code] = asList(RLP.decode(bytes) as Nested)
-  return {
-    txs: asList(txs).map((t) => {
-      const [index, raw, pub] = asList(t)
-      return { index: toNum(index!), raw: asBytes(raw), senderPubKey: asBytes(pub) }
-    }),
-    predicted: asList(predicted).map((k) => decodeStateKey(asBytes(k))),
-    predictedCode: asList(code).map((h) => toText(h)),
-  }
+/** Encoded size estimate of a planned transaction, for splitting into parts. */
+export function plannedTxSize(t: PlannedTx): number {
+  return t.raw.length + 80 + (t.reads.length + t.writes.length) * 56
 }
 
 // ----- staged results --------------------------------------------------------------------

@@ -47,7 +47,10 @@ export interface ApplyStats {
 export class StateTable {
   constructor(private readonly kv: KeyValueStore) {}
 
-  /** Block-start values of these keys, one per key, in order. */
+  /**
+   * Block-start values of these keys, one per key, in order (versions are the stored items',
+   * 0 for absent).
+   */
   async load(keys: readonly StateKey[]): Promise<VersionedValue[]> {
     const wipeKeys = new Set<StateKey>()
     for (const key of keys) if (key.length === STORAGE_KEY_LENGTH) wipeKeys.add(WIPE_PREFIX + key.slice(0, ACCOUNT_KEY_LENGTH))
@@ -63,7 +66,9 @@ export class StateTable {
       const entry = byKey.get(key)!
       if (key.length !== STORAGE_KEY_LENGTH) return entry
       const wipe = byKey.get(WIPE_PREFIX + key.slice(0, ACCOUNT_KEY_LENGTH))!
-      if (wipe.value !== null && entry.version < wipe.version) return { value: null, version: wipe.version }
+      // Older than its account's wipe: absent. The version stays the item's own, so a block's
+      // apply can condition on what is physically stored.
+      if (wipe.value !== null && entry.version < wipe.version) return { value: null, version: entry.version }
       return entry
     })
   }

@@ -1,0 +1,88 @@
+/**
+ * Sharding a block: transactions whose predicted sets overlap on a key that one of them writes
+ * go to the same shard, in block order (same sender: same shard, since the sender's account is
+ * written); the connected groups are packed onto shards by estimated gas, largest first.
+ */
+import type { StateKey } from '../state/keys.ts'
+
+export interface PartitionInput {
+  reads: readonly StateKey[]
+  writes: readonly StateKey[]
+  gas: number
+}
+
+export interface Partition {
+  /** Per shard, block indices in block order. Empty shards are dropped. */
+  shards: number[][]
+  /** Connected groups found. */
+  groups: number
+  /** Estimated gas of the largest group (the critical path) and of the block. */
+  largestGroupGas: number
+  totalGas: number
+}
+
+class UnionFind {
+  private readonly parent: Int32Array
+  constructor(n: number) {
+    this.parent = new Int32Array(n)
+    for (let i = 0; i < n; i++) this.parent[i] = i
+  }
+  find(x: number): number {
+    let root = x
+    while (this.parent[root] !== root) root = this.parent[root]!
+    while (this.parent[x] !== root) {
+      const next = this.parent[x]!
+      this.parent[x] = root
+      x = next
+    }
+    return root
+  }
+  union(a: number, b: number): void {
+    const ra = this.find(a)
+    const rb = this.find(b)
+    if (ra !== rb) this.parent[Math.max(ra, rb)] = Math.min(ra, rb)
+  }
+}
+
+export function partitionBlock(txs: readonly PartitionInput[], shardCount: number): Partition {
+  if (!Number.isInteger(shardCount) || shardCount < 1) throw new Error(`shard count must be a positive integer, got ${shardCount}`)
+  const written = new Set<StateKey>()
+  for (const tx of txs) for (const key of tx.writes) written.add(key)
+  const uf = new UnionFind(txs.length)
+  const firstToucher = new Map<StateKey, number>()
+  for (let i = 0; i < txs.length; i++) {
+    const tx = txs[i]!
+    for (const list of [tx.reads, tx.writes]) {
+      for (const key of list) {
+        if (!written.has(key)) continue
+        const first = firstToucher.get(key)
+        if (first === undefined) firstToucher.set(key, i)
+        else uf.union(first, i)
+      }
+    }
+  }
+  const groups = new Map<number, { members: number[]; gas: number }>()
+  let totalGas = 0
+  for (let i = 0; i < txs.length; i++) {
+    const root = uf.find(i)
+    let group = groups.get(root)
+    if (group === undefined) {
+      group = { members: [], gas: 0 }
+      groups.set(root, group)
+    }
+    group.members.push(i)
+    group.gas += txs[i]!.gas
+    totalGas += txs[i]!.gas
+  }
+  const ordered = [...groups.values()].sort((a, b) => b.gas - a.gas || a.members[0]! - b.members[0]!)
+  const loads = new Array<number>(shardCount).fill(0)
+  const members: number[][] = Array.from({ length: shardCount }, () => [])
+  for (const group of ordered) {
+    let best = 0
+    for (let s = 1; s < shardCount; s++) if (loads[s]! < loads[best]!) best = s
+    loads[best]! += group.gas
+    members[best]!.push(...group.members)
+  }
+  const shards = members.filter((m) => m.length > 0).map((m) => m.sort((a, b) => a - b))
+  return { shards, groups: groups.size, largestGroupGas: ordered[0]?.gas ?? 0, totalGas }
+}

@@ -1,0 +1,269 @@
+/**
+ * Access templates learned from executed transactions, per (contract, selector).
+ *
+ * A template says, for each state key a call touched, how to compute that key from the call:
+ * the account or the slot is a constant, the caller, the contract itself, or a 32-byte word of
+ * the calldata, optionally hashed as a Solidity mapping (`keccak(key . slot)`) or a mapping of
+ * mappings. An ERC20 `transfer(to, amount)` learns "balances[caller]" and "balances[arg0]";
+ * a pool's `swap` learns its reserves (constants) and the token balances and allowances it
+ * moves. Keys a template cannot explain become constants; a wrong template shows up as a
+ * misprediction (a validation failure, never a wrong result) and is re-learned.
+ */
+import { keccak256 } from '../crypto/keccak.ts'
+import { fromHex, toHex } from '../hex.ts'
+import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, type StateKey } from '../state/keys.ts'
+
+export type Source = { k: 'caller' } | { k: 'self' } | { k: 'arg'; i: number } | { k: 'const'; hex: string }
+
+export type SlotTemplate =
+  | { kind: 'const'; slot: string }
+  | { kind: 'map'; key: Source; base: number }
+  | { kind: 'map2'; outer: Source; inner: Source; base: number }
+
+export interface KeyTemplate {
+  address: Source
+  /** Absent for an account key. */
+  slot?: SlotTemplate
+  write: boolean
+}
+
+export interface Template {
+  entries: KeyTemplate[]
+  /** Transactions predicted with this template, and those whose access it did not cover. */
+  uses: number
+  misses: number
+  /** Mean gas of the calls seen (for shard balancing). */
+  gasMean: number
+}
+
+/** What a prediction or a lesson needs to know of a call. */
+export interface CallShape {
+  caller: string
+  to: string
+  data: Uint8Array
+}
+
+export const MAX_TEMPLATE_ENTRIES = 96
+const MAP_BASES = 64
+const MAP2_BASES = 16
+const MAX_ARGS = 8
+
+function pad32(hex: string): Uint8Array {
+  const out = new Uint8Array(32)
+  const bytes = fromHex(hex)
+  out.set(bytes.subarray(Math.max(0, bytes.length - 32)), 32 - Math.min(32, bytes.length))
+  return out
+}
+
+function u256(n: number): Uint8Array {
+  const out = new Uint8Array(32)
+  new DataView(out.buffer).setUint32(28, n)
+  return out
+}
+
+function mapSlot(key: Uint8Array, base: Uint8Array): string {
+  const buf = new Uint8Array(64)
+  buf.set(key, 0)
+  buf.set(base, 32)
+  return toHex(keccak256(buf))
+}
+
+function argWord(data: Uint8Array, i: number): Uint8Array | undefined {
+  const start = 4 + i * 32
+  if (data.length < start + 32) return undefined
+  return data.subarray(start, start + 32)
+}
+
+function resolveWord(source: Source, call: CallShape): Uint8Array | undefined {
+  switch (source.k) {
+    case 'caller':
+      return pad32(call.caller)
+    case 'self':
+      return pad32(call.to)
+    case 'arg':
+      return argWord(call.data, source.i)
+    case 'const':
+      return pad32(source.hex)
+  }
+}
+
+function resolveAddress(source: Source, call: CallShape): string | undefined {
+  const word = resolveWord(source, call)
+  if (word === undefined) return undefined
+  if (source.k === 'arg' && word.subarray(0, 12).some((b) => b !== 0)) return undefined
+  return toHex(word.subarray(12))
+}
+
+export function selectorOf(data: Uint8Array): string {
+  return data.length >= 4 ? toHex(data.subarray(0, 4)) : ''
+}
+
+/** Candidate sources for a 32-byte word: caller, the contract, each argument word. */
+function wordCandidates(call: CallShape): { source: Source; word: Uint8Array }[] {
+  const out: { source: Source; word: Uint8Array }[] = [
+    { source: { k: 'caller' }, word: pad32(call.caller) },
+    { source: { k: 'self' }, word: pad32(call.to) },
+  ]
+  for (let i = 0; i < MAX_ARGS; i++) {
+    const word = argWord(call.data, i)
+    if (word === undefined) break
+    out.push({ source: { k: 'arg', i }, word })
+  }
+  return out
+}
+
+function explainAddress(address: string, call: CallShape): Source {
+  if (address === call.caller) return { k: 'caller' }
+  if (address === call.to) return { k: 'self' }
+  for (let i = 0; i < MAX_ARGS; i++) {
+    const word = argWord(call.data, i)
+    if (word === undefined) break
+    if (word.subarray(0, 12).every((b) => b === 0) && toHex(word.subarray(12)) === address) return { k: 'arg', i }
+  }
+  return { k: 'const', hex: address }
+}
+
+function explainSlot(slot: string, candidates: { source: Source; word: Uint8Array }[]): SlotTemplate {
+  // Small literal slots are plain state variables.
+  if (/^0{56}/.test(slot)) return { kind: 'const', slot }
+  const bases = Array.from({ length: MAP_BASES }, (_, b) => u256(b))
+  for (const c of candidates) {
+    for (let b = 0; b < MAP_BASES; b++) {
+      if (mapSlot(c.word, bases[b]!) === slot) return { kind: 'map', key: c.source, base: b }
+    }
+  }
+  for (const outer of candidates) {
+    for (let b = 0; b < MAP2_BASES; b++) {
+      const innerBase = fromHex(mapSlot(outer.word, bases[b]!))
+      for (const inner of candidates) {
+        if (mapSlot(inner.word, innerBase) === slot) return { kind: 'map2', outer: outer.source, inner: inner.source, base: b }
+      }
+    }
+  }
+  return { kind: 'const', slot }
+}
+
+function entryId(e: KeyTemplate): string {
+  return JSON.stringify([e.address, e.slot ?? null])
+}
+
+export class TemplateRegistry {
+  private readonly templates = new Map<string, Template>()
+  readonly stats = { learned: 0, relearned: 0 }
+
+  private static id(to: string, selector: string): string {
+    return `${to}:${selector}`
+  }
+
+  get(to: string, data: Uint8Array): Template | undefined {
+    return this.templates.get(TemplateRegistry.id(to, selectorOf(data)))
+  }
+
+  get size(): number {
+    return this.templates.size
+  }
+
+  /** Keys predicted by the template for this call (reads, and writes flagged). */
+  predict(call: CallShape): { keys: StateKey[]; writes: StateKey[]; gas: number } | undefined {
+    const template = this.get(call.to, call.data)
+    if (template === undefined) return undefined
+    template.uses++
+    const { keys, writes } = this.resolve(template, call)
+    return { keys: [...keys], writes: [...writes], gas: template.gasMean }
+  }
+
+  private resolveSlot(slot: SlotTemplate, call: CallShape): string | undefined {
+    if (slot.kind === 'const') return slot.slot
+    if (slot.kind === 'map') {
+      const key = resolveWord(slot.key, call)
+      return key === undefined ? undefined : mapSlot(key, u256(slot.base))
+    }
+    const outer = resolveWord(slot.outer, call)
+    const inner = resolveWord(slot.inner, call)
+    if (outer === undefined || inner === undefined) return undefined
+    return mapSlot(inner, fromHex(mapSlot(outer, u256(slot.base))))
+  }
+
+  /**
+   * Learn from an executed call: `reads` and `writes` are its actual keys (beneficiary and
+   * wipe markers excluded). Keys already explained by the template are skipped; new ones are
+   * explained and added (bounded).
+   */
+  learn(call: CallShape, reads: Iterable<StateKey>, writes: Iterable<StateKey>, gasUsed: number): void {
+    const id = TemplateRegistry.id(call.to, selectorOf(call.data))
+    let template = this.templates.get(id)
+    const predicted = template === undefined ? undefined : this.resolve(template, call)
+    const writeSet = new Set(writes)
+    const all = new Set([...reads, ...writeSet])
+    let missed = false
+    if (predicted !== undefined) {
+      for (const key of all) {
+        if (!predicted.keys.has(key) || (writeSet.has(key) && !predicted.writes.has(key))) {
+          missed = true
+          break
+        }
+      }
+      if (!missed) {
+        template!.gasMean += (gasUsed - template!.gasMean) / Math.min(template!.uses + 1, 64)
+        return
+      }
+      template!.misses++
+      this.stats.relearned++
+    } else {
+      this.stats.learned++
+    }
+    template ??= { entries: [], uses: 0, misses: 0, gasMean: gasUsed }
+    const known = new Map(template.entries.map((e) => [entryId(e), e]))
+    const candidates = wordCandidates(call)
+    for (const key of all) {
+      if (predicted?.keys.has(key) === true && (!writeSet.has(key) || predicted.writes.has(key))) continue
+      const entry = this.explain(key, call, candidates, writeSet.has(key))
+      if (entry === undefined) continue
+      const existing = known.get(entryId(entry))
+      if (existing !== undefined) {
+        existing.write ||= entry.write
+        continue
+      }
+      if (known.size >= MAX_TEMPLATE_ENTRIES) break
+      known.set(entryId(entry), entry)
+    }
+    template.entries = [...known.values()]
+    this.templates.set(id, template)
+  }
+
+  private explain(key: StateKey, call: CallShape, candidates: { source: Source; word: Uint8Array }[], write: boolean): KeyTemplate | undefined {
+    if (key.length === ACCOUNT_KEY_LENGTH) return { address: explainAddress(key, call), write }
+    if (key.length !== STORAGE_KEY_LENGTH) return undefined
+    const address = explainAddress(key.slice(0, ACCOUNT_KEY_LENGTH), call)
+    return { address, slot: explainSlot(key.slice(ACCOUNT_KEY_LENGTH), candidates), write }
+  }
+
+  private resolve(template: Template, call: CallShape): { keys: Set<StateKey>; writes: Set<StateKey> } {
+    const keys = new Set<StateKey>()
+    const writes = new Set<StateKey>()
+    for (const entry of template.entries) {
+      const address = resolveAddress(entry.address, call)
+      if (address === undefined) continue
+      let key: StateKey = address
+      if (entry.slot !== undefined) {
+        const slot = this.resolveSlot(entry.slot, call)
+        if (slot === undefined) continue
+        key = address + slot
+      }
+      keys.add(key)
+      if (entry.write) writes.add(key)
+    }
+    return { keys, writes }
+  }
+
+  /** Serializable form (to persist between Lambda invocations). */
+  toJSON(): Record<string, Template> {
+    return Object.fromEntries(this.templates)
+  }
+
+  static fromJSON(data: Record<string, Template>): TemplateRegistry {
+    const registry = new TemplateRegistry()
+    for (const [id, template] of Object.entries(data)) registry.templates.set(id, template)
+    return registry
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * The sequencer: takes up to a block's worth of transactions from the ingress queue, rejects
+ * what cannot be included (with a reason), fixes the block's order (arrival order, each
+ * sender's transactions in nonce order), predicts access sets, partitions the block into
+ * shards, stores the plan and sends one message per shard.
+ *
+ * Ingress messages are deleted only after the plan that holds their transactions (or their
+ * rejection records) is stored, so a crash loses nothing; a redelivered message is recognised
+ * by transaction hash (already planned, carried, or with a receipt) and dropped.
+ */
+import { ConfigError } from '../errors.ts'
+import { commonFor } from '../exec/common-for.ts'
+import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
+import { nextBlockEnv } from '../chain/next-block.ts'
+import { partitionBlock } from '../partition/partition.ts'
+import { predictAccess, type Prediction } from '../predict/predictor.ts'
+import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
+import { ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
+import { decodeAccount } from '../state/values.ts'
+import { PART_BYTES_MAX, Records, type PlanMeta, type PlanStats } from '../store/records.ts'
+import { StateTable } from '../store/state-table.ts'
+import { realClock, type Clock } from '../ports/clock.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import { keccak256 } from '../crypto/keccak.ts'
+import { to0x } from '../hex.ts'
+
+import type { Rejection, RejectionCode } from '../intake/rejection.ts'
+import type { ChainSpec } from '../exec/block-env.ts'
+import type { KeyValueStore } from '../ports/kv-store.ts'
+import type { Queue, QueueMessage } from '../ports/queue.ts'
+import type { TemplateRegistry } from '../predict/templates.ts'
+
+export interface SequencerConfig {
+  chain: ChainSpec
+  /** Number of shards a block is cut into (at most). */
+  shardCount: number
+  /** Most transactions per block. */
+  blockSizeMax: number
+  /** Seconds between block timestamps. */
+  blockTimeSec: number
+  /** The block beneficiary, 0x-hex. */
+  coinbase: string
+  /** Long-poll wait for the first transactions of a block. */
+  intakeWaitMs: number
+  /** Bound on receive calls per block. */
+  receiveRoundsMax: number
+}
+
+export interface SequencerDeps {
+  kv: KeyValueStore
+  ingress: Queue
+  shardQueue: Queue
+  templates: TemplateRegistry
+  config: SequencerConfig
+  clock?: Clock
+  log?: Logger
+}
+
+export interface PlanResult {
+  block: bigint
+  txCount: number
+  shards: number
+  rejected: Rejection[]
+  duplicates: number
+  carried: number
+  stats: PlanStats
+}
+
+interface Delivery {
+  message: QueueMessage
+  /** Transactions of this message not yet planned, rejected or dropped. */
+  open: number
+  malformed: boolean
+}
+
+interface Pending {
+  decoded: DecodedTx
+  delivery: Delivery
+}
+
+export function validateSequencerConfig(config: SequencerConfig): void {
+  const problems: string[] = []
+  if (!Number.isInteger(config.shardCount) || config.shardCount < 1 || config.shardCount > 4096) problems.push(`shardCount must be 1..4096 (got ${config.shardCount})`)
+  if (!Number.isInteger(config.blockSizeMax) || config.blockSizeMax < 1 || config.blockSizeMax > 100_000) problems.push(`blockSizeMax must be 1..100000 (got ${config.blockSizeMax})`)
+  if (!/^0x[0-9a-fA-F]{40}$/.test(config.coinbase)) problems.push(`coinbase must be a 0x-prefixed address (got ${config.coinbase})`)
+  if (config.receiveRoundsMax < 1) problems.push('receiveRoundsMax must be at least 1')
+  if (problems.length > 0) throw new ConfigError(`invalid sequencer configuration: ${problems.join('; ')}`)
+}
+
+export class Sequencer {
+  private readonly records: Records
+  private readonly state: StateTable
+  private readonly clock: Clock
+  private readonly log: Logger
+  private carry: Pending[] = []
+
+  constructor(private readonly deps: SequencerDeps) {
+    validateSequencerConfig(deps.config)
+    this.records = new Records(deps.kv)
+    this.state = new StateTable(deps.kv)
+    this.clock = deps.clock ?? realClock
+    this.log = deps.log ?? silentLogger
+  }
+
+  /** Transactions held for a later block (block gas or size full). */
+  get carried(): number {
+    return this.carry.length
+  }
+
+  /**
+   * Plan the block after the head. Returns undefined when there is nothing to plan. If a plan
+   * for that block exists already (a crash after storing it), its shard messages are re-sent.
+   */
+  async planNext(): Promise<PlanResult | undefined> {
+    const { config } = this.deps
+    const head = await this.records.getHead()
+    if (head === undefined) throw new ConfigError('the store has no chain head: initialise it with a genesis first')
+    const number = BigInt(head.number) + 1n
+    const existing = await this.records.getPlanMeta(number)
+    if (existing !== undefined) {
+      await this.dispatch(existing)
+      return { block: number, txCount: existing.txCount, shards: existing.shardParts.length, rejected: [], duplicates: 0, carried: this.carry.length, stats: existing.stats }
+    }
+    const t0 = performance.now()
+    const common = commonFor(config.chain, number, BigInt(head.timestamp) + BigInt(config.blockTimeSec))
+    const env = nextBlockEnv(head, common, { coinbase: config.coinbase, blockTimeSec: config.blockTimeSec })
+    const gasLimit = BigInt(env.gasLimit)
+    const baseFee = env.baseFeePerGas === undefined ? undefined : BigInt(env.baseFeePerGas)
+    const rejected: Rejection[] = []
+    const deliveries: Delivery[] = []
+    let duplicates = 0
+
+    // 1. Intake: carried transactions first, then the queue.
+    const pending: Pending[] = this.carry
+    this.carry = []
+    for (const p of pending) if (!deliveries.includes(p.delivery)) deliveries.push(p.delivery)
+    const seen = new Set(pending.map((p) => p.decoded.hashHex))
+    for (let round = 0; round < config.receiveRoundsMax && pending.length < config.blockSizeMax; round++) {
+      const messages = await this.deps.ingress.receive({ maxMessages: 10, waitMs: pending.length === 0 && round === 0 ? config.intakeWaitMs : 0 })
+      if (messages.length === 0) break
+      for (const message of messages) {
+        const delivery: Delivery = { message, open: 0, malformed: false }
+        deliveries.push(delivery)
+        const parsed = ingressMessageSchema.safeParse(parseJson(message.body))
+        if (!parsed.success) {
+          delivery.malformed = true
+          const issue = parsed.error.issues[0]
+          rejected.push({
+            id: to0x(keccak256(new TextEncoder().encode(message.body))),
+            code: 'malformed-envelope',
+            reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+            inputPrefix: message.body.slice(0, 32),
+            atMs: this.clock.now(),
+          })
+          continue
+        }
+        const raws = 'raw' in parsed.data ? [parsed.data.raw] : parsed.data.txs
+        for (const raw of raws) {
+          const result = decodeRawTx(raw, { common, blockGasLimit: gasLimit, clock: () => this.clock.now() })
+          if (!result.ok) {
+            rejected.push(result.rejection)
+            continue
+          }
+          if (seen.has(result.tx.hashHex)) {
+            duplicates++
+            continue
+          }
+          seen.add(result.tx.hashHex)
+          delivery.open++
+          pending.push({ decoded: result.tx, delivery })
+        }
+      }
+    }
+    const intakeMs = performance.now() - t0
+
+    // 2. Order and state checks: nonces against block-start state, fees, gas and size.
+    const senders = [...new Set(pending.map((p) => p.decoded.senderHex))]
+    const accounts = await this.state.load(senders)
+    const nextNonce = new Map<string, bigint>()
+    senders.forEach((s, i) => nextNonce.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
+    const ordered = orderByNonce(pending)
+    const included: Pending[] = []
+    const deferredSenders = new Set<string>()
+    const staleCandidates: Pending[] = []
+    let gasUsed = 0n
+    const reject = (p: Pending, code: RejectionCode, reason: string): void => {
+      rejected.push({ id: p.decoded.hashHex, code, reason, sender: `0x${p.decoded.senderHex}`, nonce: `0x${p.decoded.tx.nonce.toString(16)}`, atMs: this.clock.now() })
+      p.delivery.open--
+    }
+    for (const p of ordered) {
+      const { tx, senderHex } = p.decoded
+      if (deferredSenders.has(senderHex)) {
+        this.carry.push(p)
+        continue
+      }
+      const expected = nextNonce.get(senderHex)!
+      if (tx.nonce < expected) {
+        staleCandidates.push(p)
+        continue
+      }
+      if (tx.nonce > expected) {
+        reject(p, 'nonce-gap', `nonce ${tx.nonce} leaves a gap: the sender's next nonce is ${expected}`)
+        continue
+      }
+      const maxFee = 'maxFeePerGas' in tx ? (tx as { maxFeePerGas: bigint }).maxFeePerGas : (tx as { gasPrice: bigint }).gasPrice
+      if (baseFee !== undefined && maxFee < baseFee) {
+        reject(p, 'fee-cap-below-base-fee', `fee cap ${maxFee} is below the block's base fee ${baseFee}`)
+        continue
+      }
+      if (included.length >= config.blockSizeMax || gasUsed + tx.gasLimit > gasLimit) {
+        deferredSenders.add(senderHex)
+        this.carry.push(p)
+        continue
+      }
+      gasUsed += tx.gasLimit
+      nextNonce.set(senderHex, expected + 1n)
+      included.push(p)
+    }
+    // A nonce below the account's: a redelivered, already included transaction, or a stale one.
+    if (staleCandidates.length > 0) {
+      const known = await this.records.getReceipts(staleCandidates.map((p) => p.decoded.hashHex))
+      staleCandidates.forEach((p, i) => {
+        if (known[i]?.kind === 'receipt') {
+          duplicates++
+          p.delivery.open--
+        } else {
+          reject(p, 'nonce-too-low', `nonce ${p.decoded.tx.nonce} was already used: the sender's next nonce is ${nextNonce.get(p.decoded.senderHex)}`)
+        }
+      })
+    }
+
+    // 3. Predict and partition.
+    const t1 = performance.now()
+    const coinbaseHex = config.coinbase.slice(2).toLowerCase()
+    const predictions: Prediction[] = included.map((p) => predictAccess(p.decoded, this.deps.templates, coinbaseHex))
+    const t2 = performance.now()
+    const partition = partitionBlock(predictions, config.shardCount)
+    const t3 = performance.now()
+
+    for (const r of rejected) await this.records.putRejection(r)
+
+    if (included.length === 0) {
+      await this.acknowledge(deliveries)
+      await this.keepCarriedInvisible()
+      return rejected.length > 0 || duplicates > 0
+        ? { block: number, txCount: 0, shards: 0, rejected, duplicates, carried: this.carry.length, stats: emptyStats(intakeMs) }
+        : undefined
+    }
+
+    // 4. Store the plan (parts, then meta), dispatch, acknowledge.
+    const shardParts = partition.shards.map((indices) => {
+      const txs: PlannedTx[] = indices.map((index) => ({
+        index,
+        raw: included[index]!.decoded.raw,
+        senderPubKey: included[index]!.decoded.senderPubKey,
+        reads: predictions[index]!.reads,
+        writes: predictions[index]!.writes,
+      }))
+      return chunkBySize(txs, plannedTxSize, PART_BYTES_MAX).map(encodePlannedTxs)
+    })
+    const stats: PlanStats = {
+      groups: partition.groups,
+      largestGroupGas: partition.largestGroupGas,
+      totalGas: partition.totalGas,
+      templated: predictions.filter((p) => p.templated).length,
+      intakeMs,
+      predictMs: t2 - t1,
+      partitionMs: t3 - t2,
+      predictedKeys: predictions.reduce((s, p) => s + p.reads.length, 0),
+    }
+    const meta: PlanMeta = {
+      v: 1,
+      block: number.toString(),
+      chain: config.chain,
+      env,
+      shardParts: shardParts.map((parts) => parts.length),
+      txCount: included.length,
+      blockHashes: head.recentHashes,
+      stats,
+      createdAtMs: this.clock.now(),
+    }
+    await this.records.putPlan(meta, shardParts)
+    await this.dispatch(meta)
+    for (const p of included) p.delivery.open--
+    await this.acknowledge(deliveries)
+    await this.keepCarriedInvisible()
+    this.log.info('block planned', { block: number.toString(), txs: included.length, shards: shardParts.length, rejected: rejected.length, carried: this.carry.length })
+    return { block: number, txCount: included.length, shards: shardParts.length, rejected, duplicates, carried: this.carry.length, stats }
+  }
+
+  private async dispatch(meta: PlanMeta): Promise<void> {
+    const messages: ShardMessage[] = meta.shardParts.map((parts, shard) => ({
+      v: 1,
+      kind: 'shard',
+      block: meta.block,
+      shard,
+      shards: meta.shardParts.length,
+      parts,
+    }))
+    await this.deps.shardQueue.send(messages.map((m) => ({ body: JSON.stringify(m), groupId: `${m.block}-${m.shard}`, dedupId: `${m.block}-${m.shard}` })))
+  }
+
+  /** Delete messages whose transactions are all settled; malformed ones stay (dead-letter). */
+  private async acknowledge(deliveries: Delivery[]): Promise<void> {
+    const done = deliveries.filter((d) => !d.malformed && d.open === 0).map((d) => d.message.receiptHandle)
+    if (done.length > 0) await this.deps.ingress.delete(done)
+  }
+
+  private async keepCarriedInvisible(): Promise<void> {
+    const handles = new Set(this.carry.map((p) => p.delivery.message.receiptHandle))
+    for (const handle of handles) {
+      try {
+        await this.deps.ingress.extendVisibility(handle, 60_000)
+      } catch {
+        // The message came back already; its transactions are recognised by hash when redelivered.
+      }
+    }
+  }
+}
+
+/**
+ * Keep arrival order, but let each sender's transactions fill that sender's positions in nonce
+ * order (a later-arriving lower nonce moves ahead of its sender's higher nonces).
+ */
+export function orderByNonce<T extends { decoded: DecodedTx }>(pending: readonly T[]): T[] {
+  const bySender = new Map<string, T[]>()
+  for (const p of pending) {
+    const list = bySender.get(p.decoded.senderHex)
+    if (list === undefined) bySender.set(p.decoded.senderHex, [p])
+    else list.push(p)
+  }
+  for (const list of bySender.values()) list.sort((a, b) => (a.decoded.tx.nonce < b.decoded.tx.nonce ? -1 : a.decoded.tx.nonce > b.decoded.tx.nonce ? 1 : 0))
+  const cursor = new Map<string, number>()
+  return pending.map((p) => {
+    const i = cursor.get(p.decoded.senderHex) ?? 0
+    cursor.set(p.decoded.senderHex, i + 1)
+    return bySender.get(p.decoded.senderHex)![i]!
+  })
+}
+
+function emptyStats(intakeMs: number): PlanStats {
+  return { groups: 0, largestGroupGas: 0, totalGas: 0, templated: 0, intakeMs, predictMs: 0, partitionMs: 0, predictedKeys: 0 }
+}

@@ -1,0 +1,335 @@
+/**
+ * The pipeline's records in the key-value store, each written so that a retry changes
+ * nothing: plans (the sequencer), staged shard results (workers), shard progress, sealed
+ * blocks and the chain head (the coordinator), receipts and rejection records.
+ *
+ * Layout (table / pk / sk):
+ *   plans    / N          / meta              plan header (JSON), written last: the commit point
+ *   plans    / N          / shard#S#K         shard S's transactions, part K (RLP)
+ *   staged   / N          / shard#S#K         shard S's results, part K (RLP), put-if-absent
+ *   meta     / progress#N / shard#S           a worker finished shard S (put-if-absent)
+ *   meta     / head       / -                 the chain head (version = head number)
+ *   blocks   / N          / header            the sealed block (JSON), put-if-absent
+ *   blocks   / N          / txs#K             its transactions, part K (RLP of raw txs)
+ *   receipts / 0xhash     / -                 a receipt or a rejection record (JSON)
+ */
+import { RLP } from '@ethereumjs/rlp'
+
+import { ConditionFailedError, ParevmError } from '../errors.ts'
+import { STORE_LIMITS, type Item, type KeyValueStore, type UnconditionalOp, type WriteOp } from '../ports/kv-store.ts'
+
+import type { Rejection } from '../intake/rejection.ts'
+import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
+
+const enc = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value))
+const dec = <T>(item: Item): T => JSON.parse(new TextDecoder().decode(item.value)) as T
+const bn = (n: bigint | number | string): string => BigInt(n).toString()
+
+/** Part size under DynamoDB's 400 KB item limit with room for keys and attributes. */
+export const PART_BYTES_MAX = 350 * 1024
+
+export interface PlanMeta {
+  v: 1
+  block: string
+  chain: ChainSpec
+  env: BlockEnv
+  /** Number of parts of each shard. */
+  shardParts: number[]
+  txCount: number
+  /** Hashes of recent blocks for BLOCKHASH (number → 0x-hash). */
+  blockHashes: Record<string, string>
+  /** Sequencer statistics for the block report. */
+  stats: PlanStats
+  createdAtMs: number
+}
+
+export interface PlanStats {
+  groups: number
+  largestGroupGas: number
+  totalGas: number
+  templated: number
+  intakeMs: number
+  predictMs: number
+  partitionMs: number
+  /** Predicted keys per transaction (index-aligned), for the accuracy report. */
+  predictedKeys: number
+}
+
+export interface HeadRecord {
+  number: string
+  hash: string
+  stateRoot: string
+  timestamp: string
+  gasLimit: string
+  gasUsed: string
+  difficulty: string
+  baseFeePerGas?: string
+  excessBlobGas?: string
+  blobGasUsed?: string
+  /** Hashes of the last 256 blocks up to and including this one (number → 0x-hash), for BLOCKHASH. */
+  recentHashes: Record<string, string>
+}
+
+export interface SealedBlockRecord {
+  number: string
+  hash: string
+  header: Record<string, string>
+  txHashes: string[]
+  txParts: number
+  rejected: string[]
+  stats: Record<string, number | string>
+  sealedAtMs: number
+}
+
+export interface LogRecord {
+  address: string
+  topics: string[]
+  data: string
+}
+
+export interface ReceiptRecord {
+  kind: 'receipt'
+  txHash: string
+  block: string
+  blockHash: string
+  index: number
+  from: string
+  to: string | null
+  contractAddress: string | null
+  status: 0 | 1
+  cumulativeGasUsed: string
+  gasUsed: string
+  effectiveGasPrice: string
+  logsBloom: string
+  logs: LogRecord[]
+  type: number
+  blobGasUsed?: string
+  includedAtMs: number
+}
+
+export type ReceiptOrRejection = ReceiptRecord | ({ kind: 'rejection' } & Rejection)
+
+export class Records {
+  constructor(private readonly kv: KeyValueStore) {}
+
+  // ----- plans ---------------------------------------------------------------------------
+
+  /** Parts first, meta last (the commit point). False if a plan for this block exists. */
+  async putPlan(meta: PlanMeta, shardParts: Uint8Array[][]): Promise<boolean> {
+    if ((await this.getPlanMeta(meta.block)) !== undefined) return false
+    const ops: UnconditionalOp[] = []
+    shardParts.forEach((parts, shard) =>
+      parts.forEach((value, part) => {
+        ops.push({ op: 'put', item: { table: 'plans', pk: meta.block, sk: `shard#${shard}#${part}`, value, version: 0 } })
+      }),
+    )
+    await this.writeAll(ops)
+    try {
+      await this.kv.transact([
+        { op: 'put', item: { table: 'plans', pk: meta.block, sk: 'meta', value: enc(meta), version: 0 }, condition: { kind: 'absent' } },
+      ])
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false
+      throw error
+    }
+    return true
+  }
+
+  async getPlanMeta(block: bigint | string): Promise<PlanMeta | undefined> {
+    const [item] = await this.kv.get([{ table: 'plans', pk: bn(block), sk: 'meta' }])
+    return item === undefined ? undefined : dec<PlanMeta>(item)
+  }
+
+  async getShardPlanParts(block: bigint | string, shard: number, parts: number): Promise<Uint8Array[]> {
+    const keys = Array.from({ length: parts }, (_, k) => ({ table: 'plans' as const, pk: bn(block), sk: `shard#${shard}#${k}` }))
+    const items = await this.kv.get(keys)
+    return items.map((item, k) => {
+      if (item === undefined) throw new ParevmError(`plan of block ${bn(block)} is missing shard ${shard} part ${k}`)
+      return item.value
+    })
+  }
+
+  // ----- staged results ------------------------------------------------------------------
+
+  /** Put-if-absent for every part. Returns false if this shard was already staged. */
+  async stage(block: bigint | string, shard: number, parts: Uint8Array[]): Promise<boolean> {
+    const ops: WriteOp[] = parts.map((value, k) => ({
+      op: 'put',
+      item: { table: 'staged', pk: bn(block), sk: `shard#${shard}#${k}`, value, version: 0 },
+      condition: { kind: 'absent' },
+    }))
+    const total = parts.reduce((s, p) => s + p.length, 0)
+    try {
+      if (ops.length <= STORE_LIMITS.transactOps && total <= STORE_LIMITS.transactBytes - 64 * 1024) {
+        await this.kv.transact(ops)
+        return true
+      }
+      // Too large for one transaction: part by part. Results are deterministic, so a part
+      // already written by an earlier delivery holds the same bytes.
+      let fresh = false
+      for (const op of ops) {
+        try {
+          await this.kv.transact([op])
+          fresh = true
+        } catch (error) {
+          if (!(error instanceof ConditionFailedError)) throw error
+        }
+      }
+      return fresh
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false
+      throw error
+    }
+  }
+
+  async isStaged(block: bigint | string, shard: number): Promise<boolean> {
+    const [item] = await this.kv.get([{ table: 'staged', pk: bn(block), sk: `shard#${shard}#0` }])
+    return item !== undefined
+  }
+
+  async getStaged(block: bigint | string, shard: number, parts: number): Promise<Uint8Array[]> {
+    const keys = Array.from({ length: parts }, (_, k) => ({ table: 'staged' as const, pk: bn(block), sk: `shard#${shard}#${k}` }))
+    const items = await this.kv.get(keys)
+    return items.map((item, k) => {
+      if (item === undefined) throw new ParevmError(`staged results of block ${bn(block)} shard ${shard} part ${k} are missing`)
+      return item.value
+    })
+  }
+
+  // ----- progress --------------------------------------------------------------------------
+
+  async markShardDone(block: bigint | string, shard: number, parts: number, timings: Record<string, number>): Promise<void> {
+    try {
+      await this.kv.transact([
+        {
+          op: 'put',
+          item: { table: 'meta', pk: `progress#${bn(block)}`, sk: `shard#${shard}`, value: enc({ parts, timings }), version: 0 },
+          condition: { kind: 'absent' },
+        },
+      ])
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error
+    }
+  }
+
+  async doneShards(block: bigint | string): Promise<Map<number, { parts: number; timings: Record<string, number> }>> {
+    const out = new Map<number, { parts: number; timings: Record<string, number> }>()
+    let after: string | undefined
+    for (let page = 0; page < 100; page++) {
+      const result = await this.kv.query('meta', `progress#${bn(block)}`, after === undefined ? {} : { after })
+      for (const item of result.items) out.set(Number(item.sk.split('#')[1]), dec(item))
+      if (result.next === undefined) break
+      after = result.next
+    }
+    return out
+  }
+
+  // ----- head and blocks -------------------------------------------------------------------
+
+  async getHead(): Promise<HeadRecord | undefined> {
+    const [item] = await this.kv.get([{ table: 'meta', pk: 'head', sk: '-' }])
+    return item === undefined ? undefined : dec<HeadRecord>(item)
+  }
+
+  async getBlock(number: bigint | string): Promise<SealedBlockRecord | undefined> {
+    const [item] = await this.kv.get([{ table: 'blocks', pk: bn(number), sk: 'header' }])
+    return item === undefined ? undefined : dec<SealedBlockRecord>(item)
+  }
+
+  async getBlockTxs(number: bigint | string, parts: number): Promise<Uint8Array[]> {
+    const keys = Array.from({ length: parts }, (_, k) => ({ table: 'blocks' as const, pk: bn(number), sk: `txs#${k}` }))
+    const out: Uint8Array[] = []
+    for (const item of await this.kv.get(keys)) {
+      if (item === undefined) throw new ParevmError(`transactions of block ${bn(number)} are incomplete in the store`)
+      out.push(...(RLP.decode(item.value) as Uint8Array[]))
+    }
+    return out
+  }
+
+  /** The genesis head (no condition beyond absence). */
+  async putGenesis(block: SealedBlockRecord, head: HeadRecord): Promise<void> {
+    await this.kv.transact([
+      { op: 'put', item: { table: 'blocks', pk: '0', sk: 'header', value: enc(block), version: 0 }, condition: { kind: 'absent' } },
+      { op: 'put', item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: 0 }, condition: { kind: 'absent' } },
+    ])
+  }
+
+  /**
+   * Seal: the block record (if absent) and the head moving from its parent, in one
+   * transaction, after the block's transactions are stored. A second seal of the same
+   * number is refused (returns false).
+   */
+  async seal(block: SealedBlockRecord, head: HeadRecord, rawTxParts: Uint8Array[][]): Promise<boolean> {
+    await this.writeAll(
+      rawTxParts.map((txs, k) => ({
+        op: 'put' as const,
+        item: { table: 'blocks' as const, pk: block.number, sk: `txs#${k}`, value: RLP.encode(txs), version: 0 },
+      })),
+    )
+    const parent = Number(block.number) - 1
+    try {
+      await this.kv.transact([
+        { op: 'put', item: { table: 'blocks', pk: block.number, sk: 'header', value: enc(block), version: 0 }, condition: { kind: 'absent' } },
+        {
+          op: 'put',
+          item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: Number(block.number) },
+          condition: { kind: 'version', oneOf: [parent] },
+        },
+      ])
+      return true
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false
+      throw error
+    }
+  }
+
+  // ----- receipts and rejections -----------------------------------------------------------
+
+  async putReceipts(receipts: readonly ReceiptRecord[]): Promise<void> {
+    await this.writeAll(
+      receipts.map((r) => ({ op: 'put' as const, item: { table: 'receipts' as const, pk: r.txHash, sk: '-', value: enc(r), version: 1 } })),
+    )
+  }
+
+  /** A rejection never overwrites a receipt (a duplicate delivery of an included tx). */
+  async putRejection(rejection: Rejection): Promise<boolean> {
+    try {
+      await this.kv.transact([
+        {
+          op: 'put',
+          item: { table: 'receipts', pk: rejection.id, sk: '-', value: enc({ kind: 'rejection', ...rejection }), version: 0 },
+          condition: { kind: 'version', oneOf: [0], orAbsent: true },
+        },
+      ])
+      return true
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false
+      throw error
+    }
+  }
+
+  async getReceipts(ids: readonly string[]): Promise<(ReceiptOrRejection | undefined)[]> {
+    const items = await this.kv.get(ids.map((id) => ({ table: 'receipts' as const, pk: id, sk: '-' })))
+    return items.map((item) => (item === undefined ? undefined : dec<ReceiptOrRejection>(item)))
+  }
+
+  // ----- cleanup ---------------------------------------------------------------------------
+
+  /** Drop a sealed block's plan, staged results and progress markers (best effort). */
+  async dropBlockWork(block: bigint | string, meta: PlanMeta): Promise<void> {
+    const ops: UnconditionalOp[] = [{ op: 'delete', key: { table: 'plans', pk: bn(block), sk: 'meta' } }]
+    meta.shardParts.forEach((parts, shard) => {
+      for (let k = 0; k < parts; k++) ops.push({ op: 'delete', key: { table: 'plans', pk: bn(block), sk: `shard#${shard}#${k}` } })
+      ops.push({ op: 'delete', key: { table: 'meta', pk: `progress#${bn(block)}`, sk: `shard#${shard}` } })
+    })
+    await this.writeAll(ops)
+    for (let shard = 0; shard < meta.shardParts.length; shard++) {
+      const staged = await this.kv.query('staged', bn(block), { skPrefix: `shard#${shard}#` })
+      await this.writeAll(staged.items.map((i) => ({ op: 'delete' as const, key: { table: i.table, pk: i.pk, sk: i.sk } })))
+    }
+  }
+
+  private async writeAll(ops: readonly UnconditionalOp[]): Promise<void> {
+    for (let i = 0; i < ops.length; i += 25) await this.kv.write(ops.slice(i, i + 25))
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * A worker executes one shard of a planned block: one batched prefetch of the shard's
+ * predicted keys (and the code of the contracts among them), then its transactions in block
+ * order over a view of block-start state plus the shard's own earlier writes. Every result
+ * carries its read set (values and versions observed) and write set. Results are staged with
+ * put-if-absent, so a redelivered batch changes nothing, then the shard is reported done.
+ */
+import { createTxFromRLP } from '@ethereumjs/tx'
+
+import { ParevmError } from '../errors.ts'
+import { Executor, type BlockHashLookup } from '../exec/executor.ts'
+import { fromHex, toHex } from '../hex.ts'
+import { chunkBySize, decodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
+import { doneMessageSchema, parseJson, shardMessageSchema, type DoneMessage, type ShardMessage } from '../pipeline/messages.ts'
+import { ACCOUNT_KEY_LENGTH, txVersion } from '../state/keys.ts'
+import { decodeAccount, KECCAK256_NULL } from '../state/values.ts'
+import { BlockView, type StateLoader } from '../state/view.ts'
+import { PART_BYTES_MAX, Records, type PlanMeta } from '../store/records.ts'
+import { StateTable } from '../store/state-table.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import { bytesEqual } from '../hex.ts'
+
+import type { ChainSpec } from '../exec/block-env.ts'
+import type { KeyValueStore } from '../ports/kv-store.ts'
+import type { Queue, QueueMessage } from '../ports/queue.ts'
+
+export interface WorkerDeps {
+  kv: KeyValueStore
+  shardQueue: Queue
+  doneQueue: Queue
+  log?: Logger
+  /** Chains this worker may execute (a guard against a misrouted plan). */
+  allowChain?: (chain: ChainSpec) => boolean
+}
+
+export type ShardOutcome =
+  | { kind: 'executed'; block: bigint; shard: number; txs: number; timings: Record<string, number> }
+  | { kind: 'already-staged'; block: bigint; shard: number }
+  | { kind: 'stale'; block: bigint; shard: number }
+  | { kind: 'not-ready'; block: bigint; shard: number; head: bigint }
+
+export function lookupFromHashes(hashes: Record<string, string>): BlockHashLookup {
+  return (n) => {
+    const hex = hashes[n.toString()]
+    return hex === undefined ? undefined : fromHex(hex)
+  }
+}
+
+/** Estimated staged size of one result, for splitting into parts. */
+function stagedSize(t: StagedTx): number {
+  let logs = 0
+  for (const log of t.exec.logs) logs += 60 + (log[1] as Uint8Array[]).length * 33 + (log[2] as Uint8Array).length
+  let codes = 0
+  for (const code of t.exec.access.codes.values()) codes += code.length + 70
+  return 400 + logs + codes + (t.exec.access.reads.size + t.exec.access.writes.size) * 100
+}
+
+export class ShardWorker {
+  private readonly records: Records
+  private readonly state: StateTable
+  private readonly log: Logger
+  private executor: Executor | undefined
+  private executorChain = ''
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.records = new Records(deps.kv)
+    this.state = new StateTable(deps.kv)
+    this.log = deps.log ?? silentLogger
+  }
+
+  private loader(): StateLoader {
+    return { load: (keys) => this.state.load(keys), loadCode: (hashes) => this.state.loadCode(hashes) }
+  }
+
+  private executorFor(chain: ChainSpec): Executor {
+    const id = JSON.stringify(chain)
+    if (this.executor === undefined || this.executorChain !== id) {
+      this.executor = new Executor(chain)
+      this.executorChain = id
+    }
+    return this.executor
+  }
+
+  /** Handle one shard message. Throws on errors that should make the message come back. */
+  async handle(message: QueueMessage): Promise<ShardOutcome> {
+    const parsed = shardMessageSchema.safeParse(parseJson(message.body))
+    if (!parsed.success) throw new ParevmError(`malformed shard message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    return this.executeShard(parsed.data)
+  }
+
+  async executeShard(msg: ShardMessage): Promise<ShardOutcome> {
+    const block = BigInt(msg.block)
+    const head = await this.records.getHead()
+    const headNumber = head === undefined ? -1n : BigInt(head.number)
+    if (headNumber >= block) return { kind: 'stale', block, shard: msg.shard }
+    if (headNumber !== block - 1n) return { kind: 'not-ready', block, shard: msg.shard, head: headNumber }
+    if (await this.records.isStaged(block, msg.shard)) {
+      await this.reportDone(msg, msg.parts, {})
+      return { kind: 'already-staged', block, shard: msg.shard }
+    }
+    const meta = await this.records.getPlanMeta(block)
+    if (meta === undefined) throw new ParevmError(`no plan stored for block ${block}`)
+    if (this.deps.allowChain !== undefined && !this.deps.allowChain(meta.chain)) {
+      throw new ParevmError(`block ${block} is for a chain this worker does not serve`)
+    }
+    const t0 = performance.now()
+    const parts = await this.records.getShardPlanParts(block, msg.shard, msg.parts)
+    const txs: PlannedTx[] = parts.flatMap(decodePlannedTxs)
+    const { results, timings } = await executePlannedTxs(this.executorFor(meta.chain), meta, txs, this.loader())
+    timings.loadPlanMs = timings.loadPlanMs ?? 0
+    const t1 = performance.now()
+    const stagedParts = chunkBySize(results, stagedSize, PART_BYTES_MAX).map(encodeStagedTxs)
+    const fresh = await this.records.stage(block, msg.shard, stagedParts)
+    timings.stageMs = performance.now() - t1
+    timings.totalMs = performance.now() - t0
+    await this.reportDone(msg, stagedParts.length, timings)
+    if (!fresh) return { kind: 'already-staged', block, shard: msg.shard }
+    this.log.debug('shard executed', { block: msg.block, shard: msg.shard, txs: txs.length })
+    return { kind: 'executed', block, shard: msg.shard, txs: txs.length, timings }
+  }
+
+  private async reportDone(msg: ShardMessage, parts: number, timings: Record<string, number>): Promise<void> {
+    const done: DoneMessage = { v: 1, kind: 'done', block: msg.block, shard: msg.shard, parts, timings }
+    doneMessageSchema.parse(done)
+    await this.deps.doneQueue.send([{ body: JSON.stringify(done), groupId: msg.block, dedupId: `${msg.block}-${msg.shard}` }])
+  }
+}
+
+/**
+ * Execute a shard's transactions in order on a fresh view of block-start state. Shared by
+ * workers and by tests that need a shard's results without queues.
+ */
+export async function executePlannedTxs(
+  executor: Executor,
+  meta: PlanMeta,
+  txs: readonly PlannedTx[],
+  loader: StateLoader,
+): Promise<{ results: StagedTx[]; timings: Record<string, number> }> {
+  const block = BigInt(meta.block)
+  const t0 = performance.now()
+  const view = new BlockView(block, loader)
+  const predicted = new Set<string>([meta.env.coinbase.slice(2).toLowerCase()])
+  for (const tx of txs) {
+    for (const key of tx.reads) predicted.add(key)
+    for (const key of tx.writes) predicted.add(key)
+  }
+  await view.prefetch(predicted)
+  // Code of the contracts among the prefetched accounts, in one more batch.
+  const codeHashes: string[] = []
+  for (const key of predicted) {
+    if (key.length !== ACCOUNT_KEY_LENGTH) continue
+    const account = decodeAccount(view.getLoadedBase(key)?.value ?? null)
+    if (account !== undefined && !bytesEqual(account.codeHash, KECCAK256_NULL)) codeHashes.push(toHex(account.codeHash))
+  }
+  await view.prefetchCode(codeHashes)
+  const t1 = performance.now()
+  await executor.beginBlock(meta.env, view, lookupFromHashes(meta.blockHashes))
+  const common = executor.commonForEnv(meta.env)
+  const coinbase = meta.env.coinbase.slice(2).toLowerCase()
+  const results: StagedTx[] = []
+  for (const planned of txs) {
+    const tx = createTxFromRLP(planned.raw, { common })
+    tx.cache.senderPubKey = planned.senderPubKey
+    const exec = await executor.execute(tx)
+    const version = txVersion(block, planned.index)
+    if (exec.valid) {
+      view.applyWrites(exec.access.writes, version)
+      view.addCodes(exec.access.codes)
+      await view.credit(coinbase, exec.access.feeDelta, version)
+    }
+    results.push({ index: planned.index, exec })
+  }
+  const t2 = performance.now()
+  return {
+    results,
+    timings: { prefetchMs: t1 - t0, executeMs: t2 - t1, prefetchedKeys: view.stats.prefetched, missLoads: view.stats.missLoads },
+  }
+}
