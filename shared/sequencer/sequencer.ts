@@ -304,6 +304,9 @@ export class Sequencer {
   private async acknowledge(deliveries: Delivery[]): Promise<void> {
     const done = deliveries.filter((d) => !d.malformed && d.open === 0).map((d) => d.message.receiptHandle)
     if (done.length > 0) await this.deps.ingress.delete(done)
+    // Malformed messages come straight back, so they reach the dead-letter queue after the
+    // queue's bounded number of receives instead of after several visibility timeouts.
+    for (const d of deliveries) if (d.malformed) await this.deps.ingress.extendVisibility(d.message.receiptHandle, 0).catch(() => {})
   }
 
   private async keepCarriedInvisible(): Promise<void> {

@@ -1,0 +1,56 @@
+/** Shared by `parevm start` and `parevm run`: a cluster over a genesis and raw transactions. */
+import { availableParallelism } from 'node:os'
+
+import { buildGenesis, type GenesisFile } from '../../shared/chain/genesis.ts'
+import { EmbeddedCluster, type RunSummary } from '../../shared/cluster/embedded.ts'
+import { commonFor } from '../../shared/exec/common-for.ts'
+import { Exporter } from '../../shared/export/exporter.ts'
+import { blockLine, stderr } from './output.ts'
+
+export interface EmbeddedRunOptions {
+  genesisFile: GenesisFile
+  rawTxs: readonly string[]
+  workers?: number
+  shards?: number
+  blockSize: number
+  verify: boolean
+  threads: boolean
+  exportDir?: string
+  quiet: boolean
+  perMessage?: number
+}
+
+export function defaultWorkers(): number {
+  return Math.max(1, availableParallelism())
+}
+
+export async function runEmbedded(o: EmbeddedRunOptions): Promise<RunSummary> {
+  const genesis = buildGenesis(o.genesisFile)
+  const workers = o.workers ?? defaultWorkers()
+  const cluster = await EmbeddedCluster.start({
+    genesis,
+    workers,
+    threads: o.threads,
+    ...(o.shards !== undefined ? { shards: o.shards } : {}),
+    blockSize: o.blockSize,
+    verify: o.verify,
+  })
+  const exporter =
+    o.exportDir === undefined ? undefined : new Exporter(o.exportDir, o.genesisFile, genesis, commonFor(genesis.chain, 1n, BigInt(genesis.header.timestamp)))
+  try {
+    if (!o.quiet) stderr(`submitting ${o.rawTxs.length} transactions to the ingress queue (${workers} workers, ${o.shards ?? workers} shards, blocks of up to ${o.blockSize})`)
+    await cluster.submit(o.rawTxs, o.perMessage ?? 1)
+    let done = 0
+    const summary = await cluster.runUntilIdle((event) => {
+      done += event.sealed.report.included + event.sealed.report.rejected
+      exporter?.addBlock(event.sealed)
+      exporter?.addRejections(event.plan.rejected)
+      if (!o.quiet) stderr(`${blockLine(event)}  [${done}/${o.rawTxs.length}]`)
+    })
+    exporter?.finish(summary.head)
+    if (exporter !== undefined && !o.quiet) stderr(`exported to ${o.exportDir}`)
+    return summary
+  } finally {
+    await cluster.stop()
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * The embedded cluster: the whole pipeline in one process tree, on the in-process store and
+ * queues. The sequencer and the coordinator run in the main thread; W workers run as
+ * worker_threads (reaching the store and queues over RPC) or, for tests, as inline async
+ * loops. Every sealed block can be checked against sequential @ethereumjs/vm.
+ */
+import { Worker } from 'node:worker_threads'
+
+import { Coordinator, type SealedBlock } from '../coordinator/coordinator.ts'
+import { ParevmError } from '../errors.ts'
+import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
+import { MemoryQueue } from '../ports/memory/memory-queue.ts'
+import { TemplateRegistry } from '../predict/templates.ts'
+import { Sequencer, type PlanResult } from '../sequencer/sequencer.ts'
+import { SequentialVerifier, type VerifyResult } from '../verify/sequential.ts'
+import { ShardWorker } from '../worker/shard-worker.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import { initializeChain } from './bootstrap.ts'
+import { FaultyQueue, crashDecider, type FaultOptions } from './faults.ts'
+import { serveRpc } from './rpc.ts'
+import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
+
+import type { GenesisState } from '../chain/genesis.ts'
+import type { RejectionCode } from '../intake/rejection.ts'
+import type { KeyValueStore } from '../ports/kv-store.ts'
+import type { Queue } from '../ports/queue.ts'
+import type { MessagePort } from 'node:worker_threads'
+
+export interface ClusterOptions {
+  genesis: GenesisState
+  /** Number of workers (at least 1). */
+  workers: number
+  /** Workers as worker_threads (default) or as async loops in this thread. */
+  threads?: boolean
+  /** Shards per block (default: the number of workers). */
+  shards?: number
+  /** Most transactions per block. */
+  blockSize: number
+  blockTimeSec?: number
+  /** Check every sealed block against sequential @ethereumjs/vm (default true). */
+  verify?: boolean
+  faults?: FaultOptions
+  visibilityTimeoutMs?: number
+  /** Longest wait for one block to seal. */
+  sealTimeoutMs?: number
+  log?: Logger
+  /** Use these instead of in-process backends (the AWS backend passes its adapters). */
+  backends?: { kv: KeyValueStore; ingress: Queue; shardQueue: Queue; doneQueue: Queue; deadLetter?: Queue }
+}
+
+export interface BlockEvent {
+  plan: PlanResult
+  sealed: SealedBlock
+  verify: VerifyResult | undefined
+  /** Wall time from planning to seal. */
+  wallMs: number
+}
+
+export interface RunSummary {
+  blocks: number
+  included: number
+  rejected: number
+  rejectedByCode: Partial<Record<RejectionCode, number>>
+  reexecuted: number
+  duplicatesDropped: number
+  gasUsed: bigint
+  wallMs: number
+  /** Included transactions per second of wall time (verification excluded when it is on). */
+  txPerSec: number
+  pipelineMs: number
+  verifyMs: number
+  verifiedBlocks: number
+  prediction: { txsFullyPredicted: number; keysPredicted: number; keysActual: number }
+  head: { number: string; hash: string; stateRoot: string }
+  deadLettered: number
+}
+
+type Backends = NonNullable<ClusterOptions['backends']>
+
+/** Bundled (dist/): worker-thread.js beside us. From sources: a bootstrap that registers tsx. */
+function workerEntry(): { url: URL; data: Record<string, string> } {
+  const self = import.meta.url
+  if (self.endsWith('.ts')) {
+    return { url: new URL('./ts-worker-bootstrap.mjs', self), data: { __entry: new URL('./worker-thread.ts', self).href } }
+  }
+  return { url: new URL('./worker-thread.js', self), data: {} }
+}
+
+export class EmbeddedCluster {
+  readonly kv: KeyValueStore
+  readonly ingress: Queue
+  readonly deadLetter: Queue | undefined
+  readonly templates = new TemplateRegistry()
+  private readonly shardQueue: Queue
+  private readonly doneQueue: Queue
+  private readonly sequencer: Sequencer
+  private readonly coordinator: Coordinator
+  private readonly verifier: SequentialVerifier | undefined
+  private readonly log: Logger
+  private readonly signal: StopSignal = { stopped: false }
+  private readonly threads: Worker[] = []
+  private readonly loops: Promise<void>[] = []
+  private readonly sealed = new Map<string, SealedBlock>()
+  private readonly waiters = new Map<string, (sealed: SealedBlock) => void>()
+  private coordinatorError: unknown
+
+  private constructor(
+    private readonly options: ClusterOptions,
+    backends: Backends,
+    verifier: SequentialVerifier | undefined,
+  ) {
+    this.kv = backends.kv
+    this.ingress = backends.ingress
+    this.deadLetter = backends.deadLetter
+    this.shardQueue = backends.shardQueue
+    this.doneQueue = backends.doneQueue
+    this.verifier = verifier
+    this.log = options.log ?? silentLogger
+    this.sequencer = new Sequencer({
+      kv: this.kv,
+      ingress: this.ingress,
+      shardQueue: this.shardQueue,
+      templates: this.templates,
+      log: this.log.child({ role: 'sequencer' }),
+      config: {
+        chain: options.genesis.chain,
+        shardCount: options.shards ?? options.workers,
+        blockSizeMax: options.blockSize,
+        blockTimeSec: options.blockTimeSec ?? 12,
+        coinbase: options.genesis.coinbase,
+        intakeWaitMs: 0,
+        receiveRoundsMax: Math.ceil(options.blockSize / 10) + 10,
+      },
+    })
+    this.coordinator = new Coordinator({ kv: this.kv, templates: this.templates, trie: options.genesis.trie, log: this.log.child({ role: 'coordinator' }) })
+  }
+
+  static async start(options: ClusterOptions): Promise<EmbeddedCluster> {
+    if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > 256) {
+      throw new ParevmError(`workers must be 1..256 (got ${options.workers})`)
+    }
+    const vt = options.visibilityTimeoutMs ?? 30_000
+    let backends = options.backends
+    if (backends === undefined) {
+      const deadLetter = new MemoryQueue({ name: 'ingress-dlq' })
+      const faults = options.faults
+      const wrap = (q: Queue, salt: number): Queue => (faults === undefined ? q : new FaultyQueue(q, faults, salt))
+      backends = {
+        kv: new MemoryKeyValueStore(),
+        deadLetter,
+        ingress: new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: vt, maxReceiveCount: 3, deadLetter, fifo: false }),
+        shardQueue: wrap(new MemoryQueue({ name: 'shards', visibilityTimeoutMs: vt, maxReceiveCount: 50, deadLetter: new MemoryQueue({ name: 'shards-dlq' }) }), 1),
+        doneQueue: wrap(new MemoryQueue({ name: 'done', visibilityTimeoutMs: vt, maxReceiveCount: 50, deadLetter: new MemoryQueue({ name: 'done-dlq' }) }), 2),
+      }
+    }
+    await initializeChain(backends.kv, options.genesis)
+    const verifier = options.verify === false ? undefined : await SequentialVerifier.fromGenesis(options.genesis)
+    const cluster = new EmbeddedCluster(options, backends, verifier)
+    cluster.startWorkers(vt)
+    cluster.loops.push(cluster.coordinatorLoop())
+    return cluster
+  }
+
+  private startWorkers(visibilityTimeoutMs: number): void {
+    const { workers, threads = true, faults } = this.options
+    for (let i = 0; i < workers; i++) {
+      if (threads) {
+        const entry = workerEntry()
+        const thread = new Worker(entry.url, { workerData: { ...entry.data, visibilityTimeoutMs, waitMs: 200 } })
+        serveRpc(thread as unknown as MessagePort, { kv: this.kv, shards: this.shardQueue, done: this.doneQueue })
+        thread.on('error', (error) => this.log.error('worker thread failed', { worker: i, error }))
+        this.threads.push(thread)
+        continue
+      }
+      const worker = new ShardWorker({ kv: this.kv, shardQueue: this.shardQueue, doneQueue: this.doneQueue, log: this.log.child({ worker: i }) })
+      const crash = faults === undefined ? undefined : crashDecider(faults, i)
+      this.loops.push(
+        runWorkerLoop(worker, this.shardQueue, this.signal, {
+          visibilityTimeoutMs,
+          waitMs: 20,
+          log: this.log.child({ worker: i }),
+          ...(crash !== undefined
+            ? {
+                beforeDelete: () => {
+                  if (crash()) throw new ParevmError('simulated worker crash before acknowledging its shard')
+                },
+              }
+            : {}),
+        }),
+      )
+    }
+  }
+
+  private async coordinatorLoop(): Promise<void> {
+    while (!this.signal.stopped) {
+      const messages = await this.doneQueue.receive({ maxMessages: 10, waitMs: 50 })
+      for (const message of messages) {
+        try {
+          const outcome = await this.coordinator.handleDone(message)
+          await this.doneQueue.delete([message.receiptHandle])
+          if (outcome.kind === 'sealed') {
+            const key = outcome.sealed.record.number
+            this.sealed.set(key, outcome.sealed)
+            this.waiters.get(key)?.(outcome.sealed)
+          }
+        } catch (error) {
+          this.coordinatorError = error
+          this.log.error('coordinator failed on a done message; it will be delivered again', { error })
+        }
+      }
+    }
+  }
+
+  private waitForSeal(block: bigint, timeoutMs: number): Promise<SealedBlock> {
+    const key = block.toString()
+    const ready = this.sealed.get(key)
+    if (ready !== undefined) return Promise.resolve(ready)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key)
+        const cause = this.coordinatorError instanceof Error ? ` (last coordinator error: ${this.coordinatorError.message})` : ''
+        reject(new ParevmError(`block ${key} was not sealed within ${timeoutMs} ms${cause}`))
+      }, timeoutMs)
+      this.waiters.set(key, (sealed) => {
+        clearTimeout(timer)
+        this.waiters.delete(key)
+        resolve(sealed)
+      })
+    })
+  }
+
+  /** Put raw transactions on the ingress queue, `perMessage` to a message. */
+  async submit(rawTxs: readonly string[], perMessage = 1): Promise<void> {
+    const entries = []
+    for (let i = 0; i < rawTxs.length; i += perMessage) {
+      const chunk = rawTxs.slice(i, i + perMessage)
+      entries.push({ body: JSON.stringify(chunk.length === 1 ? { raw: chunk[0] } : { txs: chunk }) })
+    }
+    for (let i = 0; i < entries.length; i += 10) await this.ingress.send(entries.slice(i, i + 10))
+  }
+
+  /** Seal blocks until the ingress queue is empty; calls `onBlock` after each. */
+  async runUntilIdle(onBlock?: (event: BlockEvent) => void | Promise<void>, maxBlocks = 1_000_000): Promise<RunSummary> {
+    const start = performance.now()
+    const summary: RunSummary = {
+      blocks: 0,
+      included: 0,
+      rejected: 0,
+      rejectedByCode: {},
+      reexecuted: 0,
+      duplicatesDropped: 0,
+      gasUsed: 0n,
+      wallMs: 0,
+      txPerSec: 0,
+      pipelineMs: 0,
+      verifyMs: 0,
+      verifiedBlocks: 0,
+      prediction: { txsFullyPredicted: 0, keysPredicted: 0, keysActual: 0 },
+      head: { number: '0', hash: '', stateRoot: '' },
+      deadLettered: 0,
+    }
+    const countRejections = (codes: RejectionCode[]): void => {
+      for (const code of codes) {
+        summary.rejected++
+        summary.rejectedByCode[code] = (summary.rejectedByCode[code] ?? 0) + 1
+      }
+    }
+    let idleRounds = 0
+    while (summary.blocks < maxBlocks) {
+      const t0 = performance.now()
+      const plan = await this.sequencer.planNext()
+      if (plan !== undefined) countRejections(plan.rejected.map((r) => r.code))
+      summary.duplicatesDropped += plan?.duplicates ?? 0
+      if (plan === undefined || plan.txCount === 0) {
+        const depth = await this.ingress.depth()
+        if (depth.visible + depth.inFlight + depth.delayed === 0 && this.sequencer.carried === 0) break
+        if (plan === undefined && ++idleRounds > 10_000) throw new ParevmError('ingress did not drain')
+        await new Promise((r) => setTimeout(r, 5))
+        continue
+      }
+      idleRounds = 0
+      const sealed = await this.waitForSeal(plan.block, this.options.sealTimeoutMs ?? 600_000)
+      const t1 = performance.now()
+      summary.pipelineMs += t1 - t0
+      const verify = this.verifier === undefined ? undefined : await this.verifier.check(sealed)
+      summary.verifyMs += verify?.ms ?? 0
+      if (verify !== undefined) summary.verifiedBlocks++
+      summary.blocks++
+      summary.included += sealed.report.included
+      countRejections(sealed.rejections.map((r) => r.code))
+      summary.reexecuted += sealed.report.reexecuted
+      summary.gasUsed += sealed.report.gasUsed
+      summary.prediction.txsFullyPredicted += sealed.report.prediction.txsFullyPredicted
+      summary.prediction.keysPredicted += sealed.report.prediction.keysPredicted
+      summary.prediction.keysActual += sealed.report.prediction.keysActual
+      summary.head = { number: sealed.record.number, hash: sealed.record.hash, stateRoot: sealed.head.stateRoot }
+      await onBlock?.({ plan, sealed, verify, wallMs: t1 - t0 })
+    }
+    summary.wallMs = performance.now() - start
+    summary.txPerSec = summary.included / ((summary.wallMs - summary.verifyMs) / 1000)
+    if (this.deadLetter !== undefined) {
+      const d = await this.deadLetter.depth()
+      summary.deadLettered = d.visible + d.inFlight + d.delayed
+    }
+    return summary
+  }
+
+  async stop(): Promise<void> {
+    this.signal.stopped = true
+    for (const thread of this.threads) thread.postMessage({ control: 'stop' })
+    await Promise.all(this.threads.map((t) => t.terminate()))
+    await Promise.allSettled(this.loops)
+  }
+}

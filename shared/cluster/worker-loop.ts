@@ -1,0 +1,52 @@
+/**
+ * The worker's polling loop, shared by worker threads, inline workers and the ECS entry point:
+ * receive a shard message, keep it invisible while executing (heartbeat), delete it when done.
+ * A shard whose block is not ready yet is made visible again soon; a failure leaves the
+ * message to come back after its visibility timeout (and to the dead-letter queue after the
+ * queue's maximum receive count).
+ */
+import { silentLogger, type Logger } from '../log.ts'
+
+import type { Queue } from '../ports/queue.ts'
+import type { ShardOutcome, ShardWorker } from '../worker/shard-worker.ts'
+
+export interface WorkerLoopOptions {
+  visibilityTimeoutMs: number
+  waitMs: number
+  /** Retry delay for a shard whose block is not ready (head behind). */
+  notReadyRetryMs?: number
+  log?: Logger
+  /** Test hook: called before deleting a finished message; throwing simulates a crash. */
+  beforeDelete?: (outcome: ShardOutcome) => void
+  onOutcome?: (outcome: ShardOutcome) => void
+}
+
+export interface StopSignal {
+  stopped: boolean
+}
+
+export async function runWorkerLoop(worker: ShardWorker, shardQueue: Queue, signal: StopSignal, options: WorkerLoopOptions): Promise<void> {
+  const log = options.log ?? silentLogger
+  while (!signal.stopped) {
+    const messages = await shardQueue.receive({ maxMessages: 1, waitMs: options.waitMs, visibilityTimeoutMs: options.visibilityTimeoutMs })
+    for (const message of messages) {
+      const heartbeat = setInterval(() => {
+        shardQueue.extendVisibility(message.receiptHandle, options.visibilityTimeoutMs).catch(() => {})
+      }, Math.max(50, Math.floor(options.visibilityTimeoutMs / 2)))
+      try {
+        const outcome = await worker.handle(message)
+        options.onOutcome?.(outcome)
+        if (outcome.kind === 'not-ready') {
+          await shardQueue.extendVisibility(message.receiptHandle, options.notReadyRetryMs ?? 100)
+          continue
+        }
+        options.beforeDelete?.(outcome)
+        await shardQueue.delete([message.receiptHandle])
+      } catch (error) {
+        log.warn('shard failed; it will be delivered again', { error, receiveCount: message.receiveCount })
+      } finally {
+        clearInterval(heartbeat)
+      }
+    }
+  }
+}

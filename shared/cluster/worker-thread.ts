@@ -1,0 +1,26 @@
+/** Entry point of an embedded worker thread: a ShardWorker over RPC proxies to the main thread. */
+import { parentPort, workerData } from 'node:worker_threads'
+
+import { connectRpc } from './rpc.ts'
+import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
+import { ShardWorker } from '../worker/shard-worker.ts'
+
+import type { KeyValueStore } from '../ports/kv-store.ts'
+import type { Queue } from '../ports/queue.ts'
+
+if (parentPort === null) throw new Error('worker-thread.ts must run in a worker thread')
+const port = parentPort
+const rpc = connectRpc(port)
+const kv = rpc.proxy<KeyValueStore>('kv')
+const shardQueue = rpc.proxy<Queue>('shards')
+const doneQueue = rpc.proxy<Queue>('done')
+const signal: StopSignal = { stopped: false }
+const options = workerData as { visibilityTimeoutMs: number; waitMs: number }
+port.on('message', (message: { control?: string }) => {
+  if (message?.control === 'stop') signal.stopped = true
+})
+const worker = new ShardWorker({ kv, shardQueue, doneQueue })
+runWorkerLoop(worker, shardQueue, signal, options).then(
+  () => port.postMessage({ control: 'stopped' }),
+  (error: unknown) => port.postMessage({ control: 'crashed', message: String(error) }),
+)
