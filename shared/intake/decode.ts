@@ -74,6 +74,9 @@ export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
     tx = createTxFromRLP(raw, { common: ctx.common })
   } catch (error) {
     const message = (error as Error).message.split(' (tx type=')[0]!
+    if (/invalid signature/i.test(message)) {
+      return reject(id, 'bad-signature', `signature is invalid: ${message}`, now, prefix)
+    }
     if (/chain ?id|EIP155/i.test(message)) {
       return reject(id, 'wrong-chain-id', `transaction is not for chain ${ctx.common.chainId()}: ${message}`, now, prefix)
     }
