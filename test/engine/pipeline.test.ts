@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest'
+
+import { buildGenesis } from '../../shared/chain/genesis.ts'
+import { Coordinator } from '../../shared/coordinator/coordinator.ts'
+import { keccak256 } from '../../shared/crypto/keccak.ts'
+import { fromHex, to0x } from '../../shared/hex.ts'
+import { Records } from '../../shared/store/records.ts'
+import { TemplateRegistry } from '../../shared/predict/templates.ts'
+import { createdAddress } from '../../shared/predict/predictor.ts'
+import artifacts from '../../shared/workload/contracts/artifacts.json' with { type: 'json' }
+import { generateWorkload, WORKLOAD_MIXES } from '../../shared/workload/generator.ts'
+import { addressOf, COINBASE, ETH, runInline, signTx, testGenesis, testGenesisFile } from '../helpers/chain.ts'
+
+describe('every workload mix seals blocks identical to sequential execution', () => {
+  for (const mix of WORKLOAD_MIXES) {
+    it(mix, async () => {
+      const w = generateWorkload({ txs: 120, mix, accounts: 40, hotShare: 0.2, pools: 6, seed: 11 })
+      const { summary, events } = await runInline(buildGenesis(w.genesis), w.rawTxs, { workers: 3, shards: 3, blockSize: 40 })
+      expect(summary.included).toBe(120)
+      expect(summary.rejected).toBe(0)
+      expect(summary.verifiedBlocks).toBe(summary.blocks)
+      expect(events.every((e) => e.verify?.ok === true)).toBe(true)
+      // Templates are learned: later blocks are predicted better than the first.
+      if (mix !== 'transfers') expect(events.at(-1)!.sealed.report.prediction.txsFullyPredicted).toBeGreaterThan(events[0]!.sealed.report.prediction.txsFullyPredicted)
+    })
+  }
+})
+
+describe('the beneficiary', () => {
+  // COINBASE BALANCE PUSH1 0 SSTORE STOP: stores the beneficiary's balance at the moment of the call.
+  const reader = `0x${'be'.repeat(20)}`
+  const readerCode = '0x4131600055' + '00'
+
+  it('a transaction that reads its balance sees the exact value (re-executed when other shards paid fees first)', async () => {
+    const genesis = testGenesis({ accounts: 24, extraAlloc: { [reader]: { balance: '0x0', code: readerCode } } })
+    const txs: string[] = []
+    for (let i = 0; i < 20; i++) txs.push(signTx({ from: i, nonce: 0, to: addressOf(100 + i), value: 1n }))
+    txs.push(signTx({ from: 20, nonce: 0, to: reader, gasLimit: 100_000n }))
+    for (let i = 21; i < 24; i++) txs.push(signTx({ from: i, nonce: 0, to: addressOf(100 + i), value: 1n }))
+    const { summary } = await runInline(genesis, txs, { workers: 4, shards: 4, blockSize: 100 })
+    expect(summary.included).toBe(24)
+    expect(summary.verifiedBlocks).toBe(1)
+    expect(summary.reexecuted).toBeGreaterThanOrEqual(1)
+  })
+
+  it('the beneficiary may itself send transactions', async () => {
+    const file = testGenesisFile({ accounts: 6 })
+    file.coinbase = addressOf(0)
+    const txs = [signTx({ from: 1, nonce: 0, to: addressOf(7), value: 5n }), signTx({ from: 0, nonce: 0, to: addressOf(8), value: ETH }), signTx({ from: 2, nonce: 0, to: addressOf(0), value: 3n })]
+    const { summary } = await runInline(buildGenesis(file), txs, { workers: 3, shards: 3 })
+    expect(summary.included).toBe(3)
+    expect(summary.verifiedBlocks).toBe(1)
+    expect(COINBASE).not.toBe(addressOf(0))
+  })
+})
+
+describe('contract lifecycle', () => {
+  it('a pre-Cancun self-destruct wipes storage: the state root matches after the account is touched again', async () => {
+    const victim = `0x${'5d'.repeat(20)}`
+    const beneficiary = addressOf(50).slice(2)
+    const genesis = testGenesis({
+      accounts: 4,
+      hardfork: 'shanghai',
+      extraAlloc: { [victim]: { balance: '0x10', nonce: '0x1', code: `0x73${beneficiary}ff`, storage: { '0x01': '0x05', '0x02': '0x07' } } },
+    })
+    const txs = [
+      signTx({ from: 0, nonce: 0, to: victim, gasLimit: 100_000n, hardfork: 'shanghai' }),
+      signTx({ from: 1, nonce: 0, to: victim, value: 1n, hardfork: 'shanghai' }),
+      signTx({ from: 2, nonce: 0, to: addressOf(9), value: 1n, hardfork: 'shanghai' }),
+    ]
+    const { summary } = await runInline(genesis, txs, { workers: 2, shards: 2, blockSize: 2 })
+    expect(summary.included).toBe(3)
+    expect(summary.verifiedBlocks).toBe(summary.blocks)
+  })
+
+  it('a contract created by a transaction is callable in later blocks (code reaches the store)', async () => {
+    const genesis = testGenesis({ accounts: 4 })
+    const token = createdAddress(fromHex(addressOf(0)), 0n)
+    const approve = (spender: string): string => `0x095ea7b3${spender.slice(2).padStart(64, '0')}${'ff'.repeat(32)}`
+    const txs = [
+      signTx({ from: 0, nonce: 0, data: artifacts.contracts.Token.bytecode, gasLimit: 1_000_000n }),
+      signTx({ from: 1, nonce: 0, to: `0x${token}`, data: approve(addressOf(2)), gasLimit: 100_000n }),
+      signTx({ from: 2, nonce: 0, to: `0x${token}`, data: approve(addressOf(3)), gasLimit: 100_000n }),
+    ]
+    const { summary, events } = await runInline(genesis, txs, { workers: 2, shards: 2, blockSize: 1 })
+    expect(summary.included).toBe(3)
+    expect(summary.verifiedBlocks).toBe(3)
+    const receipt = events[0]!.sealed.receipts[0]!
+    expect(receipt.contractAddress).toBe(`0x${token}`)
+    expect(events[1]!.sealed.receipts[0]!.status).toBe(1)
+    expect(events[1]!.sealed.receipts[0]!.logs).toHaveLength(1)
+  })
+})
+
+describe('exactly once', () => {
+  it('a block is sealed once: a second seal of the same number is refused and the head does not move', async () => {
+    const genesis = testGenesis({ accounts: 3 })
+    const { cluster, summary } = await runInline(genesis, [signTx({ from: 0, nonce: 0, to: addressOf(1), value: 1n })])
+    expect(summary.blocks).toBe(1)
+    const records = new Records(cluster.kv)
+    const sealed = await records.getBlock(1n)
+    expect(sealed).toBeDefined()
+    const again = new Coordinator({ kv: cluster.kv, templates: new TemplateRegistry(), trie: buildGenesis(testGenesisFile({ accounts: 3 })).trie })
+    expect(await again.seal(1n)).toBeUndefined()
+    const refused = await records.seal({ ...sealed!, hash: to0x(keccak256(Uint8Array.of(1))) }, { ...(await records.getHead())!, number: '1' }, [])
+    expect(refused).toBe(false)
+    expect((await records.getHead())!.hash).toBe(sealed!.hash)
+  })
+})
