@@ -78,7 +78,7 @@ export interface RunSummary {
 type Backends = NonNullable<ClusterOptions['backends']>
 
 /** Bundled (dist/): worker-thread.js beside us. From sources: a bootstrap that registers tsx. */
-function workerEntry(): { url: URL; data: Record<string, string> } {
+export function workerEntry(): { url: URL; data: Record<string, string> } {
   const self = import.meta.url
   if (self.endsWith('.ts')) {
     return { url: new URL('./ts-worker-bootstrap.mjs', self), data: { __entry: new URL('./worker-thread.ts', self).href } }
@@ -303,6 +303,21 @@ export class EmbeddedCluster {
       summary.deadLettered = d.visible + d.inFlight + d.delayed
     }
     return summary
+  }
+
+  /** Injected faults and redeliveries so far (fault-injection runs and reports). */
+  faultStats(): { duplicated: number; delayed: number; shardRedeliveries: number; doneRedeliveries: number } {
+    const faults = (q: Queue): { duplicated: number; delayed: number } => (q instanceof FaultyQueue ? q.stats : { duplicated: 0, delayed: 0 })
+    const redelivered = (q: Queue): number => {
+      const inner = q instanceof FaultyQueue ? q.innerQueue : q
+      return inner instanceof MemoryQueue ? inner.stats.redelivered : 0
+    }
+    return {
+      duplicated: faults(this.shardQueue).duplicated + faults(this.doneQueue).duplicated,
+      delayed: faults(this.shardQueue).delayed + faults(this.doneQueue).delayed,
+      shardRedeliveries: redelivered(this.shardQueue),
+      doneRedeliveries: redelivered(this.doneQueue),
+    }
   }
 
   async stop(): Promise<void> {

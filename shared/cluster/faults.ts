@@ -50,6 +50,10 @@ export class FaultyQueue implements Queue {
     await this.inner.send(out)
   }
 
+  get innerQueue(): Queue {
+    return this.inner
+  }
+
   receive(options: ReceiveOptions): Promise<QueueMessage[]> {
     return this.inner.receive(options)
   }

@@ -93,9 +93,14 @@ export interface RunResult {
 export async function runInline(
   genesis: GenesisState,
   rawTxs: readonly string[],
-  options: Partial<Omit<ClusterOptions, 'genesis'>> & { perMessage?: number; beforeRun?: (c: EmbeddedCluster) => Promise<void> } = {},
+  options: Partial<Omit<ClusterOptions, 'genesis'>> & {
+    perMessage?: number
+    beforeRun?: (c: EmbeddedCluster) => Promise<void>
+    /** Called after the run, before the cluster stops. */
+    onStop?: (c: EmbeddedCluster) => void
+  } = {},
 ): Promise<RunResult> {
-  const { perMessage, beforeRun, ...rest } = options
+  const { perMessage, beforeRun, onStop, ...rest } = options
   const cluster = await EmbeddedCluster.start({ genesis, workers: 2, threads: false, blockSize: 50, verify: true, visibilityTimeoutMs: 2_000, ...rest })
   const events: BlockEvent[] = []
   try {
@@ -104,6 +109,7 @@ export async function runInline(
     const summary = await cluster.runUntilIdle((e) => {
       events.push(e)
     })
+    onStop?.(cluster)
     return { summary, events, cluster }
   } finally {
     await cluster.stop()
