@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+
+import { createChainCommon } from '../../shared/chain/common.ts'
+import { toHex } from '../../shared/hex.ts'
+import { decodeRawTx } from '../../shared/intake/decode.ts'
+import { partitionBlock } from '../../shared/partition/partition.ts'
+import { predictAccess } from '../../shared/predict/predictor.ts'
+import { TemplateRegistry } from '../../shared/predict/templates.ts'
+import { erc20TransferData, mappingSlot, swapData } from '../../shared/workload/generator.ts'
+import { addressOf, CHAIN_ID, signTx } from '../helpers/chain.ts'
+
+const common = createChainCommon(CHAIN_ID, 'cancun')
+const decode = (raw: string) => {
+  const r = decodeRawTx(raw, { common, blockGasLimit: 30_000_000n })
+  if (!r.ok) throw new Error(r.rejection.reason)
+  return r.tx
+}
+const TOKEN = '0a'.repeat(20)
+const balanceKey = (holder: string): string => TOKEN + toHex(mappingSlot(holder, 1n))
+
+describe('templates', () => {
+  it('learns an ERC20 transfer and predicts the two balance slots of a new call from caller and argument', () => {
+    const registry = new TemplateRegistry()
+    const call = (from: number, to: string) => ({ caller: addressOf(from).slice(2), to: TOKEN, data: Buffer.from(erc20TransferData(to, 5n).slice(2), 'hex') })
+    const first = call(1, addressOf(2))
+    registry.learn(first, [TOKEN, balanceKey(addressOf(1)), balanceKey(addressOf(2))], [balanceKey(addressOf(1)), balanceKey(addressOf(2))], 35_000)
+    const predicted = registry.predict(call(3, addressOf(4)))!
+    expect(new Set(predicted.writes)).toEqual(new Set([balanceKey(addressOf(3)), balanceKey(addressOf(4))]))
+    expect(predicted.keys).toContain(TOKEN)
+  })
+
+  it('learns nested mappings (allowance[caller][pool]) and constant slots', () => {
+    const registry = new TemplateRegistry()
+    const pool = '0b'.repeat(20)
+    const allowance = (owner: string): string => TOKEN + toHex(mappingSlot(`0x${pool}`, mappingSlot(owner, 2n)))
+    const reserve = pool + '2'.padStart(64, '0')
+    const call = (from: number) => ({ caller: addressOf(from).slice(2), to: pool, data: Buffer.from(swapData(1000n, true, 0n).slice(2), 'hex') })
+    registry.learn(call(1), [reserve, allowance(addressOf(1))], [reserve, allowance(addressOf(1))], 90_000)
+    const predicted = registry.predict(call(7))!
+    expect(new Set(predicted.keys)).toEqual(new Set([reserve, allowance(addressOf(7))]))
+  })
+})
+
+describe('prediction and partition', () => {
+  it('same sender → same shard; disjoint transfers spread; a hot recipient joins its writers', () => {
+    const registry = new TemplateRegistry()
+    const hot = addressOf(99)
+    const txs = [
+      signTx({ from: 1, nonce: 0, to: addressOf(50), value: 1n }),
+      signTx({ from: 1, nonce: 1, to: addressOf(51), value: 1n }),
+      signTx({ from: 2, nonce: 0, to: hot, value: 1n }),
+      signTx({ from: 3, nonce: 0, to: hot, value: 1n }),
+      signTx({ from: 4, nonce: 0, to: addressOf(52), value: 1n }),
+      signTx({ from: 5, nonce: 0, to: addressOf(53), value: 1n }),
+    ].map((raw) => predictAccess(decode(raw), registry, 'cc'.repeat(20)))
+    const { shards, groups } = partitionBlock(txs, 4)
+    expect(groups).toBe(4)
+    const shardOf = (i: number) => shards.findIndex((s) => s.includes(i))
+    expect(shardOf(0)).toBe(shardOf(1))
+    expect(shardOf(2)).toBe(shardOf(3))
+    expect(new Set([shardOf(0), shardOf(2), shardOf(4), shardOf(5)]).size).toBe(4)
+    for (const s of shards) expect([...s].sort((a, b) => a - b)).toEqual(s) // block order within a shard
+  })
+
+  it('the beneficiary is not a conflict (its fee is deferred)', () => {
+    const registry = new TemplateRegistry()
+    const p = predictAccess(decode(signTx({ from: 1, nonce: 0, to: addressOf(2), value: 1n })), registry, 'cc'.repeat(20))
+    expect(p.writes).not.toContain('cc'.repeat(20))
+  })
+})
