@@ -61,13 +61,16 @@ export class MemoryQueue implements Queue {
 
   async send(entries: readonly SendEntry[]): Promise<void> {
     const now = this.clock.now()
+    // Every entry is checked before any is queued: a refused batch sends nothing.
     for (const entry of entries) {
       const bytes = Buffer.byteLength(entry.body)
       if (bytes > this.messageBytesMax) {
         throw new ParevmError(`message of ${bytes} bytes exceeds the ${this.messageBytesMax}-byte limit of queue ${this.name}`)
       }
+      if (this.fifo && entry.groupId === undefined) throw new ParevmError(`FIFO queue ${this.name} needs a groupId on every message`)
+    }
+    for (const entry of entries) {
       if (this.fifo) {
-        if (entry.groupId === undefined) throw new ParevmError(`FIFO queue ${this.name} needs a groupId on every message`)
         const dedupId = entry.dedupId ?? entry.body
         const seenAt = this.dedup.get(dedupId)
         if (seenAt !== undefined && now - seenAt < DEDUP_WINDOW_MS) continue
