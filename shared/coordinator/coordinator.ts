@@ -16,6 +16,7 @@ import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/
 import { encodeReceipt } from '@ethereumjs/vm'
 import { RLP } from '@ethereumjs/rlp'
 
+import { keccak256 } from '../crypto/keccak.ts'
 import { ParevmError } from '../errors.ts'
 import { Executor } from '../exec/executor.ts'
 import { headerDataFromEnv, type BlockEnv } from '../exec/block-env.ts'
@@ -302,7 +303,7 @@ export class Coordinator {
     await this.records.putReceipts(result.receipts)
     for (const rejection of result.rejections) await this.records.putRejection(rejection)
     report.timings.sealMs = performance.now() - tApply
-    this.learn(planned, result.final, meta)
+    this.learn(planned, result, meta)
     await this.records.dropBlockWork(number, meta)
     this.log.info('block sealed', { block: number.toString(), hash, txs: meta.txCount, reexecuted: result.reexecuted })
     return { record, head: headRecord, env: meta.env, raws: result.raws, receipts: result.receipts, rejections: result.rejections, report }
@@ -317,6 +318,7 @@ export class Coordinator {
     }
     const executor = this.executor
     const common: Common = executor.commonForEnv(env)
+    const txCommon = executor.txCommonForEnv(env)
     const view = new BlockView(number, this.loader())
     await view.prefetch([env.coinbase.slice(2).toLowerCase()])
     await applyBlockStart(view, env, common)
@@ -329,6 +331,8 @@ export class Coordinator {
     const rejections: Rejection[] = []
     const codes = new Map<string, Uint8Array>()
     const final: StagedTx[] = new Array(staged.length)
+    const decoded: TypedTransaction[] = new Array(staged.length)
+    const mispredicted: number[] = []
     let gasUsed = 0n
     let receiptGas = 0n
     let blobGasUsed = 0n
@@ -338,8 +342,9 @@ export class Coordinator {
     for (let i = 0; i < staged.length; i++) {
       const plannedTx = planned[i]!
       let result = staged[i]!
-      const tx = createTxFromRLP(plannedTx.raw, { common })
+      const tx = createTxFromRLP(plannedTx.raw, { common: txCommon })
       tx.cache.senderPubKey = plannedTx.senderPubKey
+      decoded[i] = tx
       if (!readsStillValid(result.exec.access.reads, view, number)) {
         const t = performance.now()
         result = { index: i, exec: await executor.execute(tx) }
@@ -348,9 +353,9 @@ export class Coordinator {
       }
       final[i] = result
       const { exec } = result
-      scorePrediction(prediction, plannedTx, exec.access.reads, exec.access.writes, coinbase)
+      if (!scorePrediction(prediction, plannedTx, exec.access.reads, exec.access.writes, coinbase)) mispredicted.push(i)
       const version = txVersion(number, i)
-      const hashHex = to0x(tx.hash())
+      const hashHex = to0x(keccak256(plannedTx.raw))
       if (!exec.valid) {
         rejections.push({
           id: hashHex,
@@ -397,17 +402,16 @@ export class Coordinator {
       })
     }
     await applyBlockEnd(view, env, common)
-    return { view, common, receipts, logs, raws, rejections, codes, final, gasUsed, blobGasUsed, reexecuted, reexecuteMs, prediction }
+    return { view, common, receipts, logs, raws, rejections, codes, final, decoded, mispredicted, gasUsed, blobGasUsed, reexecuted, reexecuteMs, prediction }
   }
 
-  /** Teach the templates what each call actually touched. */
-  private learn(planned: PlannedTx[], final: StagedTx[], meta: PlanMeta): void {
+  /** Teach the templates what each mispredicted call actually touched. */
+  private learn(planned: PlannedTx[], result: { final: StagedTx[]; decoded: TypedTransaction[]; mispredicted: number[] }, meta: PlanMeta): void {
     const coinbase = meta.env.coinbase.slice(2).toLowerCase()
-    const common = this.executor!.commonForEnv(meta.env)
-    for (let i = 0; i < final.length; i++) {
-      const { exec } = final[i]!
+    for (const i of result.mispredicted) {
+      const { exec } = result.final[i]!
       if (!exec.valid) continue
-      const tx = createTxFromRLP(planned[i]!.raw, { common })
+      const tx = result.decoded[i]!
       if (tx.to === undefined || tx.data.length < 4) continue
       const keep = (k: StateKey): boolean => k !== coinbase && k[0] !== WIPE_PREFIX
       this.deps.templates.learn(
@@ -432,7 +436,7 @@ function scorePrediction(
   reads: Map<StateKey, VersionedValue>,
   writes: Map<StateKey, unknown>,
   coinbase: string,
-): void {
+): boolean {
   const predictedAny = new Set([...planned.reads, ...planned.writes])
   const predictedWrites = new Set(planned.writes)
   let full = true
@@ -447,4 +451,5 @@ function scorePrediction(
     if (key !== coinbase && key.length >= ACCOUNT_KEY_LENGTH && !predictedWrites.has(key)) full = false
   }
   if (full) score.txsFullyPredicted++
+  return full
 }

@@ -7,9 +7,10 @@ import { createVM, runTx, type VM } from '@ethereumjs/vm'
 
 import { MissingStateError, ParevmError } from '../errors.ts'
 import { TxStateManager, type TxAccess } from '../state/tx-state-manager.ts'
-import { commonFor } from './common-for.ts'
+import { commonFor, sharedTxCommon } from './common-for.ts'
 
 import { headerDataFromEnv, type BlockEnv, type ChainSpec } from './block-env.ts'
+import type { StateKey } from '../state/keys.ts'
 import type { BlockView } from '../state/view.ts'
 import type { Common } from '@ethereumjs/common'
 import type { EVMMockBlockchainInterface, Log } from '@ethereumjs/evm'
@@ -103,6 +104,11 @@ export class Executor {
   /** The Common that transactions of this block must be decoded with. */
   commonForEnv(env: BlockEnv): Common {
     return commonFor(this.chain, BigInt(env.number), BigInt(env.timestamp))
+  }
+
+  /** The Common that this block's transactions are decoded with (shared, never copied). */
+  txCommonForEnv(env: BlockEnv): Common {
+    return sharedTxCommon(this.commonForEnv(env))
   }
 
   /** Point the executor at a block: its header and its view of state. */

@@ -59,7 +59,8 @@ export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
     const id = to0x(keccak256(new TextEncoder().encode(input)))
     return reject(id, 'malformed-hex', 'input is not an even-length hex string', now, { inputPrefix: input.slice(0, 32) })
   }
-  const id = to0x(keccak256(raw))
+  const hash = keccak256(raw)
+  const id = to0x(hash)
   const prefix = { inputPrefix: to0x(raw.subarray(0, 16)) }
   if (raw.length > maxBytes) {
     return reject(id, 'oversize', `transaction is ${raw.length} bytes; the limit is ${maxBytes}`, now, prefix)
@@ -102,5 +103,5 @@ export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
   if (tx.gasLimit < intrinsic) {
     return reject(id, 'intrinsic-gas', `gas limit ${tx.gasLimit} is below the intrinsic gas ${intrinsic}`, now, meta)
   }
-  return { ok: true, tx: { raw, tx, hash: keccak256(raw), hashHex: id, sender, senderHex, senderPubKey } }
+  return { ok: true, tx: { raw, tx, hash, hashHex: id, sender, senderHex, senderPubKey } }
 }

@@ -9,10 +9,10 @@
  * by transaction hash (already planned, carried, or with a receipt) and dropped.
  */
 import { ConfigError } from '../errors.ts'
-import { commonFor } from '../exec/common-for.ts'
+import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
 import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
-import { partitionBlock } from '../partition/partition.ts'
+import { partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
 import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
 import { ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
@@ -156,7 +156,7 @@ export class Sequencer {
         }
         const raws = 'raw' in parsed.data ? [parsed.data.raw] : parsed.data.txs
         for (const raw of raws) {
-          const result = decodeRawTx(raw, { common, blockGasLimit: gasLimit, clock: () => this.clock.now() })
+          const result = decodeRawTx(raw, { common: sharedTxCommon(common), blockGasLimit: gasLimit, clock: () => this.clock.now() })
           if (!result.ok) {
             rejected.push(result.rejection)
             continue

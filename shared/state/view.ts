@@ -82,7 +82,7 @@ export class BlockView {
   getInBlock(key: StateKey): VersionedValue | undefined {
     const entry = this.overlay.get(key)
     if (entry !== undefined) return entry
-    if (key.length === STORAGE_KEY_LENGTH) {
+    if (this.wiped.size > 0 && key.length === STORAGE_KEY_LENGTH) {
       const wipedAt = this.wiped.get(key.slice(0, ACCOUNT_KEY_LENGTH))
       if (wipedAt !== undefined) return { value: null, version: wipedAt }
     }

@@ -155,7 +155,7 @@ export async function executePlannedTxs(
   await view.prefetchCode(codeHashes)
   const t1 = performance.now()
   await executor.beginBlock(meta.env, view, lookupFromHashes(meta.blockHashes))
-  const common = executor.commonForEnv(meta.env)
+  const common = executor.txCommonForEnv(meta.env)
   const coinbase = meta.env.coinbase.slice(2).toLowerCase()
   const results: StagedTx[] = []
   for (const planned of txs) {
