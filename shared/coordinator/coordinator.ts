@@ -183,7 +183,7 @@ export class Coordinator {
 
     // Roots.
     const netWrites = result.view.netWrites()
-    const { root: stateRoot } = this.deps.trie.apply([...netWrites].map(([k, v]) => [k, v.value] as const))
+    const { root: stateRoot } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), [...netWrites].map(([k, v]) => [k, v.value] as const))
     const tRoot = performance.now()
     const common = result.common
     const receiptsEncoded = result.receipts.map((r, i) =>

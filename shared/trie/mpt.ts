@@ -3,8 +3,17 @@
  * per block: updates copy only the path they change, every node caches its reference (its
  * embedded encoding or its hash), so a new root re-hashes only the paths written since the
  * last one. Nodes are kept between blocks.
+ *
+ * A trie may also start from a root hash alone (`MerkleTrie.fromRoot`): its nodes are then
+ * "hash nodes" until resolved from a node store. Operations that reach an unresolved node throw
+ * MissingTrieNodeError; `unresolvedOnPath` lists what a key needs, `resolveNode` fills a hash
+ * node in place (checked against its hash), so a coordinator that starts cold loads only the
+ * paths a block touches (see world-state.ts).
  */
+import { RLP } from '@ethereumjs/rlp'
+
 import { keccak256 } from '../crypto/keccak.ts'
+import { ParevmError } from '../errors.ts'
 import { EMPTY_STRING, encodeBytes, encodeList } from './rlp.ts'
 
 interface LeafNode {
@@ -25,7 +34,32 @@ interface BranchNode {
   value: Uint8Array | null
   ref: Uint8Array | undefined
 }
-type TrieNode = LeafNode | ExtensionNode | BranchNode
+/** A node known only by its hash (not loaded yet); `ref` is its reference in its parent. */
+interface HashNode {
+  t: 3
+  hash: Uint8Array
+  ref: Uint8Array
+}
+type TrieNode = LeafNode | ExtensionNode | BranchNode | HashNode
+
+/** An unresolved node, to be loaded by hash and passed to `resolveNode`. */
+export type UnresolvedNode = Readonly<Pick<HashNode, 'hash'>>
+
+/** An operation reached a node that is not loaded (a trie started from a root hash). */
+export class MissingTrieNodeError extends ParevmError {
+  readonly node: UnresolvedNode
+  constructor(node: UnresolvedNode) {
+    super(`trie node 0x${Buffer.from(node.hash).toString('hex')} is not loaded`)
+    this.name = 'MissingTrieNodeError'
+    this.node = node
+  }
+}
+
+const hashNode = (hash: Uint8Array): HashNode => ({ t: 3, hash, ref: encodeBytes(hash) })
+
+function missing(node: HashNode): never {
+  throw new MissingTrieNodeError(node)
+}
 
 /** keccak256(RLP("")): the root of an empty trie. */
 export const EMPTY_TRIE_ROOT = keccak256(EMPTY_STRING)
@@ -74,6 +108,7 @@ const emptyChildren = (): (TrieNode | null)[] => Array.from({ length: 16 }, () =
 
 function insert(node: TrieNode | null, key: Uint8Array, pos: number, value: Uint8Array): TrieNode {
   if (node === null) return leaf(key.subarray(pos), value)
+  if (node.t === 3) missing(node)
   if (node.t === 2) {
     const children = node.children.slice()
     if (pos === key.length) return { t: 2, children, value, ref: undefined }
@@ -103,6 +138,7 @@ function insert(node: TrieNode | null, key: Uint8Array, pos: number, value: Uint
 
 /** Re-shape a node whose child changed so the trie stays canonical. */
 function joinExtension(path: Uint8Array, child: TrieNode): TrieNode {
+  if (child.t === 3) missing(child)
   if (child.t === 0) return leaf(concatNibbles(path, child.path), child.value)
   if (child.t === 1) return extension(concatNibbles(path, child.path), child.child)
   return extension(path, child)
@@ -110,6 +146,7 @@ function joinExtension(path: Uint8Array, child: TrieNode): TrieNode {
 
 function remove(node: TrieNode | null, key: Uint8Array, pos: number): TrieNode | null {
   if (node === null) return null
+  if (node.t === 3) missing(node)
   if (node.t === 0) {
     const shared = commonPrefix(node.path, key, pos)
     return shared === node.path.length && pos + shared === key.length ? null : node
@@ -147,6 +184,7 @@ function remove(node: TrieNode | null, key: Uint8Array, pos: number): TrieNode |
 
 function lookup(node: TrieNode | null, key: Uint8Array, pos: number): Uint8Array | undefined {
   while (node !== null) {
+    if (node.t === 3) missing(node)
     if (node.t === 2) {
       if (pos === key.length) return node.value ?? undefined
       node = node.children[key[pos]!]!
@@ -166,6 +204,7 @@ function lookup(node: TrieNode | null, key: Uint8Array, pos: number): Uint8Array
 export type NodeSink = (hash: Uint8Array, encoded: Uint8Array) => void
 
 function encodeNode(node: TrieNode, sink: NodeSink | undefined): Uint8Array {
+  if (node.t === 3) return missing(node)
   if (node.t === 0) return encodeList([encodeBytes(hexPrefix(node.path, true)), encodeBytes(node.value)])
   if (node.t === 1) return encodeList([encodeBytes(hexPrefix(node.path, false)), reference(node.child, sink)])
   const items: Uint8Array[] = new Array(17)
@@ -191,9 +230,110 @@ function reference(node: TrieNode, sink: NodeSink | undefined): Uint8Array {
   return node.ref
 }
 
+/** The first unresolved node on a key's path, if any. */
+function firstUnresolved(node: TrieNode | null, key: Uint8Array, pos: number): HashNode | undefined {
+  while (node !== null) {
+    if (node.t === 3) return node
+    if (node.t === 2) {
+      if (pos === key.length) return undefined
+      node = node.children[key[pos]!]!
+      pos++
+      continue
+    }
+    const shared = commonPrefix(node.path, key, pos)
+    if (shared !== node.path.length || node.t === 0) return undefined
+    pos += shared
+    node = node.child
+  }
+  return undefined
+}
+
+function decodeHexPrefix(bytes: Uint8Array): { path: Uint8Array; leaf: boolean } {
+  if (bytes.length === 0) throw new ParevmError('trie node has an empty path')
+  const flag = bytes[0]! >> 4
+  if (flag > 3) throw new ParevmError(`trie node has an invalid hex-prefix flag ${flag}`)
+  const odd = flag & 1
+  const nibbles = bytesToNibbles(bytes.subarray(1))
+  const path = odd ? concatNibbles(Uint8Array.of(bytes[0]! & 0x0f), nibbles) : nibbles
+  return { path, leaf: flag >= 2 }
+}
+
+type Decoded = Uint8Array | Decoded[]
+
+/** A child reference: a 32-byte hash (not loaded) or an embedded node. */
+function decodeChild(raw: Decoded): TrieNode | null {
+  if (raw instanceof Uint8Array) {
+    if (raw.length === 0) return null
+    if (raw.length === 32) return hashNode(raw)
+    throw new ParevmError(`trie node has a ${raw.length}-byte child reference`)
+  }
+  return decodeNodeList(raw)
+}
+
+function decodeNodeList(raw: Decoded[]): TrieNode {
+  if (raw.length === 17) {
+    const children = raw.slice(0, 16).map(decodeChild)
+    const value = raw[16]
+    if (!(value instanceof Uint8Array)) throw new ParevmError('trie branch value is not a string')
+    return { t: 2, children, value: value.length === 0 ? null : value, ref: undefined }
+  }
+  if (raw.length === 2 && raw[0] instanceof Uint8Array) {
+    const { path, leaf: isLeaf } = decodeHexPrefix(raw[0])
+    if (isLeaf) {
+      if (!(raw[1] instanceof Uint8Array)) throw new ParevmError('trie leaf value is not a string')
+      return leaf(path, raw[1])
+    }
+    const child = decodeChild(raw[1]!)
+    if (child === null) throw new ParevmError('trie extension without a child')
+    return extension(path, child)
+  }
+  throw new ParevmError(`not a trie node (a list of ${raw.length} items)`)
+}
+
+/** Fill an unresolved node in place with its RLP encoding, after checking it hashes to it. */
+export function resolveNode(node: UnresolvedNode, encoded: Uint8Array): void {
+  const target = node as HashNode
+  if (target.t !== 3) return
+  const hash = keccak256(encoded)
+  if (Buffer.compare(Buffer.from(hash), Buffer.from(target.hash)) !== 0) {
+    throw new ParevmError(`trie node store returned bytes that do not hash to 0x${Buffer.from(target.hash).toString('hex')}`)
+  }
+  const decoded = RLP.decode(encoded) as Decoded
+  if (decoded instanceof Uint8Array) throw new ParevmError('a trie node is an RLP list')
+  // Same node, now loaded: its reference in its parent stays what it was.
+  Object.assign(target, decodeNodeList(decoded), { ref: target.ref })
+}
+
+/** Every hashed node under (and including) `node` that is loaded, as (hash, encoding). */
+function emitAll(node: TrieNode | null, sink: NodeSink, isRoot: boolean): void {
+  if (node === null || node.t === 3) return
+  const encoded = encodeNode(node, undefined)
+  if (encoded.length >= 32 || isRoot) sink(keccak256(encoded), encoded)
+  if (node.t === 1) emitAll(node.child, sink, false)
+  else if (node.t === 2) for (const child of node.children) emitAll(child, sink, false)
+}
+
 export class MerkleTrie {
   private rootNode: TrieNode | null = null
   private count = 0
+
+  /** A trie known by its root hash only; nodes are resolved as they are needed. */
+  static fromRoot(root: Uint8Array): MerkleTrie {
+    const trie = new MerkleTrie()
+    if (Buffer.compare(Buffer.from(root), Buffer.from(EMPTY_TRIE_ROOT)) !== 0) trie.rootNode = hashNode(root.slice())
+    return trie
+  }
+
+  /** The first node on `key`'s path that is not loaded (undefined: the path is complete). */
+  unresolvedOnPath(key: Uint8Array): UnresolvedNode | undefined {
+    return firstUnresolved(this.rootNode, bytesToNibbles(key), 0)
+  }
+
+  /** Every loaded hashed node (the root always), for persisting a trie built in memory. */
+  exportNodes(sink: NodeSink): void {
+    this.root()
+    emitAll(this.rootNode, sink, true)
+  }
 
   /** Keys are raw bytes (the caller hashes them for secure tries). An empty value deletes. */
   put(key: Uint8Array, value: Uint8Array): void {
