@@ -1,0 +1,66 @@
+/**
+ * The baseline: sequential @ethereumjs/vm 10 with its default settings, as a user of the
+ * library would run a block — its default MerkleStateManager, runTx per transaction,
+ * transactions decoded from RLP with a Common that has no custom crypto (pure-JS sender
+ * recovery), and the state root at the end.
+ */
+import { createBlock } from '@ethereumjs/block'
+import { Common, createCustomCommon, Mainnet } from '@ethereumjs/common'
+import { createTxFromRLP } from '@ethereumjs/tx'
+import { Account, Address, bytesToHex } from '@ethereumjs/util'
+import { createVM, runTx, type VM } from '@ethereumjs/vm'
+
+import { fromHex, to0x } from '../shared/hex.ts'
+import { ACCOUNT_KEY_LENGTH } from '../shared/state/keys.ts'
+import { decodeAccount } from '../shared/state/values.ts'
+
+import type { GenesisState } from '../shared/chain/genesis.ts'
+import type { BlockEnv } from '../shared/exec/block-env.ts'
+import { headerDataFromEnv } from '../shared/exec/block-env.ts'
+
+export function plainCommon(genesis: GenesisState): Common {
+  return createCustomCommon({ chainId: Number(genesis.chainId) }, Mainnet, { hardfork: genesis.hardfork })
+}
+
+/** A default VM holding the genesis state (not timed). */
+export async function baselineVm(genesis: GenesisState): Promise<VM> {
+  const common = plainCommon(genesis)
+  const vm = await createVM({ common })
+  const sm = vm.stateManager
+  for (const [key, value] of genesis.entries) {
+    if (key.length !== ACCOUNT_KEY_LENGTH) continue
+    const account = decodeAccount(value)!
+    const address = new Address(fromHex(key))
+    await sm.putAccount(address, new Account(account.nonce, account.balance))
+    const code = genesis.codes.get(bytesToHex(account.codeHash).slice(2))
+    if (code !== undefined) await sm.putCode(address, code)
+  }
+  for (const [key, value] of genesis.entries) {
+    if (key.length === ACCOUNT_KEY_LENGTH) continue
+    await sm.putStorage(new Address(fromHex(key.slice(0, ACCOUNT_KEY_LENGTH))), fromHex(key.slice(ACCOUNT_KEY_LENGTH)), value)
+  }
+  await sm.checkpoint()
+  await sm.commit()
+  return vm
+}
+
+export interface BaselineResult {
+  ms: number
+  txs: number
+  stateRoot: string
+}
+
+/** Decode and run each transaction, then the state root: the timed part. */
+export async function runBaseline(vm: VM, env: BlockEnv, rawTxs: readonly string[]): Promise<BaselineResult> {
+  const common = vm.common
+  const block = createBlock({ header: headerDataFromEnv(env) }, { common, setHardfork: false, skipConsensusFormatValidation: true })
+  const t0 = performance.now()
+  let gasUsed = 0n
+  for (const raw of rawTxs) {
+    const tx = createTxFromRLP(fromHex(raw), { common })
+    const result = await runTx(vm, { tx, block, skipHardForkValidation: true, blockGasUsed: gasUsed })
+    gasUsed += result.totalGasSpent
+  }
+  const root = await vm.stateManager.getStateRoot()
+  return { ms: performance.now() - t0, txs: rawTxs.length, stateRoot: to0x(root) }
+}
