@@ -1,0 +1,31 @@
+/**
+ * The AWS backend of an entry point: SDK clients (endpoints from AWS_ENDPOINT_URL* when set),
+ * the DynamoDB store and the SQS queues of the configured prefix. Opened once per process
+ * (a Lambda container or an ECS task) and reused across invocations.
+ */
+import { createAwsClients } from '../../shared/adapters/aws/clients.ts'
+import { openBackend, type AwsBackend, type AwsClients } from '../../shared/adapters/aws/provision.ts'
+import { queueUrls, type CommonEnv } from './config.ts'
+
+export interface AwsRuntime {
+  clients: AwsClients
+  backend: AwsBackend
+}
+
+export async function openAwsRuntime(env: CommonEnv, options: { checkTables?: boolean } = {}): Promise<AwsRuntime> {
+  const clients = createAwsClients({ region: env.AWS_REGION })
+  const backend = await openBackend(clients, env.PAREVM_PREFIX, { queueUrls: queueUrls(env), checkTables: options.checkTables ?? false })
+  return { clients, backend }
+}
+
+/** Once per process: a failed start is not cached, so the next invocation tries again. */
+export function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined
+  return () => {
+    value ??= make().catch((error: unknown) => {
+      value = undefined
+      throw error
+    })
+    return value
+  }
+}

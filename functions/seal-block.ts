@@ -1,0 +1,117 @@
+/**
+ * The coordinator as a Lambda function (`handler`), fed by the done queue through an SQS event
+ * source mapping. Records are handled one after another (a batch is usually the shards of one
+ * block) and failures are reported per record (Powertools processPartialResponse), so SQS
+ * redelivers only those, and after the queue's maxReceiveCount moves them to its dead-letter
+ * queue.
+ *
+ * The state trie: a container keeps a lazy WorldStateTrie over the `trie` table. Each seal
+ * starts from the parent block's state root: a warm container that sealed the parent continues
+ * in memory; a cold one (or one that missed blocks sealed by another container) loads only the
+ * nodes on the paths the block writes, in batched rounds, one per trie level. Every new node is
+ * written to the table before the block is sealed, so any container can continue from any
+ * sealed head. Reserved concurrency 1 keeps one warm container (fewest node loads) but is not
+ * needed for correctness: sealing is exactly-once by a conditional write.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch'
+
+import { Coordinator, type DoneOutcome } from '../shared/coordinator/coordinator.ts'
+import { ParevmError } from '../shared/errors.ts'
+import { TemplateRegistry } from '../shared/predict/templates.ts'
+import { KvTrieNodeStore } from '../shared/trie/node-store.ts'
+import { WorldStateTrie } from '../shared/trie/world-state.ts'
+import { openAwsRuntime, once } from './commons/clients.ts'
+import { coordinatorEnvSchema, loadEnv, type CoordinatorEnv } from './commons/config.ts'
+import { recordToMessage, sqsEventSchema, sqsRecordSchema } from './commons/events.ts'
+import { MetricUnit, createLogger, createMetrics, engineLogger } from './commons/observability.ts'
+
+import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger'
+import type { Metrics } from '@aws-lambda-powertools/metrics'
+import type { AwsBackend } from '../shared/adapters/aws/provision.ts'
+import type { QueueMessage } from '../shared/ports/queue.ts'
+
+export interface CoordinatorRuntime {
+  backend: AwsBackend
+  coordinator: Coordinator
+  trie: WorldStateTrie
+  logger: PowertoolsLogger
+  metrics: Metrics
+}
+
+export async function createCoordinatorRuntime(env: CoordinatorEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics } = {}): Promise<CoordinatorRuntime> {
+  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true })).backend
+  const logger = options.logger ?? createLogger('coordinator')
+  const trie = WorldStateTrie.lazy(new KvTrieNodeStore(backend.kv))
+  const coordinator = new Coordinator({ kv: backend.kv, templates: new TemplateRegistry(), trie, log: engineLogger(logger) })
+  return { backend, coordinator, trie, logger, metrics: options.metrics ?? createMetrics('coordinator') }
+}
+
+/** One done message: record the shard, seal the block when it was the last one. */
+export async function handleDoneMessage(rt: CoordinatorRuntime, message: QueueMessage): Promise<DoneOutcome> {
+  const { logger, metrics } = rt
+  const queueWaitMs = Math.max(0, Date.now() - message.sentAtMs)
+  const loadedBefore = rt.trie.lazyStats.nodesLoaded
+  const t0 = performance.now()
+  let outcome: DoneOutcome
+  try {
+    outcome = await rt.coordinator.handleDone(message)
+  } catch (error) {
+    logger.error('done message failed; SQS will deliver it again', { messageId: message.id, receiveCount: message.receiveCount, error: error as Error })
+    throw error
+  }
+  metrics.addMetric('DoneQueueWaitMs', MetricUnit.Milliseconds, queueWaitMs)
+  if (message.receiveCount > 1) metrics.addMetric('Redeliveries', MetricUnit.Count, 1)
+  if (outcome.kind === 'sealed') {
+    const { report } = outcome.sealed
+    const sealMs = performance.now() - t0
+    metrics.addMetric('SealMs', MetricUnit.Milliseconds, sealMs)
+    metrics.addMetric('BlocksSealed', MetricUnit.Count, 1)
+    metrics.addMetric('BlockTxs', MetricUnit.Count, report.included)
+    metrics.addMetric('BlockRejected', MetricUnit.Count, report.rejected)
+    metrics.addMetric('Reexecuted', MetricUnit.Count, report.reexecuted)
+    metrics.addMetric('BlockGasUsed', MetricUnit.Count, Number(report.gasUsed))
+    metrics.addMetric('TrieNodesLoaded', MetricUnit.Count, rt.trie.lazyStats.nodesLoaded - loadedBefore)
+    for (const [name, value] of Object.entries(report.timings)) {
+      if (name.endsWith('Ms')) metrics.addMetric(`Seal_${name}`, MetricUnit.Milliseconds, value)
+    }
+    logger.info('block sealed', {
+      block: report.block.toString(),
+      hash: report.hash,
+      stateRoot: report.stateRoot,
+      txs: report.included,
+      rejected: report.rejected,
+      shards: report.shards,
+      reexecuted: report.reexecuted,
+      gasUsed: report.gasUsed.toString(),
+      timings: report.timings,
+      sealMs,
+    })
+    for (const r of outcome.sealed.rejections) logger.info('transaction rejected at execution', { block: report.block.toString(), txHash: r.id, code: r.code, reason: r.reason })
+  } else {
+    logger.debug('shard done', { block: outcome.block.toString(), outcome: outcome.kind, ...(outcome.kind === 'waiting' ? { done: outcome.done, of: outcome.of } : {}) })
+  }
+  metrics.publishStoredMetrics()
+  return outcome
+}
+
+const runtime = once(async () => createCoordinatorRuntime(loadEnv(coordinatorEnvSchema, 'coordinator')))
+
+/** The handler for a runtime (tests pass their own). */
+export function createHandler(getRuntime: () => Promise<CoordinatorRuntime>) {
+  const processor = new BatchProcessor(EventType.SQS)
+  return async (event: unknown, context?: unknown): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> => {
+    const parsed = sqsEventSchema.safeParse(event)
+    if (!parsed.success) throw new ParevmError(`coordinator: not an SQS event: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    const rt = await getRuntime()
+    const recordHandler = async (record: unknown): Promise<DoneOutcome> => handleDoneMessage(rt, recordToMessage(sqsRecordSchema.parse(record)))
+    return processPartialResponse(parsed.data as { Records: Record<string, unknown>[] }, recordHandler, processor, {
+      ...(context !== undefined ? { context: context as never } : {}),
+      // One record at a time: records of one block seal it once, in order.
+      processInParallel: false,
+      // Every failure is reported per record: SQS redelivers them (DLQ after maxReceiveCount).
+      throwOnFullBatchFailure: false,
+    })
+  }
+}
+
+export const handler = createHandler(runtime)
