@@ -4,7 +4,7 @@ import { build } from 'esbuild'
 
 const started = Date.now()
 await build({
-  entryPoints: { cli: 'functions/parevm.ts', 'worker-thread': 'shared/cluster/worker-thread.ts' },
+  entryPoints: { cli: 'functions/parevm.ts', 'worker-thread': 'shared/cluster/worker-thread.ts', 'verify-thread': 'shared/verify/verify-thread.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

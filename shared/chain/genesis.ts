@@ -96,6 +96,8 @@ export function hardforkOf(genesis: GenesisFile): SupportedHardfork {
 }
 
 export interface GenesisState {
+  /** The genesis file it was built from. */
+  file: GenesisFile
   chain: ChainSpec
   chainId: bigint
   hardfork: SupportedHardfork
@@ -172,6 +174,7 @@ export function buildGenesis(genesis: GenesisFile): GenesisState {
     { common, setHardfork: false },
   )
   return {
+    file: genesis,
     chain: { kind: 'custom', chainId: bigintToHex(chainId), hardfork },
     chainId,
     hardfork,

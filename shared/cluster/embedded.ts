@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads'
 
 import { Coordinator, type SealedBlock } from '../coordinator/coordinator.ts'
-import { ParevmError } from '../errors.ts'
+import { ParevmError, VerificationError } from '../errors.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../predict/templates.ts'
@@ -65,7 +65,7 @@ export interface RunSummary {
   duplicatesDropped: number
   gasUsed: bigint
   wallMs: number
-  /** Included transactions per second of wall time (verification excluded when it is on). */
+  /** Included transactions per second of pipeline time (plan to seal; verification excluded). */
   txPerSec: number
   pipelineMs: number
   verifyMs: number
@@ -77,13 +77,21 @@ export interface RunSummary {
 
 type Backends = NonNullable<ClusterOptions['backends']>
 
-/** Bundled (dist/): worker-thread.js beside us. From sources: a bootstrap that registers tsx. */
-export function workerEntry(): { url: URL; data: Record<string, string> } {
+/**
+ * A thread's entry: bundled (dist/), `<name>.js` beside us; from sources, a bootstrap that
+ * registers tsx and loads `<dir><name>.ts`.
+ */
+function threadEntry(name: string, dir = './'): { url: URL; data: Record<string, string> } {
   const self = import.meta.url
   if (self.endsWith('.ts')) {
-    return { url: new URL('./ts-worker-bootstrap.mjs', self), data: { __entry: new URL('./worker-thread.ts', self).href } }
+    return { url: new URL('./ts-worker-bootstrap.mjs', self), data: { __entry: new URL(`${dir}${name}.ts`, self).href } }
   }
-  return { url: new URL('./worker-thread.js', self), data: {} }
+  return { url: new URL(`./${name}.js`, self), data: {} }
+}
+
+/** The embedded worker thread's entry (also used by the AWS-backed integration runs). */
+export function workerEntry(): { url: URL; data: Record<string, string> } {
+  return threadEntry('worker-thread')
 }
 
 export class EmbeddedCluster {
@@ -103,6 +111,9 @@ export class EmbeddedCluster {
   private readonly sealed = new Map<string, SealedBlock>()
   private readonly waiters = new Map<string, (sealed: SealedBlock) => void>()
   private coordinatorError: unknown
+  private verifyThread: Worker | undefined
+  private readonly verifyWaiters: { block: string; resolve(r: VerifyResult): void; reject(e: Error): void }[] = []
+  private verifyFailure: ParevmError | undefined
 
   private constructor(
     private readonly options: ClusterOptions,
@@ -154,8 +165,11 @@ export class EmbeddedCluster {
       }
     }
     await initializeChain(backends.kv, options.genesis)
-    const verifier = options.verify === false ? undefined : await SequentialVerifier.fromGenesis(options.genesis)
+    // With worker threads the sequential check gets a thread of its own and overlaps the engine.
+    const verifyInThread = options.verify !== false && options.threads !== false
+    const verifier = options.verify === false || verifyInThread ? undefined : await SequentialVerifier.fromGenesis(options.genesis)
     const cluster = new EmbeddedCluster(options, backends, verifier)
+    if (verifyInThread) await cluster.startVerifyThread()
     cluster.startWorkers(vt)
     cluster.loops.push(cluster.coordinatorLoop())
     return cluster
@@ -189,6 +203,36 @@ export class EmbeddedCluster {
         }),
       )
     }
+  }
+
+  private async startVerifyThread(): Promise<void> {
+    const entry = threadEntry('verify-thread', '../verify/')
+    const thread = new Worker(entry.url, { workerData: { ...entry.data, genesisFile: this.options.genesis.file } })
+    await new Promise<void>((resolve, reject) => {
+      thread.once('message', () => resolve())
+      thread.once('error', reject)
+    })
+    // The thread answers in submission order; each answer goes to the oldest waiter, whose block
+    // it must be.
+    thread.on('message', (m: { result?: VerifyResult; error?: string; block?: string }) => {
+      const waiter = this.verifyWaiters.shift()
+      if (waiter === undefined) return
+      const block = m.result?.block.toString() ?? m.block
+      if (block !== waiter.block) waiter.reject(new ParevmError(`sequential check answered block ${block} for block ${waiter.block}`))
+      else if (m.result !== undefined) waiter.resolve(m.result)
+      else waiter.reject(new ParevmError(`sequential check of block ${m.block} failed to run: ${m.error}`))
+    })
+    thread.on('error', (error) => {
+      for (const waiter of this.verifyWaiters.splice(0)) waiter.reject(new ParevmError(`the sequential-check thread failed: ${error.message}`))
+    })
+    this.verifyThread = thread
+  }
+
+  private verifyRemote(sealed: SealedBlock): Promise<VerifyResult> {
+    return new Promise((resolve, reject) => {
+      this.verifyWaiters.push({ block: sealed.record.number, resolve, reject })
+      this.verifyThread!.postMessage({ record: sealed.record, head: sealed.head, env: sealed.env, raws: sealed.raws, receipts: sealed.receipts, rejections: [], report: sealed.report })
+    })
   }
 
   private async coordinatorLoop(): Promise<void> {
@@ -265,6 +309,17 @@ export class EmbeddedCluster {
         summary.rejectedByCode[code] = (summary.rejectedByCode[code] ?? 0) + 1
       }
     }
+    let notified: Promise<void> = Promise.resolve()
+    const countVerify = (verify: VerifyResult): void => {
+      summary.verifyMs += verify.ms
+      summary.verifiedBlocks++
+      if (!verify.ok && this.verifyFailure === undefined) {
+        this.verifyFailure = new VerificationError(`block ${verify.block} differs from sequential execution`, {
+          details: verify.difference ?? 'unknown difference',
+          hint: 'this is a correctness bug in the engine; the block was sealed but must not be trusted',
+        })
+      }
+    }
     let idleRounds = 0
     while (summary.blocks < maxBlocks) {
       const t0 = performance.now()
@@ -279,12 +334,10 @@ export class EmbeddedCluster {
         continue
       }
       idleRounds = 0
+      if (this.verifyFailure !== undefined) throw this.verifyFailure
       const sealed = await this.waitForSeal(plan.block, this.options.sealTimeoutMs ?? 600_000)
       const t1 = performance.now()
       summary.pipelineMs += t1 - t0
-      const verify = this.verifier === undefined ? undefined : await this.verifier.check(sealed)
-      summary.verifyMs += verify?.ms ?? 0
-      if (verify !== undefined) summary.verifiedBlocks++
       summary.blocks++
       summary.included += sealed.report.included
       countRejections(sealed.rejections.map((r) => r.code))
@@ -294,10 +347,26 @@ export class EmbeddedCluster {
       summary.prediction.keysPredicted += sealed.report.prediction.keysPredicted
       summary.prediction.keysActual += sealed.report.prediction.keysActual
       summary.head = { number: sealed.record.number, hash: sealed.record.hash, stateRoot: sealed.head.stateRoot }
-      await onBlock?.({ plan, sealed, verify, wallMs: t1 - t0 })
+      const wallMs = t1 - t0
+      if (this.verifyThread !== undefined) {
+        // Checked in the verify thread while the engine goes on; reported in block order.
+        const pending = this.verifyRemote(sealed)
+        notified = notified.then(async () => {
+          const verify = await pending
+          countVerify(verify)
+          await onBlock?.({ plan, sealed, verify, wallMs })
+        })
+        notified.catch(() => {})
+      } else {
+        const verify = this.verifier === undefined ? undefined : await this.verifier.check(sealed)
+        if (verify !== undefined) countVerify(verify)
+        await onBlock?.({ plan, sealed, verify, wallMs })
+      }
     }
+    await notified
+    if (this.verifyFailure !== undefined) throw this.verifyFailure
     summary.wallMs = performance.now() - start
-    summary.txPerSec = summary.included / ((summary.wallMs - summary.verifyMs) / 1000)
+    summary.txPerSec = summary.pipelineMs === 0 ? 0 : summary.included / (summary.pipelineMs / 1000)
     if (this.deadLetter !== undefined) {
       const d = await this.deadLetter.depth()
       summary.deadLettered = d.visible + d.inFlight + d.delayed
@@ -324,6 +393,7 @@ export class EmbeddedCluster {
     this.signal.stopped = true
     for (const thread of this.threads) thread.postMessage({ control: 'stop' })
     await Promise.all(this.threads.map((t) => t.terminate()))
+    await this.verifyThread?.terminate()
     await Promise.allSettled(this.loops)
   }
 }
