@@ -1,5 +1,6 @@
 /** The `parevm` command. */
 import { ParevmError } from '../../shared/errors.ts'
+import { replayCommand } from './replay.ts'
 import { runCommand } from './run.ts'
 import { startCommand } from './start.ts'
 
@@ -9,6 +10,7 @@ type Command = (argv: string[]) => Promise<number>
 export const COMMANDS: Record<string, { run: Command; summary: string }> = {
   start: { run: startCommand, summary: 'run a generated workload through the embedded cluster (default)' },
   run: { run: runCommand, summary: 'execute a genesis and a file of raw transactions' },
+  replay: { run: replayCommand, summary: 'replay real Ethereum blocks (fixture folders) and check their receipts against the headers' },
 }
 
 function help(): string {

@@ -17,13 +17,13 @@ import { encodeReceipt } from '@ethereumjs/vm'
 import { RLP } from '@ethereumjs/rlp'
 
 import { keccak256 } from '../crypto/keccak.ts'
-import { ParevmError } from '../errors.ts'
-import { Executor } from '../exec/executor.ts'
+import { MissingStateError, ParevmError } from '../errors.ts'
+import { Executor, unsuppliedRead } from '../exec/executor.ts'
 import { headerDataFromEnv, type BlockEnv } from '../exec/block-env.ts'
-import { bigintToHex, bytesEqual, fromHex, to0x, toHex } from '../hex.ts'
+import { bigintToHex, bigintToMinimalBytes, bytesEqual, fromHex, to0x, toHex } from '../hex.ts'
 import { decodePlannedTxs, decodeStagedTxs, chunkBySize, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
 import { doneMessageSchema, parseJson } from '../pipeline/messages.ts'
-import { ACCOUNT_KEY_LENGTH, WIPE_PREFIX, isInBlock, txVersion, type StateKey } from '../state/keys.ts'
+import { ACCOUNT_KEY_LENGTH, WIPE_PREFIX, describeKey, isInBlock, txVersion, type StateKey } from '../state/keys.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
 import { Records, PART_BYTES_MAX, type HeadRecord, type PlanMeta, type ReceiptRecord, type SealedBlockRecord } from '../store/records.ts'
 import { StateTable, type StateWrite } from '../store/state-table.ts'
@@ -207,7 +207,7 @@ export class Coordinator {
         logsBloom,
         gasUsed: result.gasUsed,
         ...(common.isActivatedEIP(4895)
-          ? { withdrawalsRoot: withdrawals.length === 0 ? EMPTY_TRIE_ROOT : orderedTrieRoot(withdrawals.map((w) => RLP.encode([fromHex(w.index), fromHex(w.validatorIndex), fromHex(w.address), fromHex(w.amount)].map(stripZeros)))) }
+          ? { withdrawalsRoot: withdrawals.length === 0 ? EMPTY_TRIE_ROOT : orderedTrieRoot(withdrawals.map((w) => RLP.encode([quantityBytes(w.index), quantityBytes(w.validatorIndex), fromHex(w.address), quantityBytes(w.amount)]))) }
           : {}),
         ...(common.isActivatedEIP(4844) ? { blobGasUsed: result.blobGasUsed } : {}),
       },
@@ -353,6 +353,14 @@ export class Coordinator {
       }
       final[i] = result
       const { exec } = result
+      // Validated reads are the real order's reads: one the store could not supply is fatal.
+      const unsupplied = unsuppliedRead(exec.access)
+      if (unsupplied !== undefined) {
+        throw new MissingStateError(unsupplied, {
+          details: `${describeKey(unsupplied)}, read by transaction ${i} of block ${number}`,
+          hint: 'the store cannot supply this key (a replayed block: its fixture\'s pre-state does not list it)',
+        })
+      }
       if (!scorePrediction(prediction, plannedTx, exec.access.reads, exec.access.writes, coinbase)) mispredicted.push(i)
       const version = txVersion(number, i)
       const hashHex = to0x(keccak256(plannedTx.raw))
@@ -424,10 +432,9 @@ export class Coordinator {
   }
 }
 
-function stripZeros(b: Uint8Array): Uint8Array {
-  let i = 0
-  while (i < b.length && b[i] === 0) i++
-  return b.subarray(i)
+/** A JSON-RPC quantity (any number of hex digits, odd included) as minimal big-endian bytes. */
+function quantityBytes(q: string): Uint8Array {
+  return bigintToMinimalBytes(BigInt(q))
 }
 
 function scorePrediction(

@@ -5,7 +5,7 @@
  */
 import { createAddressFromString } from '@ethereumjs/util'
 
-import { bytesToBigint, fromHex, toHex } from '../hex.ts'
+import { fromHex, toHex } from '../hex.ts'
 import { makeVersion, POSITION_BLOCK_END, POSITION_SYSTEM, storageKey } from '../state/keys.ts'
 import { decodeAccount, KECCAK256_NULL, normalizeStorageValue, type StateValue } from '../state/values.ts'
 import { bytesEqual } from '../hex.ts'
@@ -53,7 +53,7 @@ export async function applyBlockEnd(view: BlockView, env: BlockEnv, common: Comm
   const version = makeVersion(BigInt(env.number), POSITION_BLOCK_END)
   if (common.isActivatedEIP(4895)) {
     for (const w of env.withdrawals ?? []) {
-      await view.credit(w.address.slice(2).toLowerCase(), bytesToBigint(fromHex(w.amount)) * 1_000_000_000n, version, true)
+      await view.credit(w.address.slice(2).toLowerCase(), BigInt(w.amount) * 1_000_000_000n, version, true)
     }
   }
   if (!common.gteHardfork('paris')) {

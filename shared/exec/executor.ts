@@ -74,6 +74,26 @@ class HashLookupBlockchain implements EVMMockBlockchainInterface {
   }
 }
 
+/**
+ * A state value that no real item has: storage values are minimal and non-empty (zero is
+ * absent), accounts are RLP lists. A store answers a key it knows it cannot supply (a replay
+ * fixture's unlisted slot) with it, and the EVM reads zero. A worker's execution is
+ * speculative (its view may lack other shards' writes) and may read keys the real order never
+ * reads, so such a read is recorded, not fatal; the coordinator refuses to seal a transaction
+ * whose validated reads include one (`unsuppliedRead`), with a MissingStateError naming it.
+ */
+export const UNSUPPLIED_VALUE: Uint8Array = new Uint8Array(0)
+
+export function isUnsupplied(value: Uint8Array | null): boolean {
+  return value !== null && value.length === 0
+}
+
+/** The first key of a read set whose value the store could not supply, if any. */
+export function unsuppliedRead(access: TxAccess): StateKey | undefined {
+  for (const [key, seen] of access.reads) if (isUnsupplied(seen.value)) return key
+  return undefined
+}
+
 function classifyInvalid(message: string): InvalidReasonCode {
   if (message.includes('nonce')) return 'nonce'
   if (message.includes("doesn't have enough funds")) return 'insufficient-balance'
@@ -169,6 +189,8 @@ export class Executor {
       result = await runTx(vm, { tx, block, skipHardForkValidation: true, blockGasUsed: 0n })
     } catch (error) {
       if (sm.fatal !== undefined) throw sm.fatal
+      // Missing state (an unknown BLOCKHASH) is the store's failure, not the transaction's.
+      if (error instanceof MissingStateError) throw error
       const message = cleanMessage(error instanceof Error ? error.message : String(error))
       const access = await sm.finishTx()
       return {

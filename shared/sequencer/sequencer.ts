@@ -17,7 +17,7 @@ import { predictAccess, type Prediction } from '../predict/predictor.ts'
 import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
 import { ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
 import { decodeAccount } from '../state/values.ts'
-import { PART_BYTES_MAX, Records, type PlanMeta, type PlanStats } from '../store/records.ts'
+import { PART_BYTES_MAX, Records, type HeadRecord, type PlanMeta, type PlanStats } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
 import { realClock, type Clock } from '../ports/clock.ts'
 import { silentLogger, type Logger } from '../log.ts'
@@ -25,7 +25,7 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { to0x } from '../hex.ts'
 
 import type { Rejection, RejectionCode } from '../intake/rejection.ts'
-import type { ChainSpec } from '../exec/block-env.ts'
+import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { Queue, QueueMessage } from '../ports/queue.ts'
 import type { TemplateRegistry } from '../predict/templates.ts'
@@ -230,12 +230,12 @@ export class Sequencer {
     }
 
     // 3. Predict and partition.
-    const t1 = performance.now()
-    const coinbaseHex = config.coinbase.slice(2).toLowerCase()
-    const predictions: Prediction[] = included.map((p) => predictAccess(p.decoded, this.deps.templates, coinbaseHex))
-    const t2 = performance.now()
-    const partition = partitionBlock(predictions, config.shardCount)
-    const t3 = performance.now()
+    const { predictions, partition, predictMs, partitionMs } = predictAndPartition(
+      included.map((p) => p.decoded),
+      this.deps.templates,
+      config.coinbase,
+      config.shardCount,
+    )
 
     for (const r of rejected) await this.records.putRejection(r)
 
@@ -248,56 +248,20 @@ export class Sequencer {
     }
 
     // 4. Store the plan (parts, then meta), dispatch, acknowledge.
-    const shardParts = partition.shards.map((indices) => {
-      const txs: PlannedTx[] = indices.map((index) => ({
-        index,
-        raw: included[index]!.decoded.raw,
-        senderPubKey: included[index]!.decoded.senderPubKey,
-        reads: predictions[index]!.reads,
-        writes: predictions[index]!.writes,
-      }))
-      return chunkBySize(txs, plannedTxSize, PART_BYTES_MAX).map(encodePlannedTxs)
-    })
-    const stats: PlanStats = {
-      groups: partition.groups,
-      largestGroupGas: partition.largestGroupGas,
-      totalGas: partition.totalGas,
-      templated: predictions.filter((p) => p.templated).length,
-      intakeMs,
-      predictMs: t2 - t1,
-      partitionMs: t3 - t2,
-      predictedKeys: predictions.reduce((s, p) => s + p.reads.length, 0),
-    }
-    const meta: PlanMeta = {
-      v: 1,
-      block: number.toString(),
-      chain: config.chain,
-      env,
-      shardParts: shardParts.map((parts) => parts.length),
-      txCount: included.length,
-      blockHashes: head.recentHashes,
-      stats,
-      createdAtMs: this.clock.now(),
-    }
-    await this.records.putPlan(meta, shardParts)
-    await this.dispatch(meta)
+    const stats = planStats(predictions, partition, { intakeMs, predictMs, partitionMs })
+    const meta = await storePlanAndDispatch(
+      { records: this.records, shardQueue: this.deps.shardQueue, clock: this.clock },
+      { chain: config.chain, env, head, txs: included.map((p) => p.decoded), predictions, partition, stats },
+    )
     for (const p of included) p.delivery.open--
     await this.acknowledge(deliveries)
     await this.keepCarriedInvisible()
-    this.log.info('block planned', { block: number.toString(), txs: included.length, shards: shardParts.length, rejected: rejected.length, carried: this.carry.length })
-    return { block: number, txCount: included.length, shards: shardParts.length, rejected, duplicates, carried: this.carry.length, stats }
+    this.log.info('block planned', { block: number.toString(), txs: included.length, shards: meta.shardParts.length, rejected: rejected.length, carried: this.carry.length })
+    return { block: number, txCount: included.length, shards: meta.shardParts.length, rejected, duplicates, carried: this.carry.length, stats }
   }
 
   private async dispatch(meta: PlanMeta): Promise<void> {
-    const messages: ShardMessage[] = meta.shardParts.map((parts, shard) => ({
-      v: 1,
-      kind: 'shard',
-      block: meta.block,
-      shard,
-      shards: meta.shardParts.length,
-      parts,
-    }))
-    await this.deps.shardQueue.send(messages.map((m) => ({ body: JSON.stringify(m), groupId: `${m.block}-${m.shard}`, dedupId: `${m.block}-${m.shard}` })))
+    await dispatchPlan(this.deps.shardQueue, meta)
   }
 
   /** Delete messages whose transactions are all settled; malformed ones stay (dead-letter). */
@@ -339,6 +303,122 @@ export function orderByNonce<T extends { decoded: DecodedTx }>(pending: readonly
     cursor.set(p.decoded.senderHex, i + 1)
     return bySender.get(p.decoded.senderHex)![i]!
   })
+}
+
+/** One message per shard of a stored plan. */
+export async function dispatchPlan(shardQueue: Queue, meta: PlanMeta): Promise<void> {
+  const messages: ShardMessage[] = meta.shardParts.map((parts, shard) => ({
+    v: 1,
+    kind: 'shard',
+    block: meta.block,
+    shard,
+    shards: meta.shardParts.length,
+    parts,
+  }))
+  await shardQueue.send(messages.map((m) => ({ body: JSON.stringify(m), groupId: `${m.block}-${m.shard}`, dedupId: `${m.block}-${m.shard}` })))
+}
+
+/** Predicted access sets of transactions in block order, and the block cut into shards. */
+export function predictAndPartition(
+  txs: readonly DecodedTx[],
+  templates: TemplateRegistry,
+  coinbase: string,
+  shardCount: number,
+): { predictions: Prediction[]; partition: Partition; predictMs: number; partitionMs: number } {
+  const t1 = performance.now()
+  const coinbaseHex = coinbase.slice(2).toLowerCase()
+  const predictions: Prediction[] = txs.map((tx) => predictAccess(tx, templates, coinbaseHex))
+  const t2 = performance.now()
+  const partition = partitionBlock(predictions, shardCount)
+  const t3 = performance.now()
+  return { predictions, partition, predictMs: t2 - t1, partitionMs: t3 - t2 }
+}
+
+export function planStats(predictions: readonly Prediction[], partition: Partition, times: { intakeMs: number; predictMs: number; partitionMs: number }): PlanStats {
+  return {
+    groups: partition.groups,
+    largestGroupGas: partition.largestGroupGas,
+    totalGas: partition.totalGas,
+    templated: predictions.filter((p) => p.templated).length,
+    intakeMs: times.intakeMs,
+    predictMs: times.predictMs,
+    partitionMs: times.partitionMs,
+    predictedKeys: predictions.reduce((s, p) => s + p.reads.length, 0),
+  }
+}
+
+export interface PlanStoreDeps {
+  records: Records
+  shardQueue: Queue
+  clock: Clock
+}
+
+export interface StorePlanInput {
+  chain: ChainSpec
+  env: BlockEnv
+  /** The parent: its recent hashes answer BLOCKHASH. */
+  head: HeadRecord
+  /** The block's transactions in block order, senders recovered. */
+  txs: readonly DecodedTx[]
+  predictions: readonly Prediction[]
+  partition: Partition
+  stats: PlanStats
+}
+
+/** Store a block's plan (shard parts, then meta: the commit point) and send one message per shard. */
+export async function storePlanAndDispatch(deps: PlanStoreDeps, input: StorePlanInput): Promise<PlanMeta> {
+  const { txs, predictions, partition } = input
+  const shardParts = partition.shards.map((indices) => {
+    const planned: PlannedTx[] = indices.map((index) => ({
+      index,
+      raw: txs[index]!.raw,
+      senderPubKey: txs[index]!.senderPubKey,
+      reads: predictions[index]!.reads,
+      writes: predictions[index]!.writes,
+    }))
+    return chunkBySize(planned, plannedTxSize, PART_BYTES_MAX).map(encodePlannedTxs)
+  })
+  const meta: PlanMeta = {
+    v: 1,
+    block: BigInt(input.env.number).toString(),
+    chain: input.chain,
+    env: input.env,
+    shardParts: shardParts.map((parts) => parts.length),
+    txCount: txs.length,
+    blockHashes: input.head.recentHashes,
+    stats: input.stats,
+    createdAtMs: deps.clock.now(),
+  }
+  await deps.records.putPlan(meta, shardParts)
+  await dispatchPlan(deps.shardQueue, meta)
+  return meta
+}
+
+export interface OrderedBlockInput {
+  chain: ChainSpec
+  env: BlockEnv
+  /** The block's transactions in the given order (replay: the real block's), senders recovered. */
+  txs: readonly DecodedTx[]
+  /** The parent block (the store's head). */
+  head: HeadRecord
+  shardCount: number
+}
+
+/**
+ * Plan a block whose order is given (replay mode): predict, partition, store the plan and
+ * dispatch, as build mode does after its intake. The plan's order is the given order; nothing
+ * is rejected or carried (the executor still reports a transaction that is invalid).
+ */
+export async function planOrderedBlock(deps: PlanStoreDeps & { templates: TemplateRegistry }, input: OrderedBlockInput): Promise<{ meta: PlanMeta; partition: Partition }> {
+  const number = BigInt(input.env.number)
+  if (BigInt(input.head.number) !== number - 1n) {
+    throw new ConfigError(`cannot plan block ${number} on head ${input.head.number}`)
+  }
+  if (input.txs.length === 0) throw new ConfigError(`block ${number} has no transactions to plan`)
+  const { predictions, partition, predictMs, partitionMs } = predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount)
+  const stats = planStats(predictions, partition, { intakeMs: 0, predictMs, partitionMs })
+  const meta = await storePlanAndDispatch(deps, { chain: input.chain, env: input.env, head: input.head, txs: input.txs, predictions, partition, stats })
+  return { meta, partition }
 }
 
 function emptyStats(intakeMs: number): PlanStats {

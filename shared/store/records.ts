@@ -12,11 +12,16 @@
  *   blocks   / N          / header            the sealed block (JSON), put-if-absent
  *   blocks   / N          / txs#K             its transactions, part K (RLP of raw txs)
  *   receipts / 0xhash     / -                 a receipt or a rejection record (JSON)
+ *
+ * A staged part or a receipt larger than one item spans items (`spanItems`): its head under the
+ * key above, continuations under `<sk>~1`, `<sk>~2`, ... (a block whose transaction logs 10,000
+ * events has a result of 1.5 MB).
  */
 import { RLP } from '@ethereumjs/rlp'
 
 import { ConditionFailedError, ParevmError } from '../errors.ts'
-import { STORE_LIMITS, type Item, type KeyValueStore, type UnconditionalOp, type WriteOp } from '../ports/kv-store.ts'
+import { concatBytes } from '../hex.ts'
+import { STORE_LIMITS, type Item, type KeyValueStore, type TableName, type UnconditionalOp, type WriteOp } from '../ports/kv-store.ts'
 
 import type { Rejection } from '../intake/rejection.ts'
 import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
@@ -109,6 +114,35 @@ export interface ReceiptRecord {
 
 export type ReceiptOrRejection = ReceiptRecord | ({ kind: 'rejection' } & Rejection)
 
+/**
+ * Values larger than one item (DynamoDB: 400 KB) span items: the head item under the key holds
+ * 0x00, the number of items (4 bytes, big-endian) and the first chunk; continuation i under
+ * `<sk>~i`. The values spanned here (RLP lists, JSON objects) never start with 0x00.
+ */
+const SPAN_MARKER = 0x00
+const SPAN_HEADER_BYTES = 5
+export const ITEM_VALUE_MAX = PART_BYTES_MAX
+
+export function spanItems(key: { table: TableName; pk: string; sk: string }, value: Uint8Array, version: number): Item[] {
+  if (value.length <= ITEM_VALUE_MAX) return [{ ...key, value, version }]
+  const first = ITEM_VALUE_MAX - SPAN_HEADER_BYTES
+  const count = 1 + Math.ceil((value.length - first) / ITEM_VALUE_MAX)
+  const head = new Uint8Array(SPAN_HEADER_BYTES + first)
+  head[0] = SPAN_MARKER
+  new DataView(head.buffer).setUint32(1, count)
+  head.set(value.subarray(0, first), SPAN_HEADER_BYTES)
+  const items: Item[] = [{ ...key, value: head, version }]
+  for (let i = 1, offset = first; offset < value.length; i++, offset += ITEM_VALUE_MAX) {
+    items.push({ ...key, sk: `${key.sk}~${i}`, value: value.slice(offset, offset + ITEM_VALUE_MAX), version })
+  }
+  return items
+}
+
+function spanCount(value: Uint8Array): number | undefined {
+  if (value.length < SPAN_HEADER_BYTES || value[0] !== SPAN_MARKER) return undefined
+  return new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1)
+}
+
 export class Records {
   constructor(private readonly kv: KeyValueStore) {}
 
@@ -153,12 +187,12 @@ export class Records {
 
   /** Put-if-absent for every part. Returns false if this shard was already staged. */
   async stage(block: bigint | string, shard: number, parts: Uint8Array[]): Promise<boolean> {
-    const ops: WriteOp[] = parts.map((value, k) => ({
-      op: 'put',
-      item: { table: 'staged', pk: bn(block), sk: `shard#${shard}#${k}`, value, version: 0 },
-      condition: { kind: 'absent' },
-    }))
-    const total = parts.reduce((s, p) => s + p.length, 0)
+    // A part larger than an item (one transaction's result can be: 10,000 logs) spans items;
+    // continuations first and part 0's head last, so that head means the shard is complete.
+    const spans = parts.map((value, k) => spanItems({ table: 'staged', pk: bn(block), sk: `shard#${shard}#${k}` }, value, 0))
+    const items = [...spans.flatMap((span) => span.slice(1)), ...spans.map((span) => span[0]!).reverse()]
+    const ops: WriteOp[] = items.map((item) => ({ op: 'put', item, condition: { kind: 'absent' } }))
+    const total = items.reduce((s, i) => s + i.value.length, 0)
     try {
       if (ops.length <= STORE_LIMITS.transactOps && total <= STORE_LIMITS.transactBytes - 64 * 1024) {
         await this.kv.transact(ops)
@@ -190,10 +224,12 @@ export class Records {
   async getStaged(block: bigint | string, shard: number, parts: number): Promise<Uint8Array[]> {
     const keys = Array.from({ length: parts }, (_, k) => ({ table: 'staged' as const, pk: bn(block), sk: `shard#${shard}#${k}` }))
     const items = await this.kv.get(keys)
-    return items.map((item, k) => {
-      if (item === undefined) throw new ParevmError(`staged results of block ${bn(block)} shard ${shard} part ${k} are missing`)
-      return item.value
-    })
+    return Promise.all(
+      items.map((item, k) => {
+        if (item === undefined) throw new ParevmError(`staged results of block ${bn(block)} shard ${shard} part ${k} are missing`)
+        return this.joinSpan(item)
+      }),
+    )
   }
 
   // ----- progress --------------------------------------------------------------------------
@@ -255,6 +291,19 @@ export class Records {
   }
 
   /**
+   * A chain that starts at block `head.number` instead of a genesis (replay of a real block
+   * from its pre-state): that block's record and the head, at the version `seal` of the next
+   * block expects. Only into an empty store.
+   */
+  async putBaseHead(block: SealedBlockRecord, head: HeadRecord): Promise<void> {
+    if (block.number !== head.number) throw new ParevmError(`base block ${block.number} and head ${head.number} differ`)
+    await this.kv.transact([
+      { op: 'put', item: { table: 'blocks', pk: block.number, sk: 'header', value: enc(block), version: 0 }, condition: { kind: 'absent' } },
+      { op: 'put', item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: Number(head.number) }, condition: { kind: 'absent' } },
+    ])
+  }
+
+  /**
    * Seal: the block record (if absent) and the head moving from its parent, in one
    * transaction, after the block's transactions are stored. A second seal of the same
    * number is refused (returns false).
@@ -286,8 +335,12 @@ export class Records {
   // ----- receipts and rejections -----------------------------------------------------------
 
   async putReceipts(receipts: readonly ReceiptRecord[]): Promise<void> {
+    // A receipt larger than an item spans items (continuations first, the head last).
     await this.writeAll(
-      receipts.map((r) => ({ op: 'put' as const, item: { table: 'receipts' as const, pk: r.txHash, sk: '-', value: enc(r), version: 1 } })),
+      receipts.flatMap((r) => {
+        const [head, ...rest] = spanItems({ table: 'receipts', pk: r.txHash, sk: '-' }, enc(r), 1)
+        return [...rest, head!].map((item) => ({ op: 'put' as const, item }))
+      }),
     )
   }
 
@@ -310,7 +363,9 @@ export class Records {
 
   async getReceipts(ids: readonly string[]): Promise<(ReceiptOrRejection | undefined)[]> {
     const items = await this.kv.get(ids.map((id) => ({ table: 'receipts' as const, pk: id, sk: '-' })))
-    return items.map((item) => (item === undefined ? undefined : dec<ReceiptOrRejection>(item)))
+    return Promise.all(
+      items.map(async (item) => (item === undefined ? undefined : dec<ReceiptOrRejection>({ ...item, value: await this.joinSpan(item) }))),
+    )
   }
 
   // ----- cleanup ---------------------------------------------------------------------------
@@ -327,6 +382,20 @@ export class Records {
       const staged = await this.kv.query('staged', bn(block), { skPrefix: `shard#${shard}#` })
       await this.writeAll(staged.items.map((i) => ({ op: 'delete' as const, key: { table: i.table, pk: i.pk, sk: i.sk } })))
     }
+  }
+
+  /** The whole value of an item written by `spanItems` (its own value if it does not span). */
+  private async joinSpan(head: Item): Promise<Uint8Array> {
+    const count = spanCount(head.value)
+    if (count === undefined) return head.value
+    const keys = Array.from({ length: count - 1 }, (_, i) => ({ table: head.table, pk: head.pk, sk: `${head.sk}~${i + 1}` }))
+    const rest = await this.kv.get(keys)
+    const chunks = [head.value.subarray(SPAN_HEADER_BYTES)]
+    rest.forEach((item, i) => {
+      if (item === undefined) throw new ParevmError(`item ${head.table}/${head.pk}/${head.sk} is missing its continuation ${i + 1} of ${count - 1}`)
+      chunks.push(item.value)
+    })
+    return concatBytes(...chunks)
   }
 
   private async writeAll(ops: readonly UnconditionalOp[]): Promise<void> {

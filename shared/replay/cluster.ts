@@ -1,0 +1,281 @@
+/**
+ * Replay mode: a real block through the same pipeline as build mode - the sequencer's
+ * prediction and partitioning (`planOrderedBlock`), shard messages, `ShardWorker`s on worker
+ * threads (or inline, for tests), the `Coordinator`'s validation, re-execution and sealing -
+ * with the block's own order, header fields and mainnet's hardfork for its number and time.
+ *
+ * Each block runs on a fresh store seeded with its pre-state (blocks are not consecutive);
+ * the worker threads, queues and learned templates live as long as the cluster.
+ */
+import { Worker, type MessagePort } from 'node:worker_threads'
+
+import { workerEntry } from '../cluster/embedded.ts'
+import { serveRpc } from '../cluster/rpc.ts'
+import { runWorkerLoop, type StopSignal } from '../cluster/worker-loop.ts'
+import { Coordinator, type SealedBlock } from '../coordinator/coordinator.ts'
+import { ConfigError, ParevmError } from '../errors.ts'
+import { Executor } from '../exec/executor.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import { realClock } from '../ports/clock.ts'
+import { MemoryQueue } from '../ports/memory/memory-queue.ts'
+import { decodePlannedTxs } from '../pipeline/codec.ts'
+import { parseJson, shardMessageSchema } from '../pipeline/messages.ts'
+import { TemplateRegistry } from '../predict/templates.ts'
+import { planOrderedBlock } from '../sequencer/sequencer.ts'
+import { Records } from '../store/records.ts'
+import { StateTable } from '../store/state-table.ts'
+import { executePlannedTxs, ShardWorker } from '../worker/shard-worker.ts'
+import { compareWithHeader, type HeaderComparison } from './compare.ts'
+import { MAINNET, type ReplayFixture } from './fixture.ts'
+import { ReplayStore, seedReplayStore } from './store.ts'
+
+import type { PredictionReport } from '../coordinator/coordinator.ts'
+
+export interface ReplayClusterOptions {
+  /** Workers (1..256). */
+  workers: number
+  /** Worker threads (default) or async loops in this thread (tests). */
+  threads?: boolean
+  /** Shards per block (default: the number of workers). */
+  shards?: number
+  /**
+   * Visibility of a shard message while a worker holds it. A shard that fails in a worker
+   * comes back after it and is then dead-lettered (one receive allowed), and the replay
+   * re-runs it in this thread to report its error.
+   */
+  visibilityTimeoutMs?: number
+  /** Longest wait for one block to seal. */
+  sealTimeoutMs?: number
+  /** Longest wait for the worker threads to start. */
+  startTimeoutMs?: number
+  /** Learned (contract, selector) templates; shared by the blocks of one cluster. */
+  templates?: TemplateRegistry
+  log?: Logger
+}
+
+export interface ReplayRun {
+  number: bigint
+  hardfork: string
+  txs: number
+  shards: number
+  /** Connected groups of predicted conflicts found by the partitioner. */
+  groups: number
+  reexecuted: number
+  /** Transactions the executor found invalid: a real block has none. */
+  rejected: number
+  prediction: PredictionReport
+  comparison: HeaderComparison
+  sealed: SealedBlock
+  /** Plan to seal, wall time (seeding the store excluded). */
+  wallMs: number
+  /** Stage timings of the block (ms): plan, workers, coordinator. */
+  timings: Record<string, number>
+}
+
+const CONTROL_STOP = { control: 'stop' }
+
+export class ReplayCluster {
+  readonly store = new ReplayStore()
+  readonly templates: TemplateRegistry
+  private readonly records = new Records(this.store)
+  private readonly shardDlq = new MemoryQueue({ name: 'replay-shards-dlq' })
+  private readonly shardQueue: MemoryQueue
+  private readonly doneQueue = new MemoryQueue({ name: 'replay-done' })
+  private readonly threads: Worker[] = []
+  private readonly loops: Promise<void>[] = []
+  private readonly signal: StopSignal = { stopped: false }
+  private readonly log: Logger
+  private readonly shardCount: number
+  private readonly visibilityTimeoutMs: number
+  private workerError: unknown
+  /** Set when a replay failed part-way: its messages may still be in flight. */
+  private failed: string | undefined
+
+  private constructor(private readonly options: ReplayClusterOptions) {
+    this.templates = options.templates ?? new TemplateRegistry()
+    this.log = options.log ?? silentLogger
+    this.shardCount = options.shards ?? options.workers
+    this.visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000
+    this.shardQueue = new MemoryQueue({ name: 'replay-shards', visibilityTimeoutMs: this.visibilityTimeoutMs, maxReceiveCount: 1, deadLetter: this.shardDlq })
+  }
+
+  get workers(): number {
+    return this.options.workers
+  }
+
+  get threaded(): boolean {
+    return this.options.threads !== false
+  }
+
+  static async start(options: ReplayClusterOptions): Promise<ReplayCluster> {
+    if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > 256) {
+      throw new ConfigError(`workers must be 1..256 (got ${options.workers})`)
+    }
+    if (options.shards !== undefined && (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > 4096)) {
+      throw new ConfigError(`shards must be 1..4096 (got ${options.shards})`)
+    }
+    const cluster = new ReplayCluster(options)
+    await cluster.startWorkers()
+    return cluster
+  }
+
+  private async startWorkers(): Promise<void> {
+    if (!this.threaded) {
+      // Inline workers report a failed shard at once (threads: through the dead-letter queue).
+      const capture: Logger = { ...silentLogger, warn: (_m, fields) => void (this.workerError ??= fields?.error), child: () => capture }
+      for (let i = 0; i < this.options.workers; i++) {
+        const worker = new ShardWorker({ kv: this.store, shardQueue: this.shardQueue, doneQueue: this.doneQueue })
+        this.loops.push(runWorkerLoop(worker, this.shardQueue, this.signal, { visibilityTimeoutMs: this.visibilityTimeoutMs, waitMs: 20, notReadyRetryMs: 20, log: capture }))
+      }
+      return
+    }
+    const ready: Promise<void>[] = []
+    for (let i = 0; i < this.options.workers; i++) {
+      const entry = workerEntry()
+      const thread = new Worker(entry.url, { workerData: { ...entry.data, visibilityTimeoutMs: this.visibilityTimeoutMs, waitMs: 200 } })
+      serveRpc(thread as unknown as MessagePort, { kv: this.store, shards: this.shardQueue, done: this.doneQueue })
+      thread.on('error', (error) => {
+        this.workerError ??= error
+        this.log.error('replay worker thread failed', { worker: i, error })
+      })
+      // A thread is ready when it first polls the shard queue (its modules are loaded).
+      ready.push(
+        new Promise<void>((resolve) => {
+          const onMessage = (m: { rpc?: string; target?: string }): void => {
+            if (m?.rpc === 'call' && m.target === 'shards') {
+              thread.off('message', onMessage)
+              resolve()
+            }
+          }
+          thread.on('message', onMessage)
+        }),
+      )
+      this.threads.push(thread)
+    }
+    const timeoutMs = this.options.startTimeoutMs ?? 120_000
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        Promise.all(ready),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new ParevmError(`replay worker threads did not start within ${timeoutMs} ms`)), timeoutMs)
+        }),
+      ])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Replay one block: seed its pre-state, plan, execute in shards, seal, compare with its header. */
+  async replay(fixture: ReplayFixture): Promise<ReplayRun> {
+    if (this.failed !== undefined) {
+      throw new ParevmError(`this replay cluster stopped after a failure (${this.failed})`, { hint: 'stop it and start a new one' })
+    }
+    try {
+      return await this.replayOnce(fixture)
+    } catch (error) {
+      this.failed = `block ${fixture.number}: ${(error as Error)?.message ?? String(error)}`
+      throw error
+    }
+  }
+
+  /** True after a replay failed: start a new cluster for the next block. */
+  get unusable(): boolean {
+    return this.failed !== undefined
+  }
+
+  private async replayOnce(fixture: ReplayFixture): Promise<ReplayRun> {
+    this.workerError = undefined
+    this.store.reset(fixture.preState)
+    const { head, trie } = await seedReplayStore(this.store, fixture)
+    const coordinator = new Coordinator({ kv: this.store, templates: this.templates, trie, log: this.log.child({ role: 'coordinator' }) })
+    const t0 = performance.now()
+    const { meta, partition } = await planOrderedBlock(
+      { records: this.records, shardQueue: this.shardQueue, clock: realClock, templates: this.templates },
+      { chain: MAINNET, env: fixture.env, txs: fixture.txs, head, shardCount: this.shardCount },
+    )
+    const tPlan = performance.now()
+    const sealed = await this.waitForSeal(coordinator, fixture.number)
+    const t1 = performance.now()
+    const r = sealed.report
+    return {
+      number: fixture.number,
+      hardfork: fixture.hardfork,
+      txs: r.txs,
+      shards: meta.shardParts.length,
+      groups: partition.groups,
+      reexecuted: r.reexecuted,
+      rejected: r.rejected,
+      prediction: r.prediction,
+      comparison: compareWithHeader(sealed, fixture),
+      sealed,
+      wallMs: t1 - t0,
+      timings: { planMs: tPlan - t0, ...r.timings },
+    }
+  }
+
+  private async waitForSeal(coordinator: Coordinator, number: bigint): Promise<SealedBlock> {
+    const timeoutMs = this.options.sealTimeoutMs ?? 600_000
+    const deadline = performance.now() + timeoutMs
+    const roundsMax = Math.ceil(timeoutMs / 10) + 100
+    for (let round = 0; round < roundsMax && performance.now() < deadline; round++) {
+      if (this.workerError !== undefined) throw asError(this.workerError, `a worker failed on block ${number}`)
+      const dead = await this.shardDlq.receive({ maxMessages: 10, waitMs: 0 })
+      if (dead.length > 0) {
+        await this.shardDlq.delete(dead.map((m) => m.receiptHandle))
+        const mine = dead.find((m) => blockOf(m.body) === number)
+        if (mine !== undefined) await this.diagnoseDeadShard(mine.body, number)
+      }
+      const messages = await this.doneQueue.receive({ maxMessages: 10, waitMs: 50 })
+      for (const message of messages) {
+        // A message of an earlier, failed replay: its store is gone.
+        if (blockOf(message.body) !== number) {
+          await this.doneQueue.delete([message.receiptHandle])
+          continue
+        }
+        const outcome = await coordinator.handleDone(message)
+        await this.doneQueue.delete([message.receiptHandle])
+        if (outcome.kind === 'sealed' && outcome.sealed.report.block === number) return outcome.sealed
+      }
+    }
+    throw new ParevmError(`block ${number} was not sealed within ${timeoutMs} ms`)
+  }
+
+  /** A shard that failed in a worker thread: run it here, where its error can be reported. */
+  private async diagnoseDeadShard(body: string, number: bigint): Promise<never> {
+    const msg = shardMessageSchema.parse(parseJson(body))
+    const meta = await this.records.getPlanMeta(msg.block)
+    if (meta === undefined) throw new ParevmError(`shard ${msg.shard} of block ${msg.block} failed in a worker, and its plan is gone`)
+    const parts = await this.records.getShardPlanParts(msg.block, msg.shard, msg.parts)
+    const state = new StateTable(this.store)
+    try {
+      await executePlannedTxs(new Executor(meta.chain), meta, parts.flatMap(decodePlannedTxs), {
+        load: (keys) => state.load(keys),
+        loadCode: (hashes) => state.loadCode(hashes),
+      })
+    } catch (error) {
+      throw asError(error, `shard ${msg.shard} of block ${number} failed`)
+    }
+    throw new ParevmError(`shard ${msg.shard} of block ${number} failed in a worker thread but executes in the main thread`, {
+      hint: 'a worker-thread problem (crash, timeout): try --inline, or a longer visibility timeout',
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.signal.stopped = true
+    for (const thread of this.threads) thread.postMessage(CONTROL_STOP)
+    await Promise.all(this.threads.map((t) => t.terminate()))
+    await Promise.allSettled(this.loops)
+  }
+}
+
+function blockOf(body: string): bigint | undefined {
+  const parsed = parseJson(body) as { block?: unknown }
+  return typeof parsed?.block === 'string' && /^[0-9]+$/.test(parsed.block) ? BigInt(parsed.block) : undefined
+}
+
+function asError(error: unknown, context: string): Error {
+  if (error instanceof ParevmError) return error
+  if (error instanceof Error) return new ParevmError(`${context}: ${error.message}`, { cause: error })
+  return new ParevmError(`${context}: ${String(error)}`)
+}
