@@ -1,36 +1,22 @@
 /**
- * Compact binary (RLP) encodings of the pipeline's bulk records: shard plans and staged
- * results. A null state value is an empty RLP list, bytes are an RLP string.
+ * Binary encodings of the pipeline's bulk records: shard plans and staged results (the format
+ * of shared/pipeline/binary.ts: varints, raw key bytes, values read back as views).
  */
-import { RLP } from '@ethereumjs/rlp'
-
 import { ParevmError } from '../errors.ts'
-import { bigintToMinimalBytes, bytesToBigint } from '../hex.ts'
-import { decodeStateKey, encodeStateKey } from '../store/state-table.ts'
+import { BinaryReader, BinaryWriter } from './binary.ts'
 
-import type { TxExecution } from '../exec/executor.ts'
+import type { InvalidReasonCode, TxExecution } from '../exec/executor.ts'
 import type { StateKey } from '../state/keys.ts'
 import type { StateValue, VersionedValue } from '../state/values.ts'
 import type { Log } from '@ethereumjs/evm'
 
-type Nested = Uint8Array | Nested[]
+const FORMAT_PLAN = 0x50
+const FORMAT_STAGED = 0x53
 
-const num = (n: number | bigint): Uint8Array => bigintToMinimalBytes(BigInt(n))
-const toNum = (b: Nested): number => Number(bytesToBigint(asBytes(b)))
-const toBig = (b: Nested): bigint => bytesToBigint(asBytes(b))
-const text = (s: string): Uint8Array => new TextEncoder().encode(s)
-const toText = (b: Nested): string => new TextDecoder().decode(asBytes(b))
-
-function asBytes(n: Nested | undefined): Uint8Array {
-  if (!(n instanceof Uint8Array)) throw new ParevmError('malformed record: expected bytes')
-  return n
+function expectFormat(r: BinaryReader, format: number, what: string): void {
+  const got = r.u8()
+  if (got !== format) throw new ParevmError(`malformed ${what} record (format byte 0x${got.toString(16)})`)
 }
-function asList(n: Nested | undefined): Nested[] {
-  if (!Array.isArray(n)) throw new ParevmError('malformed record: expected a list')
-  return n
-}
-const encodeValue = (v: StateValue): Nested => (v === null ? [] : v)
-const decodeValue = (n: Nested): StateValue => (Array.isArray(n) ? null : n)
 
 // ----- shard plans -----------------------------------------------------------------------
 
@@ -47,25 +33,42 @@ export interface PlannedTx {
 }
 
 export function encodePlannedTxs(txs: readonly PlannedTx[]): Uint8Array {
-  return RLP.encode(txs.map((t) => [num(t.index), t.raw, t.senderPubKey, t.reads.map(encodeStateKey), t.writes.map(encodeStateKey)]))
+  const w = new BinaryWriter(txs.length * 512 + 16)
+  w.u8(FORMAT_PLAN)
+  w.uint(txs.length)
+  for (const t of txs) {
+    w.uint(t.index)
+    w.bytes(t.raw)
+    w.bytes(t.senderPubKey)
+    w.uint(t.reads.length)
+    for (const k of t.reads) w.key(k)
+    w.uint(t.writes.length)
+    for (const k of t.writes) w.key(k)
+  }
+  return w.finish()
 }
 
 export function decodePlannedTxs(bytes: Uint8Array): PlannedTx[] {
-  return asList(RLP.decode(bytes) as Nested).map((t) => {
-    const [index, raw, pub, reads, writes] = asList(t)
-    return {
-      index: toNum(index!),
-      raw: asBytes(raw),
-      senderPubKey: asBytes(pub),
-      reads: asList(reads).map((k) => decodeStateKey(asBytes(k))),
-      writes: asList(writes).map((k) => decodeStateKey(asBytes(k))),
-    }
-  })
+  const r = new BinaryReader(bytes)
+  expectFormat(r, FORMAT_PLAN, 'plan')
+  const n = r.uint()
+  const out: PlannedTx[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const index = r.uint()
+    const raw = r.bytes()
+    const senderPubKey = r.bytes()
+    const reads: StateKey[] = new Array(r.uint())
+    for (let k = 0; k < reads.length; k++) reads[k] = r.key()
+    const writes: StateKey[] = new Array(r.uint())
+    for (let k = 0; k < writes.length; k++) writes[k] = r.key()
+    out[i] = { index, raw, senderPubKey, reads, writes }
+  }
+  return out
 }
 
 /** Encoded size estimate of a planned transaction, for splitting into parts. */
 export function plannedTxSize(t: PlannedTx): number {
-  return t.raw.length + 80 + (t.reads.length + t.writes.length) * 56
+  return t.raw.length + 80 + (t.reads.length + t.writes.length) * 54
 }
 
 // ----- staged results --------------------------------------------------------------------
@@ -75,70 +78,121 @@ export interface StagedTx {
   exec: TxExecution
 }
 
-export function encodeStagedTxs(txs: readonly StagedTx[]): Uint8Array {
-  return RLP.encode(txs.map((t) => encodeStagedTx(t)))
-}
+const FLAG_VALID = 1
+const FLAG_STATUS = 2
+const FLAG_CREATED = 4
+const FLAG_INVALID_INFO = 8
 
-function encodeStagedTx({ index, exec }: StagedTx): Nested {
-  const { access } = exec
-  return [
-    num(index),
-    num(exec.valid ? 1 : 0),
-    text(exec.invalidCode ?? ''),
-    text(exec.invalidReason ?? ''),
-    num(exec.status),
-    num(exec.gasUsed),
-    num(exec.blockGasUsed),
-    num(exec.blobGasUsed),
-    exec.logs as unknown as Nested,
-    exec.logs.length === 0 ? new Uint8Array(0) : exec.bloom,
-    text(exec.createdAddress ?? ''),
-    [...access.reads].map(([k, v]) => [encodeStateKey(k), encodeValue(v.value), num(v.version)]),
-    [...access.writes].map(([k, v]) => [encodeStateKey(k), encodeValue(v)]),
-    [...access.codes].map(([h, c]) => [text(h), c]),
-    num(access.feeDelta),
-  ]
+export function encodeStagedTxs(txs: readonly StagedTx[]): Uint8Array {
+  const w = new BinaryWriter(txs.length * 1024 + 16)
+  w.u8(FORMAT_STAGED)
+  w.uint(txs.length)
+  for (const { index, exec } of txs) {
+    const { access } = exec
+    const flags =
+      (exec.valid ? FLAG_VALID : 0) |
+      (exec.status === 1 ? FLAG_STATUS : 0) |
+      (exec.createdAddress !== undefined ? FLAG_CREATED : 0) |
+      (exec.invalidCode !== undefined || exec.invalidReason !== undefined ? FLAG_INVALID_INFO : 0)
+    w.uint(index)
+    w.u8(flags)
+    if ((flags & FLAG_INVALID_INFO) !== 0) {
+      w.text(exec.invalidCode ?? '')
+      w.text(exec.invalidReason ?? '')
+    }
+    w.bigint(exec.gasUsed)
+    w.bigint(exec.blockGasUsed)
+    w.bigint(exec.blobGasUsed)
+    w.uint(exec.logs.length)
+    for (const log of exec.logs) {
+      w.bytes(log[0] as Uint8Array)
+      const topics = log[1] as Uint8Array[]
+      w.uint(topics.length)
+      for (const topic of topics) w.bytes(topic)
+      w.bytes(log[2] as Uint8Array)
+    }
+    if (exec.logs.length > 0) w.fixed(exec.bloom)
+    if (exec.createdAddress !== undefined) w.text(exec.createdAddress)
+    w.uint(access.reads.size)
+    for (const [k, v] of access.reads) {
+      w.key(k)
+      w.value(v.value)
+      w.uint(v.version)
+    }
+    w.uint(access.writes.size)
+    for (const [k, v] of access.writes) {
+      w.key(k)
+      w.value(v)
+    }
+    w.uint(access.codes.size)
+    for (const [hash, code] of access.codes) {
+      w.text(hash)
+      w.bytes(code)
+    }
+    w.bigint(access.feeDelta)
+  }
+  return w.finish()
 }
 
 export function decodeStagedTxs(bytes: Uint8Array): StagedTx[] {
-  return asList(RLP.decode(bytes) as Nested).map(decodeStagedTx)
-}
-
-function decodeStagedTx(n: Nested): StagedTx {
-  const f = asList(n)
-  const reads = new Map<StateKey, VersionedValue>()
-  for (const r of asList(f[11])) {
-    const [k, v, ver] = asList(r)
-    reads.set(decodeStateKey(asBytes(k)), { value: decodeValue(v!), version: toNum(ver!) })
+  const r = new BinaryReader(bytes)
+  expectFormat(r, FORMAT_STAGED, 'staged')
+  const n = r.uint()
+  const out: StagedTx[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const index = r.uint()
+    const flags = r.u8()
+    let invalidCode = ''
+    let invalidReason = ''
+    if ((flags & FLAG_INVALID_INFO) !== 0) {
+      invalidCode = r.text()
+      invalidReason = r.text()
+    }
+    const gasUsed = r.bigint()
+    const blockGasUsed = r.bigint()
+    const blobGasUsed = r.bigint()
+    const logs: Log[] = new Array(r.uint())
+    for (let l = 0; l < logs.length; l++) {
+      const address = r.bytes()
+      const topics: Uint8Array[] = new Array(r.uint())
+      for (let t = 0; t < topics.length; t++) topics[t] = r.bytes()
+      logs[l] = [address, topics, r.bytes()]
+    }
+    const bloom = logs.length > 0 ? r.fixed(256) : new Uint8Array(256)
+    const createdAddress = (flags & FLAG_CREATED) !== 0 ? r.text() : undefined
+    const reads = new Map<StateKey, VersionedValue>()
+    for (let k = r.uint(); k > 0; k--) {
+      const key = r.key()
+      const value = r.value()
+      reads.set(key, { value, version: r.uint() })
+    }
+    const writes = new Map<StateKey, StateValue>()
+    for (let k = r.uint(); k > 0; k--) {
+      const key = r.key()
+      writes.set(key, r.value())
+    }
+    const codes = new Map<string, Uint8Array>()
+    for (let k = r.uint(); k > 0; k--) {
+      const hash = r.text()
+      codes.set(hash, r.bytes())
+    }
+    const exec: TxExecution = {
+      valid: (flags & FLAG_VALID) !== 0,
+      status: (flags & FLAG_STATUS) !== 0 ? 1 : 0,
+      gasUsed,
+      blockGasUsed,
+      blobGasUsed,
+      logs,
+      bloom,
+      access: { reads, writes, codes, feeDelta: r.bigint() },
+    }
+    if (invalidCode !== '') exec.invalidCode = invalidCode as InvalidReasonCode
+    if (invalidReason !== '') exec.invalidReason = invalidReason
+    if (createdAddress !== undefined) exec.createdAddress = createdAddress
+    out[i] = { index, exec }
   }
-  const writes = new Map<StateKey, StateValue>()
-  for (const w of asList(f[12])) {
-    const [k, v] = asList(w)
-    writes.set(decodeStateKey(asBytes(k)), decodeValue(v!))
-  }
-  const codes = new Map<string, Uint8Array>()
-  for (const c of asList(f[13])) {
-    const [h, code] = asList(c)
-    codes.set(toText(h!), asBytes(code))
-  }
-  const bloom = asBytes(f[9])
-  const exec: TxExecution = {
-    valid: toNum(f[1]!) === 1,
-    status: toNum(f[4]!) === 1 ? 1 : 0,
-    gasUsed: toBig(f[5]!),
-    blockGasUsed: toBig(f[6]!),
-    blobGasUsed: toBig(f[7]!),
-    logs: f[8] as unknown as Log[],
-    bloom: bloom.length === 0 ? new Uint8Array(256) : bloom,
-    access: { reads, writes, codes, feeDelta: toBig(f[14]!) },
-  }
-  const code = toText(f[2]!)
-  if (code !== '') exec.invalidCode = code as NonNullable<TxExecution['invalidCode']>
-  const reason = toText(f[3]!)
-  if (reason !== '') exec.invalidReason = reason
-  const created = toText(f[10]!)
-  if (created !== '') exec.createdAddress = created
-  return { index: toNum(f[0]!), exec }
+  if (!r.done) throw new ParevmError('malformed staged record: trailing bytes')
+  return out
 }
 
 /** Split items into chunks whose encoded size stays under `maxBytes` (each chunk non-empty). */
