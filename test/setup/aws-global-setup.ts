@@ -27,6 +27,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     env.AWS_REGION ??= 'us-east-1'
     env.AWS_ACCESS_KEY_ID ??= 'test'
     env.AWS_SECRET_ACCESS_KEY ??= 'test'
+    // The SDK warns on Node < 22 (Lambda runs 24); the tests run on the machine's Node.
+    env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   }
   project.provide('awsTarget', {
     local: local !== undefined,
