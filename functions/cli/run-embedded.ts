@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os'
 
 import { buildGenesis, type GenesisFile } from '../../shared/chain/genesis.ts'
-import { EmbeddedCluster, type RunSummary } from '../../shared/cluster/embedded.ts'
+import { EmbeddedCluster, type ClusterOptions, type RunSummary } from '../../shared/cluster/embedded.ts'
 import { commonFor } from '../../shared/exec/common-for.ts'
 import { Exporter } from '../../shared/export/exporter.ts'
 import { blockLine, stderr } from './output.ts'
@@ -18,6 +18,8 @@ export interface EmbeddedRunOptions {
   exportDir?: string
   quiet: boolean
   perMessage?: number
+  /** Store and queues other than the in-process ones (`--backend aws`). */
+  backends?: ClusterOptions['backends']
 }
 
 export function defaultWorkers(): number {
@@ -34,6 +36,7 @@ export async function runEmbedded(o: EmbeddedRunOptions): Promise<RunSummary> {
     ...(o.shards !== undefined ? { shards: o.shards } : {}),
     blockSize: o.blockSize,
     verify: o.verify,
+    ...(o.backends !== undefined ? { backends: o.backends } : {}),
   })
   const exporter =
     o.exportDir === undefined ? undefined : new Exporter(o.exportDir, o.genesisFile, genesis, commonFor(genesis.chain, 1n, BigInt(genesis.header.timestamp)))

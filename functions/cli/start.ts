@@ -2,6 +2,8 @@
 import { z } from 'zod'
 
 import { generateWorkload, WORKLOAD_MIXES } from '../../shared/workload/generator.ts'
+import { openCliAwsBackend } from '../commons/cli-backend.ts'
+import { ConfigError } from '../../shared/errors.ts'
 import { intOption, parseCommand } from './args.ts'
 import { stderr, summaryJson, summaryText } from './output.ts'
 import { defaultWorkers, runEmbedded } from './run-embedded.ts'
@@ -24,6 +26,10 @@ sealed block against sequential @ethereumjs/vm.
   --no-verify        skip the sequential check (for timing)
   --inline           run workers as async loops in the main thread (no threads)
   --export DIR       write genesis, blocks, receipts and rejections as JSON-RPC shapes
+  --backend B        memory (default) | aws: store and queues on DynamoDB and SQS at the
+                     configured endpoint (AWS_ENDPOINT_URL*, or your AWS account)
+  --prefix P         with --backend aws: use (create if missing, keep) tables and queues
+                     named P-...; default: fresh ones, deleted after the run
   --json             print the summary as JSON on stdout
 `
 
@@ -40,6 +46,8 @@ const schema = z.object({
   verify: z.boolean().default(true),
   inline: z.boolean().default(false),
   export: z.string().optional(),
+  backend: z.enum(['memory', 'aws']).default('memory'),
+  prefix: z.string().optional(),
   json: z.boolean().default(false),
   help: z.boolean().default(false),
   positionals: z.array(z.string()).max(0, 'start takes no positional arguments'),
@@ -61,6 +69,8 @@ export async function startCommand(argv: string[]): Promise<number> {
       verify: { type: 'boolean' },
       inline: { type: 'boolean' },
       export: { type: 'string' },
+      backend: { type: 'string' },
+      prefix: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -71,10 +81,13 @@ export async function startCommand(argv: string[]): Promise<number> {
     process.stdout.write(START_HELP)
     return 0
   }
+  if (o.prefix !== undefined && o.backend !== 'aws') throw new ConfigError('parevm start: --prefix needs --backend aws', { hint: 'run: parevm start --help' })
   if (!o.json) stderr(`generating ${o.txs} ${o.mix} transactions (${o.accounts} senders, hot share ${o.hot}, ${o.pools} pools, seed ${o.seed})`)
   const t0 = performance.now()
   const workload = generateWorkload({ txs: o.txs, mix: o.mix, accounts: o.accounts, hotShare: o.hot, pools: o.pools, seed: o.seed })
   if (!o.json) stderr(`signed in ${Math.round(performance.now() - t0)} ms`)
+  const aws = o.backend === 'aws' ? await openCliAwsBackend({ prefix: o.prefix }) : undefined
+  if (aws !== undefined && !o.json) stderr(`backend: ${aws.description}`)
   const summary = await runEmbedded({
     genesisFile: workload.genesis,
     rawTxs: workload.rawTxs,
@@ -85,7 +98,8 @@ export async function startCommand(argv: string[]): Promise<number> {
     threads: !o.inline,
     ...(o.export !== undefined ? { exportDir: o.export } : {}),
     quiet: o.json,
-  })
+    ...(aws !== undefined ? { backends: aws.backends } : {}),
+  }).finally(() => aws?.close())
   const workloadInfo = { mix: o.mix, txs: o.txs, accounts: o.accounts, hotShare: o.hot, pools: o.pools, seed: o.seed }
   if (o.json) process.stdout.write(`${summaryJson(summary, { workload: workloadInfo })}\n`)
   else process.stdout.write(`\nparevm start: ${o.mix} workload, ${o.txs} transactions\n${summaryText(summary)}\n`)
