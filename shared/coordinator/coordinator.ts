@@ -12,11 +12,13 @@
  * and sealed with a conditional put: a second seal of the same number is refused.
  */
 import { createBlockHeader } from '@ethereumjs/block'
-import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
+import { createTxFromRLP } from '@ethereumjs/tx'
 import { encodeReceipt } from '@ethereumjs/vm'
 import { RLP } from '@ethereumjs/rlp'
 
 import { keccak256 } from '../crypto/keccak.ts'
+import { publicKeyToAddress } from '../crypto/secp256k1.ts'
+import { effectiveGasPrice, txFieldsFromRaw, type TxFields } from '../intake/tx-fields.ts'
 import { MissingStateError, ParevmError } from '../errors.ts'
 import { Executor, unsuppliedRead } from '../exec/executor.ts'
 import { headerDataFromEnv, type BlockEnv } from '../exec/block-env.ts'
@@ -106,14 +108,6 @@ export function readsStillValid(reads: Map<StateKey, VersionedValue>, view: Bloc
   return true
 }
 
-function effectiveGasPrice(tx: TypedTransaction, baseFee: bigint | undefined): bigint {
-  if (tx.supports(Capability.EIP1559FeeMarket)) {
-    const t = tx as unknown as { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
-    const fee = (baseFee ?? 0n) + t.maxPriorityFeePerGas
-    return fee < t.maxFeePerGas ? fee : t.maxFeePerGas
-  }
-  return (tx as unknown as { gasPrice: bigint }).gasPrice
-}
 
 export class Coordinator {
   private readonly records: Records
@@ -331,7 +325,7 @@ export class Coordinator {
     const rejections: Rejection[] = []
     const codes = new Map<string, Uint8Array>()
     const final: StagedTx[] = new Array(staged.length)
-    const decoded: TypedTransaction[] = new Array(staged.length)
+    const fields: TxFields[] = new Array(staged.length)
     const mispredicted: number[] = []
     let gasUsed = 0n
     let receiptGas = 0n
@@ -342,12 +336,15 @@ export class Coordinator {
     for (let i = 0; i < staged.length; i++) {
       const plannedTx = planned[i]!
       let result = staged[i]!
-      const tx = createTxFromRLP(plannedTx.raw, { common: txCommon })
-      tx.cache.senderPubKey = plannedTx.senderPubKey
-      decoded[i] = tx
+      // A transaction object only for re-execution; receipts need only its fields.
+      const tx = txFieldsFromRaw(plannedTx.raw)
+      fields[i] = tx
+      const from = to0x(publicKeyToAddress(plannedTx.senderPubKey))
       if (!readsStillValid(result.exec.access.reads, view, number)) {
         const t = performance.now()
-        result = { index: i, exec: await executor.execute(tx) }
+        const full = createTxFromRLP(plannedTx.raw, { common: txCommon })
+        full.cache.senderPubKey = plannedTx.senderPubKey
+        result = { index: i, exec: await executor.execute(full) }
         reexecuteMs += performance.now() - t
         reexecuted++
       }
@@ -369,7 +366,7 @@ export class Coordinator {
           id: hashHex,
           code: INVALID_TO_REJECTION[exec.invalidCode ?? ''] ?? 'invalid-at-execution',
           reason: exec.invalidReason ?? 'invalid at execution',
-          sender: tx.getSenderAddress().toString(),
+          sender: from,
           nonce: bigintToHex(tx.nonce),
           block: number.toString(),
           atMs: Date.now(),
@@ -391,8 +388,8 @@ export class Coordinator {
         block: number.toString(),
         blockHash: '',
         index: raws.length - 1,
-        from: tx.getSenderAddress().toString(),
-        to: tx.to?.toString() ?? null,
+        from,
+        to: tx.to === undefined ? null : to0x(tx.to),
         contractAddress: exec.createdAddress ?? null,
         status: exec.status,
         cumulativeGasUsed: bigintToHex(receiptGas),
@@ -410,20 +407,20 @@ export class Coordinator {
       })
     }
     await applyBlockEnd(view, env, common)
-    return { view, common, receipts, logs, raws, rejections, codes, final, decoded, mispredicted, gasUsed, blobGasUsed, reexecuted, reexecuteMs, prediction }
+    return { view, common, receipts, logs, raws, rejections, codes, final, fields, mispredicted, gasUsed, blobGasUsed, reexecuted, reexecuteMs, prediction }
   }
 
   /** Teach the templates what each mispredicted call actually touched. */
-  private learn(planned: PlannedTx[], result: { final: StagedTx[]; decoded: TypedTransaction[]; mispredicted: number[] }, meta: PlanMeta): void {
+  private learn(planned: PlannedTx[], result: { final: StagedTx[]; fields: TxFields[]; mispredicted: number[] }, meta: PlanMeta): void {
     const coinbase = meta.env.coinbase.slice(2).toLowerCase()
     for (const i of result.mispredicted) {
       const { exec } = result.final[i]!
       if (!exec.valid) continue
-      const tx = result.decoded[i]!
+      const tx = result.fields[i]!
       if (tx.to === undefined || tx.data.length < 4) continue
       const keep = (k: StateKey): boolean => k !== coinbase && k[0] !== WIPE_PREFIX
       this.deps.templates.learn(
-        { caller: toHex(tx.getSenderAddress().bytes), to: toHex(tx.to.bytes), data: tx.data },
+        { caller: toHex(publicKeyToAddress(planned[i]!.senderPubKey)), to: toHex(tx.to), data: tx.data },
         [...exec.access.reads.keys()].filter(keep),
         [...exec.access.writes.keys()].filter(keep),
         Number(exec.gasUsed),
