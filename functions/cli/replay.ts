@@ -69,7 +69,7 @@ function failureLines(r: ReplayBlockResult): string[] {
   if (!c.receiptsRoot.ok) lines.push(`    receiptsRoot: engine ${c.receiptsRoot.engine}, header ${c.receiptsRoot.header}`)
   if (!c.gasUsed.ok) lines.push(`    gasUsed: engine ${c.gasUsed.engine}, header ${c.gasUsed.header}`)
   if (!c.logsBloom.ok) lines.push('    logsBloom differs')
-  if (!c.transactionsRoot.ok) lines.push(`    transactionsRoot: engine ${c.transactionsRoot.engine}, header ${c.transactionsRoot.header}`)
+  if (c.transactionsRoot !== undefined && !c.transactionsRoot.ok) lines.push(`    transactionsRoot: engine ${c.transactionsRoot.engine}, header ${c.transactionsRoot.header}`)
   if (c.withdrawalsRoot !== undefined && !c.withdrawalsRoot.ok) lines.push(`    withdrawalsRoot: engine ${c.withdrawalsRoot.engine}, header ${c.withdrawalsRoot.header}`)
   for (const rejection of run.sealed.rejections.slice(0, 3)) lines.push(`    transaction ${rejection.id} found invalid: ${rejection.reason}`)
   const d = r.difference

@@ -264,13 +264,23 @@ export function isFixtureDir(dir: string): boolean {
 }
 
 export async function loadFixture(dir: string): Promise<ReplayFixture> {
-  const name = basename(dir)
-  const block = parse(rpcBlockSchema, readGzJson(join(dir, 'block.json.gz'), 'block file'), `${name}/block.json.gz`)
-  const preState = buildPreState(readGzJson(join(dir, 'pre_state.json.gz'), 'pre-state file'), `${name}/pre_state.json.gz`)
   const hashesPath = join(dir, 'block_hashes.json.gz')
-  const blockHashes: Record<string, string> = existsSync(hashesPath)
-    ? parse(blockHashesSchema, readGzJson(hashesPath, 'block hashes file'), `${name}/block_hashes.json.gz`)
-    : {}
+  return fixtureFromJson(
+    {
+      block: readGzJson(join(dir, 'block.json.gz'), 'block file'),
+      preState: readGzJson(join(dir, 'pre_state.json.gz'), 'pre-state file'),
+      ...(existsSync(hashesPath) ? { blockHashes: readGzJson(hashesPath, 'block hashes file') } : {}),
+    },
+    dir,
+  )
+}
+
+/** A fixture from its three JSON documents (as the files hold them); `dir` names it in errors. */
+export async function fixtureFromJson(input: { block: unknown; preState: unknown; blockHashes?: unknown }, dir: string): Promise<ReplayFixture> {
+  const name = basename(dir)
+  const block = parse(rpcBlockSchema, input.block, `${name}/block.json.gz`)
+  const preState = buildPreState(input.preState, `${name}/pre_state.json.gz`)
+  const blockHashes: Record<string, string> = input.blockHashes === undefined ? {} : parse(blockHashesSchema, input.blockHashes, `${name}/block_hashes.json.gz`)
   const number = BigInt(block.number)
   if (/^[0-9]+$/.test(name) && BigInt(name) !== number) {
     throw new ConfigError(`folder ${dir} holds block ${number}, not ${name}`)

@@ -24,11 +24,14 @@ import type { WorldStateTrie } from '../trie/world-state.ts'
 export class ReplayStore implements KeyValueStore {
   private inner: MemoryKeyValueStore = new MemoryKeyValueStore()
   private preState: PreState | undefined
+  /** Keys of the current block answered as unsupplied (speculative reads and prefetches included). */
+  unsuppliedAnswers = 0
 
   /** Start over with an empty store that knows what `preState` supplies. */
   reset(preState?: PreState): void {
     this.inner = new MemoryKeyValueStore()
     this.preState = preState
+    this.unsuppliedAnswers = 0
   }
 
   /** Item and call counts of the current block's store. */
@@ -46,6 +49,7 @@ export class ReplayStore implements KeyValueStore {
       if (key.table !== 'state' || key.pk.length !== STORAGE_KEY_LENGTH) continue
       if (!pre.accountsWithCode.has(key.pk.slice(0, ACCOUNT_KEY_LENGTH)) || pre.suppliedSlots.has(key.pk)) continue
       items[i] = { ...key, value: UNSUPPLIED_VALUE, version: 0 }
+      this.unsuppliedAnswers++
     }
     return items
   }

@@ -1,0 +1,79 @@
+/**
+ * DESIGN.md invariant 2: real mainnet blocks replayed through the parallel engine (sequencer
+ * prediction and partitioning, several shards, coordinator validation and re-execution) give
+ * exactly their headers' receiptsRoot, gasUsed and logsBloom - and every receipt equals the one
+ * sequential @ethereumjs/vm (runBlock, MerkleStateManager from the same pre-state) produces, so
+ * a mismatch is attributed to the engine or to the configuration.
+ *
+ * CI runs a fixed subset that covers every fork and the special cases; `npm run test:mainnet`
+ * (PAREVM_MAINNET=all) runs all 47 fixture blocks. Skipped when ../shared/fixtures is absent.
+ */
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { ReplayCluster } from '../../shared/replay/cluster.ts'
+import { describeReceipt, firstDifferingReceipt, referenceMatchesHeader } from '../../shared/replay/compare.ts'
+import { isFixtureDir, loadFixture } from '../../shared/replay/fixture.ts'
+import { runReference } from '../../shared/replay/reference.ts'
+
+const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'mainnet-blocks')
+const present = existsSync(FIXTURES)
+const ALL = process.env.PAREVM_MAINNET === 'all'
+
+/** One or more blocks per fork, the fork boundaries, and the blocks that once broke something. */
+const SUBSET: Record<string, string> = {
+  '4370000': 'Byzantium activation',
+  '7280000': 'Constantinople/Petersburg activation',
+  '9069000': 'Istanbul activation',
+  '11814555': 'Muir Glacier, 579 transactions',
+  '12300570': 'Berlin; the beneficiary sends most transactions (every one re-executed)',
+  '13287210': 'London, 1,414 transactions, EIP-1559',
+  '15537393': 'last proof-of-work block',
+  '15537394': 'first proof-of-stake block; a transaction with 10,001 logs (results span store items)',
+  '18426253': 'Shanghai, withdrawals',
+  '19932703': 'Cancun: blob transaction, KZG point-evaluation precompile',
+  '19933122': 'Cancun: blob transaction, a value transfer to an account absent from the pre-state',
+}
+
+const blocks = !present
+  ? []
+  : ALL
+    ? readdirSync(FIXTURES).filter((d) => isFixtureDir(join(FIXTURES, d))).sort((a, b) => Number(a) - Number(b))
+    : Object.keys(SUBSET).filter((d) => isFixtureDir(join(FIXTURES, d)))
+
+if (!present) console.warn(`mainnet replay tests skipped: ${FIXTURES} is absent (the fixtures live beside the checkout, never in it)`)
+
+describe.skipIf(!present)(`mainnet blocks (${ALL ? 'all' : 'CI subset'}: ${blocks.length})`, () => {
+  let cluster: ReplayCluster
+
+  beforeAll(async () => {
+    cluster = await ReplayCluster.start({ workers: 3, threads: false })
+  })
+
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it.each(blocks)('block %s matches its header in parallel and sequentially', async (name) => {
+    const fixture = await loadFixture(join(FIXTURES, name))
+    const run = await cluster.replay(fixture)
+    const reference = await runReference(fixture)
+    const difference = firstDifferingReceipt(run.sealed, fixture, reference)
+    const context = `${name} (${SUBSET[name] ?? fixture.hardfork})${difference === undefined ? '' : `: receipt ${difference.index} engine ${describeReceipt(difference.engine)}, reference ${describeReceipt(difference.reference)}`}`
+
+    // The reference: configuration (hardfork, header, pre-state) is right.
+    expect(referenceMatchesHeader(reference, fixture), context).toBe(true)
+    // The engine: identical receipts, one by one, and the header's fields.
+    expect(difference, context).toBeUndefined()
+    expect(run.rejected, context).toBe(0)
+    expect(run.comparison.receiptsRoot.engine, context).toBe(fixture.expected.receiptsRoot)
+    expect(run.comparison.gasUsed.engine, context).toBe(fixture.expected.gasUsed)
+    expect(run.comparison.logsBloom.engine, context).toBe(fixture.expected.logsBloom)
+    expect(run.comparison.transactionsRoot?.ok, context).toBe(true)
+    if (fixture.block.withdrawals !== undefined) expect(run.comparison.withdrawalsRoot?.ok, context).toBe(true)
+    // It ran sharded: more than one shard wherever the block has independent transactions.
+    if (run.groups > 1) expect(run.shards, context).toBeGreaterThan(1)
+  })
+})
