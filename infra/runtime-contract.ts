@@ -1,0 +1,121 @@
+/**
+ * The contract between the stack and the entry points in functions/: the environment each role
+ * reads (functions/commons/config.ts, validated there with zod) and the metrics they emit
+ * (Powertools Metrics in Embedded Metric Format, functions/commons/observability.ts: namespace
+ * from POWERTOOLS_METRICS_NAMESPACE, dimensions `service` = "parevm" and `role`).
+ * test/infra/runtime-contract.test.ts parses the synthesized environments with the entry points'
+ * own schemas and checks every charted metric name against the sources that emit it.
+ */
+import { QUEUES } from '../shared/resources.ts'
+import { SERVICE_NAME } from '../functions/commons/observability.ts'
+
+import type { z } from 'zod'
+import type { coordinatorEnvSchema, sequencerEnvSchema, workerEnvSchema } from '../functions/commons/config.ts'
+import type { Role } from './access.ts'
+import type { DeployConfig } from './config.ts'
+import type { EmittedMetric, MetricCatalog } from './constructs/cluster-monitoring.ts'
+import type { QueueRole } from '../shared/resources.ts'
+
+/** Powertools settings every role reads. */
+type PowertoolsKey = 'POWERTOOLS_LOG_LEVEL' | 'POWERTOOLS_METRICS_NAMESPACE'
+
+/** Variable names are checked against the entry points' schemas at compile time. */
+type EnvOf<S extends z.ZodType> = Partial<Record<keyof z.input<S> | PowertoolsKey, string>>
+
+export interface RuntimeResources {
+  config: DeployConfig
+  queueUrls: Record<QueueRole, string>
+  /** The stack's region (ECS tasks need AWS_REGION; Lambda sets it itself and forbids setting it). */
+  region: string
+}
+
+/** The worker's health endpoint (PAREVM_HEALTH_PORT; the container health check calls it). */
+export const WORKER_HEALTH = { port: 8080, path: '/health' } as const
+
+/** Metrics of a deployment go to the namespace named by its prefix (the default prefix gives the functions' default, "parevm"). */
+export function metricsNamespace(config: Pick<DeployConfig, 'prefix'>): string {
+  return config.prefix
+}
+
+function commonEnvironment(r: RuntimeResources) {
+  return {
+    PAREVM_PREFIX: r.config.prefix,
+    PAREVM_INGRESS_QUEUE_URL: r.queueUrls.ingress,
+    PAREVM_SHARDS_QUEUE_URL: r.queueUrls.shards,
+    PAREVM_DONE_QUEUE_URL: r.queueUrls.done,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(r.config),
+  }
+}
+
+export function sequencerEnvironment(r: RuntimeResources): EnvOf<typeof sequencerEnvSchema> {
+  const c = r.config
+  return {
+    ...commonEnvironment(r),
+    PAREVM_CHAIN_ID: String(c.chainId),
+    PAREVM_HARDFORK: c.hardfork,
+    PAREVM_COINBASE: c.coinbase,
+    PAREVM_SHARDS: String(c.shards),
+    PAREVM_BLOCK_SIZE: String(c.blockSize),
+    PAREVM_BLOCK_TIME_SEC: String(c.blockIntervalSec),
+  }
+}
+
+export function coordinatorEnvironment(r: RuntimeResources): EnvOf<typeof coordinatorEnvSchema> {
+  return commonEnvironment(r)
+}
+
+export function workerEnvironment(r: RuntimeResources): EnvOf<typeof workerEnvSchema> {
+  return {
+    ...commonEnvironment(r),
+    AWS_REGION: r.region,
+    PAREVM_VISIBILITY_TIMEOUT_MS: String(QUEUES.shards.visibilityTimeoutSec * 1000),
+    PAREVM_HEALTH_PORT: String(WORKER_HEALTH.port),
+  }
+}
+
+export function runtimeEnvironment(role: Role, r: RuntimeResources): Record<string, string> {
+  const env = role === 'sequencer' ? sequencerEnvironment(r) : role === 'coordinator' ? coordinatorEnvironment(r) : workerEnvironment(r)
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
+}
+
+const emitted = (role: Role, metricName: string, statistics: readonly string[], label: string): EmittedMetric => ({
+  metricName,
+  dimensions: { service: SERVICE_NAME, role },
+  statistics,
+  label,
+})
+
+/**
+ * What the dashboard charts, by panel. Names are those the entry points pass to
+ * `metrics.addMetric` (functions/sequence-block.ts, seal-block.ts, execute-shards.ts).
+ */
+export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatalog & { logErrors: string } {
+  return {
+    namespace: metricsNamespace(config),
+    throughput: [
+      emitted('coordinator', 'BlockTxs', ['Sum'], 'transactions sealed'),
+      emitted('coordinator', 'BlocksSealed', ['Sum'], 'blocks sealed'),
+      emitted('sequencer', 'PlannedTxs', ['Sum'], 'transactions planned'),
+      emitted('worker', 'ShardsExecuted', ['Sum'], 'shards executed'),
+    ],
+    latency: [
+      emitted('coordinator', 'SealMs', ['p50', 'p90', 'Maximum'], 'seal ms'),
+      emitted('coordinator', 'DoneQueueWaitMs', ['p90'], 'done-queue wait ms'),
+      emitted('worker', 'ShardQueueWaitMs', ['p90'], 'shard-queue wait ms'),
+    ],
+    conflicts: [
+      // A re-execution is a transaction whose read was stale: a conflict the prediction missed.
+      emitted('coordinator', 'Reexecuted', ['Sum'], 're-executed (conflicts)'),
+      emitted('coordinator', 'Redeliveries', ['Sum'], 'done messages redelivered'),
+      emitted('worker', 'DuplicateShardDeliveries', ['Sum'], 'shards redelivered'),
+      emitted('worker', 'ShardsNotReady', ['Sum'], 'shards before their parent'),
+    ],
+    errors: [
+      emitted('sequencer', 'Rejected', ['Sum'], 'rejected at intake'),
+      emitted('coordinator', 'BlockRejected', ['Sum'], 'rejected at execution'),
+    ],
+    // Counted from the log groups by metric filters (ERROR lines, per role).
+    logErrors: 'ErrorLogLines',
+  }
+}
