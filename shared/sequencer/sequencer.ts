@@ -25,6 +25,7 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { to0x } from '../hex.ts'
 
 import type { Rejection, RejectionCode } from '../intake/rejection.ts'
+import type { Common } from '@ethereumjs/common'
 import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { Queue, QueueMessage } from '../ports/queue.ts'
@@ -78,6 +79,16 @@ interface Pending {
   delivery: Delivery
 }
 
+/** Transactions taken in for a block, with the messages they came in and what was rejected. */
+interface IntakeBatch {
+  pending: Pending[]
+  deliveries: Delivery[]
+  rejected: Rejection[]
+  duplicates: number
+  seen: Set<string>
+  intakeMs: number
+}
+
 export function validateSequencerConfig(config: SequencerConfig): void {
   const problems: string[] = []
   if (!Number.isInteger(config.shardCount) || config.shardCount < 1 || config.shardCount > 4096) problems.push(`shardCount must be 1..4096 (got ${config.shardCount})`)
@@ -93,6 +104,7 @@ export class Sequencer {
   private readonly clock: Clock
   private readonly log: Logger
   private carry: Pending[] = []
+  private prefetched: IntakeBatch | undefined
 
   constructor(private readonly deps: SequencerDeps) {
     validateSequencerConfig(deps.config)
@@ -126,52 +138,14 @@ export class Sequencer {
     const env = nextBlockEnv(head, common, { coinbase: config.coinbase, blockTimeSec: config.blockTimeSec })
     const gasLimit = BigInt(env.gasLimit)
     const baseFee = env.baseFeePerGas === undefined ? undefined : BigInt(env.baseFeePerGas)
-    const rejected: Rejection[] = []
-    const deliveries: Delivery[] = []
-    let duplicates = 0
 
-    // 1. Intake: carried transactions first, then the queue.
-    const pending: Pending[] = this.carry
-    this.carry = []
-    for (const p of pending) if (!deliveries.includes(p.delivery)) deliveries.push(p.delivery)
-    const seen = new Set(pending.map((p) => p.decoded.hashHex))
-    for (let round = 0; round < config.receiveRoundsMax && pending.length < config.blockSizeMax; round++) {
-      const messages = await this.deps.ingress.receive({ maxMessages: 10, waitMs: pending.length === 0 && round === 0 ? config.intakeWaitMs : 0 })
-      if (messages.length === 0) break
-      for (const message of messages) {
-        const delivery: Delivery = { message, open: 0, malformed: false }
-        deliveries.push(delivery)
-        const parsed = ingressMessageSchema.safeParse(parseJson(message.body))
-        if (!parsed.success) {
-          delivery.malformed = true
-          const issue = parsed.error.issues[0]
-          rejected.push({
-            id: to0x(keccak256(new TextEncoder().encode(message.body))),
-            code: 'malformed-envelope',
-            reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
-            inputPrefix: message.body.slice(0, 32),
-            atMs: this.clock.now(),
-          })
-          continue
-        }
-        const raws = 'raw' in parsed.data ? [parsed.data.raw] : parsed.data.txs
-        for (const raw of raws) {
-          const result = decodeRawTx(raw, { common: sharedTxCommon(common), blockGasLimit: gasLimit, clock: () => this.clock.now() })
-          if (!result.ok) {
-            rejected.push(result.rejection)
-            continue
-          }
-          if (seen.has(result.tx.hashHex)) {
-            duplicates++
-            continue
-          }
-          seen.add(result.tx.hashHex)
-          delivery.open++
-          pending.push({ decoded: result.tx, delivery })
-        }
-      }
-    }
-    const intakeMs = performance.now() - t0
+    // 1. Intake: what was taken in ahead (while the previous block executed), topped up.
+    const batch = this.prefetched ?? this.startBatch()
+    this.prefetched = undefined
+    await this.intake(batch, common, gasLimit, false)
+    const { pending, deliveries, rejected } = batch
+    let duplicates = batch.duplicates
+    const intakeMs = batch.intakeMs
 
     // 2. Order and state checks: nonces against block-start state, fees, gas and size.
     const senders = [...new Set(pending.map((p) => p.decoded.senderHex))]
@@ -258,6 +232,82 @@ export class Sequencer {
     await this.keepCarriedInvisible()
     this.log.info('block planned', { block: number.toString(), txs: included.length, shards: meta.shardParts.length, rejected: rejected.length, carried: this.carry.length })
     return { block: number, txCount: included.length, shards: meta.shardParts.length, rejected, duplicates, carried: this.carry.length, stats }
+  }
+
+  private startBatch(): IntakeBatch {
+    const pending = this.carry
+    this.carry = []
+    const deliveries: Delivery[] = []
+    for (const p of pending) if (!deliveries.includes(p.delivery)) deliveries.push(p.delivery)
+    return { pending, deliveries, rejected: [], duplicates: 0, seen: new Set(pending.map((p) => p.decoded.hashHex)), intakeMs: 0 }
+  }
+
+  /**
+   * Take in the next block's transactions now: receive, decode and recover senders (no state
+   * needed), while the current block executes. The next planNext() uses them and tops up.
+   */
+  async prefetchIntake(): Promise<void> {
+    if (this.prefetched !== undefined) return
+    const head = await this.records.getHead()
+    if (head === undefined) return
+    const { config } = this.deps
+    const number = BigInt(head.number) + 2n
+    const common = commonFor(config.chain, number, BigInt(head.timestamp) + 2n * BigInt(config.blockTimeSec))
+    const batch = this.startBatch()
+    this.prefetched = batch
+    await this.intake(batch, common, BigInt(head.gasLimit), true)
+  }
+
+  /** Fill a batch from the ingress queue up to the block size (bounded receive rounds). */
+  private async intake(batch: IntakeBatch, common: Common, gasLimit: bigint, background: boolean): Promise<void> {
+    const { config } = this.deps
+    const t0 = performance.now()
+    const txCommon = sharedTxCommon(common)
+    let decodedSinceYield = 0
+    for (let round = 0; round < config.receiveRoundsMax && batch.pending.length < config.blockSizeMax; round++) {
+      const first = batch.pending.length === 0 && round === 0
+      const messages = await this.deps.ingress.receive({ maxMessages: 10, waitMs: first && !background ? config.intakeWaitMs : 0 })
+      if (messages.length === 0) break
+      for (const message of messages) {
+        const delivery: Delivery = { message, open: 0, malformed: false }
+        batch.deliveries.push(delivery)
+        const parsed = ingressMessageSchema.safeParse(parseJson(message.body))
+        if (!parsed.success) {
+          delivery.malformed = true
+          const issue = parsed.error.issues[0]
+          batch.rejected.push({
+            id: to0x(keccak256(new TextEncoder().encode(message.body))),
+            code: 'malformed-envelope',
+            reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+            inputPrefix: message.body.slice(0, 32),
+            atMs: this.clock.now(),
+          })
+          continue
+        }
+        const raws = 'raw' in parsed.data ? [parsed.data.raw] : parsed.data.txs
+        for (const raw of raws) {
+          const result = decodeRawTx(raw, { common: txCommon, blockGasLimit: gasLimit, clock: () => this.clock.now() })
+          if (!result.ok) {
+            batch.rejected.push(result.rejection)
+            continue
+          }
+          if (batch.seen.has(result.tx.hashHex)) {
+            batch.duplicates++
+            continue
+          }
+          batch.seen.add(result.tx.hashHex)
+          delivery.open++
+          batch.pending.push({ decoded: result.tx, delivery })
+        }
+      }
+      // In the background, let the coordinator and the workers' store calls in between.
+      decodedSinceYield += messages.length
+      if (background && decodedSinceYield >= 32) {
+        decodedSinceYield = 0
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    }
+    batch.intakeMs += performance.now() - t0
   }
 
   private async dispatch(meta: PlanMeta): Promise<void> {
