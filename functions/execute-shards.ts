@@ -207,7 +207,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   } finally {
     await new Promise<void>((resolve) => (health === undefined ? resolve() : health.close(() => resolve())))
   }
-  logger.info('worker stopped', { shards: rt.status.shards, txs: rt.status.txs })
+  // Where the time went, per store and queue operation (calls, items, milliseconds summed).
+  logger.info('worker stopped', {
+    shards: rt.status.shards,
+    txs: rt.status.txs,
+    store: rt.backend.kv.stats,
+    shardQueue: rt.backend.queues.shards.stats,
+    doneQueue: rt.backend.queues.done.stats,
+  })
   return 0
 }
 

@@ -23,6 +23,7 @@ import { WorldStateTrie } from '../shared/trie/world-state.ts'
 import { openAwsRuntime, once } from './commons/clients.ts'
 import { coordinatorEnvSchema, loadEnv, type CoordinatorEnv } from './commons/config.ts'
 import { recordToMessage, sqsEventSchema, sqsRecordSchema } from './commons/events.ts'
+import { loadTemplates, saveTemplates } from './commons/templates.ts'
 import { MetricUnit, createLogger, createMetrics, engineLogger } from './commons/observability.ts'
 
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger'
@@ -34,6 +35,9 @@ export interface CoordinatorRuntime {
   backend: AwsBackend
   coordinator: Coordinator
   trie: WorldStateTrie
+  /** Learned prediction templates, shared with the sequencer through the meta table. */
+  templates: TemplateRegistry
+  templatesSaved: string | undefined
   logger: PowertoolsLogger
   metrics: Metrics
 }
@@ -42,8 +46,11 @@ export async function createCoordinatorRuntime(env: CoordinatorEnv, options: { b
   const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true })).backend
   const logger = options.logger ?? createLogger('coordinator')
   const trie = WorldStateTrie.lazy(new KvTrieNodeStore(backend.kv))
-  const coordinator = new Coordinator({ kv: backend.kv, templates: new TemplateRegistry(), trie, log: engineLogger(logger) })
-  return { backend, coordinator, trie, logger, metrics: options.metrics ?? createMetrics('coordinator') }
+  // Start from what earlier containers learned, so a cold start does not overwrite it with less.
+  const templates = new TemplateRegistry()
+  await loadTemplates(backend.kv, templates, -1)
+  const coordinator = new Coordinator({ kv: backend.kv, templates, trie, log: engineLogger(logger) })
+  return { backend, coordinator, trie, templates, templatesSaved: JSON.stringify(templates.toJSON()), logger, metrics: options.metrics ?? createMetrics('coordinator') }
 }
 
 /** One done message: record the shard, seal the block when it was the last one. */
@@ -87,6 +94,14 @@ export async function handleDoneMessage(rt: CoordinatorRuntime, message: QueueMe
       sealMs,
     })
     for (const r of outcome.sealed.rejections) logger.info('transaction rejected at execution', { block: report.block.toString(), txHash: r.id, code: r.code, reason: r.reason })
+    // Templates are advice: failing to share them never fails a sealed block's message.
+    try {
+      const saved = await saveTemplates(rt.backend.kv, rt.templates, report.block, rt.templatesSaved)
+      if (saved.result === 'saved') rt.templatesSaved = saved.text
+      if (saved.result === 'too-large') logger.warn('prediction templates too large to share; the sequencer keeps the last saved ones', { bytes: saved.text.length })
+    } catch (error) {
+      logger.warn('could not save prediction templates', { error: error as Error })
+    }
   } else {
     logger.debug('shard done', { block: outcome.block.toString(), outcome: outcome.kind, ...(outcome.kind === 'waiting' ? { done: outcome.done, of: outcome.of } : {}) })
   }

@@ -18,6 +18,7 @@ import { ConfigError, ParevmError } from '../shared/errors.ts'
 import { loadEnv, sequencerConfig, sequencerEnvSchema, type SequencerEnv } from './commons/config.ts'
 import { openAwsRuntime, once } from './commons/clients.ts'
 import { sequencerInvocationSchema } from './commons/events.ts'
+import { loadTemplates } from './commons/templates.ts'
 import { MetricUnit, createLogger, createMetrics, engineLogger } from './commons/observability.ts'
 
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger'
@@ -29,6 +30,9 @@ export interface SequencerRuntime {
   backend: AwsBackend
   sequencer: Sequencer
   records: Records
+  /** Prediction templates learned by the coordinator (meta table), and the version loaded. */
+  templates: TemplateRegistry
+  templatesVersion: number
   logger: PowertoolsLogger
   metrics: Metrics
 }
@@ -55,15 +59,16 @@ const SEAL_POLL_MS_MAX = 500
 export async function createSequencerRuntime(env: SequencerEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics } = {}): Promise<SequencerRuntime> {
   const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true })).backend
   const logger = options.logger ?? createLogger('sequencer')
+  const templates = new TemplateRegistry()
   const sequencer = new Sequencer({
     kv: backend.kv,
     ingress: backend.queues.ingress,
     shardQueue: backend.queues.shards,
-    templates: new TemplateRegistry(),
+    templates,
     config: sequencerConfig(env),
     log: engineLogger(logger),
   })
-  return { env, backend, sequencer, records: new Records(backend.kv), logger, metrics: options.metrics ?? createMetrics('sequencer') }
+  return { env, backend, sequencer, records: new Records(backend.kv), templates, templatesVersion: -1, logger, metrics: options.metrics ?? createMetrics('sequencer') }
 }
 
 /** Wait until the head reaches `block` or the time is up; true if it did. */
@@ -118,6 +123,11 @@ export async function runSequencer(rt: SequencerRuntime, options: SequencerRunOp
     if (result.blocks >= maxBlocks) {
       result.stoppedBecause = 'max-blocks'
       break
+    }
+    try {
+      rt.templatesVersion = await loadTemplates(rt.backend.kv, rt.templates, rt.templatesVersion)
+    } catch (error) {
+      rt.logger.warn('could not load prediction templates; planning with the ones held', { error: error as Error })
     }
     const plan = await rt.sequencer.planNext()
     if (plan === undefined) {

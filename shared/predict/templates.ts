@@ -261,6 +261,12 @@ export class TemplateRegistry {
     return Object.fromEntries(this.templates)
   }
 
+  /** Replace every template with `data` (a registry shared through the store). */
+  load(data: Record<string, Template>): void {
+    this.templates.clear()
+    for (const [id, template] of Object.entries(data)) this.templates.set(id, template)
+  }
+
   static fromJSON(data: Record<string, Template>): TemplateRegistry {
     const registry = new TemplateRegistry()
     for (const [id, template] of Object.entries(data)) registry.templates.set(id, template)

@@ -323,6 +323,9 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
     const senders = [...perSender.keys()]
     const state = await new StateTable(backend.kv).load(senders.map((s) => s.slice(2)))
     senders.forEach((s, i) => expect(decodeAccount(state[i]!.value)?.nonce).toBe(BigInt(perSender.get(s)!)))
+    // The coordinator shared what it learned with the sequencer (meta / templates).
+    const [templates] = await backend.kv.get([{ table: 'meta', pk: 'templates', sk: '-' }])
+    expect(templates?.version).toBeGreaterThanOrEqual(1)
     expect(await drain(backend.deadLetters.shards, 1, 1)).toEqual([])
     expect(await drain(backend.deadLetters.done, 1, 1)).toEqual([])
   })
