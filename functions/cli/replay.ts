@@ -19,7 +19,8 @@ block uses BLOCKHASH, block_hashes.json.gz; a folder of such folders replays the
   --workers N        worker threads (default: cores, ${defaultWorkers()} here)
   --shards N         shards per block (default: workers)
   --inline           run workers as async loops in the main thread (no threads)
-  --reference        also run sequential @ethereumjs/vm on every block (always done on a mismatch)
+  --reference        also run sequential @ethereumjs/vm on every block (always done on a mismatch):
+                     receipts one by one, and the post-state root over the partial pre-state
   --json             one JSON line per block on stdout
 
 The state root is not compared: a fixture's pre-state holds only the accounts the block
@@ -38,6 +39,13 @@ const schema = z.object({
 })
 
 const mark = (ok: boolean): string => (ok ? 'ok' : 'DIFFERS')
+
+function referenceLine(r: ReplayBlockResult): string | undefined {
+  if (r.reference === undefined) return undefined
+  const receipts = r.difference === undefined ? 'every receipt equal' : `receipt ${r.difference.index} differs`
+  const root = r.stateRootMatchesReference === true ? 'post-state root equal' : 'post-state root DIFFERS'
+  return `    @ethereumjs/vm: ${receipts}, ${root} (${fmt(r.reference.runMs)} ms)`
+}
 
 function blockLine(r: ReplayBlockResult): string {
   const run = r.run
@@ -78,6 +86,9 @@ function failureLines(r: ReplayBlockResult): string[] {
     lines.push(`      engine:         ${describeReceipt(d.engine)}`)
     lines.push(`      @ethereumjs/vm: ${describeReceipt(d.reference)}`)
   }
+  if (r.stateRootMatchesReference !== undefined) {
+    lines.push(`    post-state root over the pre-state: ${r.stateRootMatchesReference ? 'equal to' : 'DIFFERS from'} @ethereumjs/vm's`)
+  }
   if (r.referenceMatches !== undefined) {
     lines.push(
       r.referenceMatches
@@ -115,6 +126,7 @@ function jsonLine(r: ReplayBlockResult): string {
       ? { firstDifferingReceipt: { index: r.difference.index, txHash: r.difference.txHash, engine: describeReceipt(r.difference.engine), reference: describeReceipt(r.difference.reference) } }
       : {}),
     ...(r.referenceMatches !== undefined ? { referenceMatchesHeader: r.referenceMatches } : {}),
+    ...(r.stateRootMatchesReference !== undefined ? { stateRootMatchesReference: r.stateRootMatchesReference } : {}),
   })
 }
 
@@ -154,6 +166,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       }
       process.stdout.write(`${blockLine(r)}\n`)
       if (!r.ok) for (const line of failureLines(r)) process.stdout.write(`${line}\n`)
+      else if (r.reference !== undefined) process.stdout.write(`${referenceLine(r)}\n`)
     },
   })
   if (!o.json) {

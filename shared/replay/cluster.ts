@@ -53,6 +53,11 @@ export interface ReplayClusterOptions {
   log?: Logger
 }
 
+export interface ReplayOptions {
+  /** Templates for this block only (default: the cluster's, shared by its blocks). */
+  templates?: TemplateRegistry
+}
+
 export interface ReplayRun {
   number: bigint
   hardfork: string
@@ -167,12 +172,12 @@ export class ReplayCluster {
   }
 
   /** Replay one block: seed its pre-state, plan, execute in shards, seal, compare with its header. */
-  async replay(fixture: ReplayFixture): Promise<ReplayRun> {
+  async replay(fixture: ReplayFixture, options: ReplayOptions = {}): Promise<ReplayRun> {
     if (this.failed !== undefined) {
       throw new ParevmError(`this replay cluster stopped after a failure (${this.failed})`, { hint: 'stop it and start a new one' })
     }
     try {
-      return await this.replayOnce(fixture)
+      return await this.replayOnce(fixture, options.templates ?? this.templates)
     } catch (error) {
       this.failed = `block ${fixture.number}: ${(error as Error)?.message ?? String(error)}`
       throw error
@@ -184,14 +189,14 @@ export class ReplayCluster {
     return this.failed !== undefined
   }
 
-  private async replayOnce(fixture: ReplayFixture): Promise<ReplayRun> {
+  private async replayOnce(fixture: ReplayFixture, templates: TemplateRegistry): Promise<ReplayRun> {
     this.workerError = undefined
     this.store.reset(fixture.preState)
     const { head, trie } = await seedReplayStore(this.store, fixture)
-    const coordinator = new Coordinator({ kv: this.store, templates: this.templates, trie, log: this.log.child({ role: 'coordinator' }) })
+    const coordinator = new Coordinator({ kv: this.store, templates, trie, log: this.log.child({ role: 'coordinator' }) })
     const t0 = performance.now()
     const { meta, partition } = await planOrderedBlock(
-      { records: this.records, shardQueue: this.shardQueue, clock: realClock, templates: this.templates },
+      { records: this.records, shardQueue: this.shardQueue, clock: realClock, templates },
       { chain: MAINNET, env: fixture.env, txs: fixture.txs, head, shardCount: this.shardCount },
     )
     const tPlan = performance.now()

@@ -32,6 +32,8 @@ export interface ReferenceResult {
   receiptsRoot: string
   gasUsed: bigint
   logsBloom: string
+  /** The root over the partial pre-state after the block (comparable with the engine's, not mainnet's). */
+  stateRoot: string
   receipts: ReceiptSummary[]
   /** runBlock alone (state loading excluded). */
   runMs: number
@@ -87,6 +89,7 @@ export async function runReference(fixture: ReplayFixture): Promise<ReferenceRes
     receiptsRoot: to0x(result.receiptsRoot),
     gasUsed: result.gasUsed,
     logsBloom: to0x(result.logsBloom),
+    stateRoot: to0x(result.stateRoot),
     receipts: result.receipts.map((r, i) => summarizeReceipt(r, block.transactions[i]!.type)),
     runMs: t2 - t1,
     loadMs: t1 - t0,

@@ -25,6 +25,8 @@ export interface ReplayBlockResult {
   reference?: ReferenceResult
   /** Whether @ethereumjs/vm reproduces the header: if it does, a mismatch is the engine's. */
   referenceMatches?: boolean
+  /** Whether the engine's post-state root over the partial pre-state equals the reference's. */
+  stateRootMatchesReference?: boolean
   difference?: ReceiptDifference
 }
 
@@ -89,6 +91,7 @@ export async function replayFolders(dirs: readonly string[], options: ReplayFold
           const reference = await runReference(fixture)
           result.reference = reference
           result.referenceMatches = referenceMatchesHeader(reference, fixture)
+          result.stateRootMatchesReference = run.sealed.head.stateRoot === reference.stateRoot
           const difference = firstDifferingReceipt(run.sealed, fixture, reference)
           if (difference !== undefined) result.difference = difference
         }

@@ -3,7 +3,8 @@
  * prediction and partitioning, several shards, coordinator validation and re-execution) give
  * exactly their headers' receiptsRoot, gasUsed and logsBloom - and every receipt equals the one
  * sequential @ethereumjs/vm (runBlock, MerkleStateManager from the same pre-state) produces, so
- * a mismatch is attributed to the engine or to the configuration.
+ * a mismatch is attributed to the engine or to the configuration; and the state root over the
+ * partial pre-state after the block equals the reference's (it cannot be mainnet's).
  *
  * CI runs a fixed subset that covers every fork and the special cases; `npm run test:mainnet`
  * (PAREVM_MAINNET=all) runs all 47 fixture blocks. Skipped when ../shared/fixtures is absent.
@@ -73,6 +74,9 @@ describe.skipIf(!present)(`mainnet blocks (${ALL ? 'all' : 'CI subset'}: ${block
     expect(run.comparison.logsBloom.engine, context).toBe(fixture.expected.logsBloom)
     expect(run.comparison.transactionsRoot?.ok, context).toBe(true)
     if (fixture.block.withdrawals !== undefined) expect(run.comparison.withdrawalsRoot?.ok, context).toBe(true)
+    // The state after the block, over the partial pre-state (not mainnet's root), is the
+    // reference's: withdrawals, block rewards and every account and slot the block wrote.
+    expect(run.sealed.head.stateRoot, context).toBe(reference.stateRoot)
     // It ran sharded: more than one shard wherever the block has independent transactions.
     if (run.groups > 1) expect(run.shards, context).toBeGreaterThan(1)
   })
