@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
 export const CONTRACTS_DIR = join(here, '..', 'shared', 'workload', 'contracts')
-export const SOURCES = ['Token.sol', 'Pool.sol']
+export const SOURCES = ['Token.sol', 'Pool.sol', 'Classifier.sol']
 
 export interface Artifact {
   abi: unknown[]

@@ -5,6 +5,8 @@
 import { createBlock, type Block } from '@ethereumjs/block'
 import { createVM, runTx, type VM } from '@ethereumjs/vm'
 
+import { defaultInferenceService, viewModelLoader, type InferenceService } from '../ai/inference.ts'
+import { aiCustomPrecompiles } from '../ai/precompile.ts'
 import { MissingStateError, ParevmError } from '../errors.ts'
 import { TxStateManager, type TxAccess } from '../state/tx-state-manager.ts'
 import { commonFor, sharedTxCommon } from './common-for.ts'
@@ -115,10 +117,14 @@ export class Executor {
   private readonly chain: ChainSpec
   private readonly slots = new Map<string, VmSlot>()
   private hashLookup: BlockHashLookup = () => undefined
-  private current: { slot: VmSlot; block: Block; env: BlockEnv } | undefined
+  private current: { slot: VmSlot; block: Block; env: BlockEnv; view: BlockView } | undefined
+  /** The AI precompile's cache and batch evaluation (shared/ai); per thread by default. */
+  private readonly inference: InferenceService
+  private runningTx: TypedTransaction | undefined
 
-  constructor(chain: ChainSpec) {
+  constructor(chain: ChainSpec, inference: InferenceService = defaultInferenceService()) {
     this.chain = chain
+    this.inference = inference
   }
 
   /** The Common that transactions of this block must be decoded with. */
@@ -141,7 +147,7 @@ export class Executor {
       { header: headerDataFromEnv(env) },
       { common, setHardfork: false, skipConsensusFormatValidation: true },
     )
-    this.current = { slot, block, env }
+    this.current = { slot, block, env, view }
   }
 
   private async slotFor(common: Common): Promise<VmSlot> {
@@ -153,6 +159,7 @@ export class Executor {
       common,
       stateManager: sm,
       blockchain: new HashLookupBlockchain(() => this.hashLookup),
+      evmOpts: { customPrecompiles: aiCustomPrecompiles(this.inference.hooks(() => this.runningTx)) },
     })
     // Track runTx's phases: the beneficiary's fee is credited after the outermost call returns.
     const evm = vm.evm as unknown as { runCall: (opts: unknown) => Promise<unknown> }
@@ -178,12 +185,22 @@ export class Executor {
     return this.current.block
   }
 
+  /**
+   * Evaluate the AI precompile calls these transactions are predicted to make, one batch per
+   * model, before they run (shared/ai/inference.ts); a no-op where the `ai` GPU stage is off.
+   */
+  async prepareInference(txs: readonly TypedTransaction[]): Promise<void> {
+    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    await this.inference.prepare(txs, viewModelLoader(this.current.view))
+  }
+
   /** Run one transaction on the current view. Invalid transactions are a result, not an error. */
   async execute(tx: TypedTransaction): Promise<TxExecution> {
     if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
     const { slot, block } = this.current
     const { sm, vm } = slot
     sm.beginTx()
+    this.runningTx = tx
     let result
     try {
       result = await runTx(vm, { tx, block, skipHardForkValidation: true, blockGasUsed: 0n })

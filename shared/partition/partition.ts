@@ -19,6 +19,18 @@ export interface Partition {
   /** Estimated gas of the largest group (the critical path) and of the block. */
   largestGroupGas: number
   totalGas: number
+  /** Connected groups cut into pieces by `splitGroup` (shared/schedule). */
+  groupsSplit?: number
+}
+
+export interface PartitionOptions {
+  /**
+   * Offered every group heavier than a fair share (`targetGas` = block gas / shards): pieces
+   * (block indices, together exactly the group's members) to place on different shards instead
+   * of the whole group, or undefined to keep it whole. Placing conflicting transactions apart is
+   * correct (the coordinator re-executes what read stale values); the splitter judges the cost.
+   */
+  splitGroup?: (members: readonly number[], targetGas: number) => number[][] | undefined
 }
 
 class UnionFind {
@@ -44,7 +56,7 @@ class UnionFind {
   }
 }
 
-export function partitionBlock(txs: readonly PartitionInput[], shardCount: number): Partition {
+export function partitionBlock(txs: readonly PartitionInput[], shardCount: number, options: PartitionOptions = {}): Partition {
   if (!Number.isInteger(shardCount) || shardCount < 1) throw new Error(`shard count must be a positive integer, got ${shardCount}`)
   const written = new Set<StateKey>()
   for (const tx of txs) for (const key of tx.writes) written.add(key)
@@ -74,6 +86,19 @@ export function partitionBlock(txs: readonly PartitionInput[], shardCount: numbe
     group.gas += txs[i]!.gas
     totalGas += txs[i]!.gas
   }
+  const connected = groups.size
+  let split = 0
+  if (options.splitGroup !== undefined && shardCount > 1) {
+    const target = totalGas / shardCount
+    for (const [root, group] of [...groups]) {
+      if (group.gas <= target) continue
+      const pieces = options.splitGroup(group.members, target)
+      if (pieces === undefined || pieces.length < 2 || !coversExactly(pieces, group.members)) continue
+      groups.delete(root)
+      split++
+      pieces.forEach((members, p) => groups.set(-1 - txs.length * p - root, { members, gas: members.reduce((s, i) => s + txs[i]!.gas, 0) }))
+    }
+  }
   const ordered = [...groups.values()].sort((a, b) => b.gas - a.gas || a.members[0]! - b.members[0]!)
   const loads = new Array<number>(shardCount).fill(0)
   const members: number[][] = Array.from({ length: shardCount }, () => [])
@@ -84,5 +109,13 @@ export function partitionBlock(txs: readonly PartitionInput[], shardCount: numbe
     members[best]!.push(...group.members)
   }
   const shards = members.filter((m) => m.length > 0).map((m) => m.sort((a, b) => a - b))
-  return { shards, groups: groups.size, largestGroupGas: ordered[0]?.gas ?? 0, totalGas }
+  return { shards, groups: connected, largestGroupGas: ordered[0]?.gas ?? 0, totalGas, ...(split > 0 ? { groupsSplit: split } : {}) }
+}
+
+function coversExactly(pieces: readonly (readonly number[])[], members: readonly number[]): boolean {
+  const expected = new Set(members)
+  for (const piece of pieces) {
+    for (const i of piece) if (!expected.delete(i)) return false
+  }
+  return expected.size === 0
 }

@@ -14,6 +14,7 @@ import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
 import { partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
+import { defaultDependencyPlanner, type DependencyPlanner } from '../schedule/planner.ts'
 import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
 import { ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
 import { decodeAccount } from '../state/values.ts'
@@ -204,7 +205,7 @@ export class Sequencer {
     }
 
     // 3. Predict and partition.
-    const { predictions, partition, predictMs, partitionMs } = predictAndPartition(
+    const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(
       included.map((p) => p.decoded),
       this.deps.templates,
       config.coinbase,
@@ -369,17 +370,19 @@ export async function dispatchPlan(shardQueue: Queue, meta: PlanMeta): Promise<v
 }
 
 /** Predicted access sets of transactions in block order, and the block cut into shards. */
-export function predictAndPartition(
+export async function predictAndPartition(
   txs: readonly DecodedTx[],
   templates: TemplateRegistry,
   coinbase: string,
   shardCount: number,
-): { predictions: Prediction[]; partition: Partition; predictMs: number; partitionMs: number } {
+  planner: DependencyPlanner = defaultDependencyPlanner(),
+): Promise<{ predictions: Prediction[]; partition: Partition; predictMs: number; partitionMs: number }> {
   const t1 = performance.now()
   const coinbaseHex = coinbase.slice(2).toLowerCase()
   const predictions: Prediction[] = txs.map((tx) => predictAccess(tx, templates, coinbaseHex))
   const t2 = performance.now()
-  const partition = partitionBlock(predictions, shardCount)
+  // Heavy connected groups: dependency DAG, split across shards where it pays (shared/schedule).
+  const partition = partitionBlock(predictions, shardCount, await planner.analyse(predictions, shardCount))
   const t3 = performance.now()
   return { predictions, partition, predictMs: t2 - t1, partitionMs: t3 - t2 }
 }
@@ -465,7 +468,7 @@ export async function planOrderedBlock(deps: PlanStoreDeps & { templates: Templa
     throw new ConfigError(`cannot plan block ${number} on head ${input.head.number}`)
   }
   if (input.txs.length === 0) throw new ConfigError(`block ${number} has no transactions to plan`)
-  const { predictions, partition, predictMs, partitionMs } = predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount)
+  const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount)
   const stats = planStats(predictions, partition, { intakeMs: 0, predictMs, partitionMs })
   const meta = await storePlanAndDispatch(deps, { chain: input.chain, env: input.env, head: input.head, txs: input.txs, predictions, partition, stats })
   return { meta, partition }

@@ -10,6 +10,7 @@ import { createTxFromRLP } from '@ethereumjs/tx'
 import { Account, Address, bytesToHex } from '@ethereumjs/util'
 import { createVM, encodeReceipt, runBlock, type VM } from '@ethereumjs/vm'
 
+import { aiCustomPrecompiles, cpuInference } from '../ai/precompile.ts'
 import { createChainCommon } from '../chain/common.ts'
 import { VerificationError } from '../errors.ts'
 import { bytesEqual, fromHex, to0x } from '../hex.ts'
@@ -42,7 +43,8 @@ export class SequentialVerifier {
   /** A reference VM holding the genesis state; its root must equal the engine's genesis root. */
   static async fromGenesis(genesis: GenesisState): Promise<SequentialVerifier> {
     const common = createChainCommon(genesis.chainId, genesis.hardfork)
-    const vm = await createVM({ common })
+    // The AI precompile (shared/ai), with its plain CPU implementation.
+    const vm = await createVM({ common, evmOpts: { customPrecompiles: aiCustomPrecompiles(cpuInference) } })
     const sm = vm.stateManager
     for (const [key, value] of genesis.entries) {
       if (key.length !== ACCOUNT_KEY_LENGTH) continue

@@ -158,10 +158,16 @@ export async function executePlannedTxs(
   const common = executor.txCommonForEnv(meta.env)
   const coinbase = meta.env.coinbase.slice(2).toLowerCase()
   const results: StagedTx[] = []
-  for (const planned of txs) {
+  const decoded = txs.map((planned) => {
     const tx = createTxFromRLP(planned.raw, { common })
     tx.cache.senderPubKey = planned.senderPubKey
-    const exec = await executor.execute(tx)
+    return tx
+  })
+  // AI precompile calls predictable from calldata: one batch per model (shared/ai/inference.ts).
+  await executor.prepareInference(decoded)
+  for (let k = 0; k < txs.length; k++) {
+    const planned = txs[k]!
+    const exec = await executor.execute(decoded[k]!)
     const version = txVersion(block, planned.index)
     if (exec.valid) {
       view.applyWrites(exec.access.writes, version)

@@ -16,11 +16,12 @@ import { privateKeyToAddress } from '../crypto/secp256k1.ts'
 import { ConfigError } from '../errors.ts'
 import { bigintToHex, fromHex, to0x } from '../hex.ts'
 import artifacts from './contracts/artifacts.json' with { type: 'json' }
+import { aiGenesisAlloc, aiIntent } from '../ai/workload.ts'
 
 import type { GenesisFile } from '../chain/genesis.ts'
 import type { Common } from '@ethereumjs/common'
 
-export const WORKLOAD_MIXES = ['transfers', 'erc20', 'amm', 'amm-hot', 'mixed', 'chain'] as const
+export const WORKLOAD_MIXES = ['transfers', 'erc20', 'amm', 'amm-hot', 'mixed', 'chain', 'ai'] as const
 export type WorkloadMix = (typeof WORKLOAD_MIXES)[number]
 
 export interface WorkloadOptions {
@@ -155,6 +156,8 @@ export function workloadGenesis(o: WorkloadOptions, senders: readonly string[]):
       },
     }
   }
+  // The ai mix: a model account and a classifier contract calling the AI precompile.
+  if (o.mix === 'ai') Object.assign(alloc, aiGenesisAlloc(o.seed))
   const genesis: GenesisFile = {
     config: { chainId: Number(o.chainId ?? DEFAULT_CHAIN_ID), hardfork: o.hardfork ?? DEFAULT_HARDFORK },
     alloc,
@@ -167,7 +170,7 @@ export function workloadGenesis(o: WorkloadOptions, senders: readonly string[]):
 }
 
 interface TxIntent {
-  kind: 'transfer' | 'erc20' | 'swap'
+  kind: 'transfer' | 'erc20' | 'swap' | 'ai'
   to: string
   value: bigint
   data: string
@@ -192,6 +195,8 @@ function pickKind(mix: WorkloadMix, r: number): TxIntent['kind'] {
     case 'amm':
     case 'amm-hot':
       return 'swap'
+    case 'ai':
+      return 'ai'
     case 'mixed':
       return r < 0.4 ? 'transfer' : r < 0.8 ? 'erc20' : 'swap'
   }
@@ -226,6 +231,8 @@ export function generateWorkload(options: WorkloadOptions): Workload {
     } else if (kind === 'erc20') {
       const amount = BigInt(1 + Math.floor(rng() * 1e6)) * 10n ** 12n
       intent = { kind, to: tokenA, value: 0n, data: erc20TransferData(to, amount), gasLimit: 90_000n }
+    } else if (kind === 'ai') {
+      intent = { kind, ...aiIntent(rng, hot) }
     } else {
       const pool = hot ? pools[0]! : pools[s % pools.length]!
       const amount = BigInt(1 + Math.floor(rng() * 1e6)) * 10n ** 12n

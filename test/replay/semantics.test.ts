@@ -40,10 +40,10 @@ const CODE = '0x3660115760015460' + '0f' + '576002545000' + '5b00' + '5b60016001
 
 const sender = (i: number): string => to0x(privateKeyToAddress(key(i)))
 
-function signedJson(from: number, data: string): Record<string, unknown> {
+function signedJson(from: number, data: string, to = CONTRACT): Record<string, unknown> {
   const common = createMainnetCommon(NUMBER, TIMESTAMP)
   const tx = createFeeMarket1559Tx(
-    { chainId: 1n, nonce: 0n, gasLimit: 100_000n, maxFeePerGas: 2n * GWEI, maxPriorityFeePerGas: GWEI, to: CONTRACT as `0x${string}`, value: 0n, data: data as `0x${string}` },
+    { chainId: 1n, nonce: 0n, gasLimit: 100_000n, maxFeePerGas: 2n * GWEI, maxPriorityFeePerGas: GWEI, to: to as `0x${string}`, value: 0n, data: data as `0x${string}` },
     { common },
   ).sign(key(from))
   return { ...tx.toJSON(), hash: to0x(tx.hash()), from: sender(from) }
@@ -57,6 +57,7 @@ function preStateJson(): Record<string, unknown> {
     [sender(2)]: funded,
     // EIP-4788's system contract (mainnet fixtures lack it): its ring buffer is written before the transactions.
     [BEACON_ROOTS]: { basic: { balance: '0x0', nonce: 1 }, code: { bytecode: '0x00', original_len: 1 }, code_hash: to0x(keccak256(Uint8Array.of(0))), storage: {} },
+    [HASHER]: { basic: { balance: '0x0', nonce: 1 }, code: { bytecode: BLOCKHASH_CODE, original_len: fromHex(BLOCKHASH_CODE).length }, code_hash: to0x(keccak256(fromHex(BLOCKHASH_CODE))), storage: { '0x0': '0x0' } },
     [CONTRACT]: {
       basic: { balance: '0x0', nonce: 1 },
       code: { bytecode: `${CODE}000000`, original_len: code.length, jump_table: null },
@@ -67,8 +68,12 @@ function preStateJson(): Record<string, unknown> {
   }
 }
 
+/** SSTORE(0, BLOCKHASH(NUMBER - 2)): a block the fixture gives no hash for (it knows the parent's). */
+const BLOCKHASH_CODE = '0x6002430340600055' + '00'
+const HASHER = `0x${'cd'.repeat(20)}`
+
 /** A Cancun block of the given transactions; its expected header fields come from the reference. */
-async function syntheticFixture(transactions: Record<string, unknown>[]): Promise<ReplayFixture> {
+async function syntheticFixture(transactions: Record<string, unknown>[], withReference = true): Promise<ReplayFixture> {
   const zero32 = `0x${'00'.repeat(32)}`
   const block = {
     number: bigintToHex(NUMBER),
@@ -97,6 +102,7 @@ async function syntheticFixture(transactions: Record<string, unknown>[]): Promis
     transactions,
   }
   const fixture = await fixtureFromJson({ block, preState: preStateJson() }, 'synthetic')
+  if (!withReference) return fixture
   const reference = await runReference(fixture)
   fixture.expected = { receiptsRoot: reference.receiptsRoot, gasUsed: reference.gasUsed, logsBloom: reference.logsBloom }
   return fixture
@@ -198,5 +204,16 @@ describe('replay of state outside the pre-state', () => {
     // The cluster says so instead of replaying on over leftovers.
     expect(cluster.unusable).toBe(true)
     await expect(cluster.replay(fixture)).rejects.toThrow(/stopped after a failure/)
+  })
+
+  it('a BLOCKHASH the fixture cannot answer fails the block with a MissingStateError, from worker threads too', async () => {
+    const fixture = await syntheticFixture([signedJson(1, '0x', HASHER)], false)
+    const missing = `blockhash:${NUMBER - 2n}`
+    cluster = await ReplayCluster.start({ workers: 1, threads: false })
+    await expect(cluster.replay(fixture)).rejects.toMatchObject({ name: 'MissingStateError', key: missing })
+    await cluster.stop()
+    // A thread's failure comes back through the dead-letter queue; the shard is re-run here to name it.
+    cluster = await ReplayCluster.start({ workers: 1, visibilityTimeoutMs: 500 })
+    await expect(cluster.replay(fixture)).rejects.toMatchObject({ name: 'MissingStateError', key: missing })
   })
 })

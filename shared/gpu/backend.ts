@@ -1,0 +1,366 @@
+/**
+ * The one owner of gpu.js: picks a backend, applies the set-up WebGPU needs in Node, compiles
+ * kernels behind a small interface, and reports what it chose and why. Nothing else in the
+ * code base imports gpu.js or webgpu.
+ *
+ * Selection (`PAREVM_GPU_BACKEND`, see config.ts): `auto` tries `webgpu` (the `webgpu` package's
+ * Dawn build must load, and an adapter must answer within ADAPTER_TIMEOUT_MS), else `webasm`
+ * (WebAssembly, always present in Node), else `cpu`. Two set-up steps make gpu.js's webgpu
+ * backend work in Node 20 (../shared/GPU.md): a `navigator.gpu` global from `webgpu`'s
+ * `create()`, and an accessor on `GPUDevice.prototype.onuncapturederror`, because gpu.js assigns
+ * that handler and webgpu@0.2.9 rejects the assignment.
+ *
+ * Kernel inputs are float32: callers pass 16-bit pieces or integers below 2^24 only.
+ */
+import { createRequire } from 'node:module'
+
+import { ConfigError, ParevmError } from '../errors.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import { GPU_STAGES, parseGpuConfig, type GpuBackendName, type GpuBackendSetting, type GpuConfig, type GpuStageName } from './config.ts'
+
+const ADAPTER_TIMEOUT_MS = 10_000
+/** Compiled shapes kept per kernel on the cpu backend (bounded cache). */
+const MAX_SHAPES_PER_KERNEL = 16
+
+export interface KernelSettings {
+  output: number[]
+  constants?: Record<string, number>
+  /** The output size may change between runs (setOutput). */
+  dynamicOutput?: boolean
+  /** Argument sizes may change between runs. */
+  dynamicArguments?: boolean
+}
+
+/** A typed array with its logical dimensions, innermost first ([x] or [x, y]). */
+export interface KernelInput {
+  data: Float32Array
+  size: number[]
+}
+
+export type KernelArg = number | Float32Array | KernelInput
+
+export interface GpuKernel {
+  /** Run; the result's shape follows gpu.js (Float32Array for 1-D, rows for 2-D). */
+  run(...args: KernelArg[]): Promise<unknown>
+  setOutput(output: number[]): void
+  destroy(): void
+}
+
+export interface GpuBackend {
+  readonly name: GpuBackendName
+  /** A physical GPU answered (not Dawn's software fallback adapter, not a CPU backend). */
+  readonly isGpu: boolean
+  /** Why this backend, in words. */
+  readonly reason: string
+  /** The adapter, where webgpu runs. */
+  readonly device: string | undefined
+  kernel(source: string, settings: KernelSettings): GpuKernel
+}
+
+export interface GpuStatus {
+  setting: GpuBackendSetting
+  backend: GpuBackendName | 'off' | 'not started'
+  isGpu: boolean
+  reason: string
+  device?: string
+  /** Per stage: what the gate decided so far, in words. */
+  stages: Record<GpuStageName, string>
+}
+
+interface GpuJsModule {
+  GPU: new (settings: { mode: string }) => { createKernel(source: string, settings: Record<string, unknown>): GpuJsKernel; destroy?(): unknown }
+  input(value: Float32Array, size: number[]): unknown
+}
+interface GpuJsKernel {
+  (...args: unknown[]): unknown
+  setOutput(output: number[]): void
+  destroy?(removeCanvasReferences?: boolean): void
+}
+
+let gpuJs: GpuJsModule | undefined
+function loadGpuJs(): GpuJsModule {
+  if (gpuJs === undefined) {
+    const require = createRequire(import.meta.url)
+    gpuJs = require('gpu.js') as GpuJsModule
+  }
+  return gpuJs
+}
+
+class GpuJsBackend implements GpuBackend {
+  private readonly gpu: InstanceType<GpuJsModule['GPU']>
+
+  constructor(
+    readonly name: GpuBackendName,
+    readonly isGpu: boolean,
+    readonly reason: string,
+    readonly device: string | undefined,
+  ) {
+    this.gpu = new (loadGpuJs().GPU)({ mode: name })
+  }
+
+  kernel(source: string, settings: KernelSettings): GpuKernel {
+    // gpu.js's cpu backend computes wrong results (NaN) when argument sizes change under
+    // dynamicArguments (seen with 2.24.1): there, compile one kernel per shape instead.
+    if (this.name === 'cpu' && (settings.dynamicArguments === true || settings.dynamicOutput === true)) return this.perShapeKernel(source, settings)
+    return this.compile(source, settings)
+  }
+
+  private compile(source: string, settings: KernelSettings): GpuKernel {
+    const lib = loadGpuJs()
+    const k = this.gpu.createKernel(source, {
+      output: settings.output,
+      ...(settings.constants !== undefined ? { constants: settings.constants } : {}),
+      ...(settings.dynamicOutput === true ? { dynamicOutput: true } : {}),
+      ...(settings.dynamicArguments === true ? { dynamicArguments: true } : {}),
+      tactic: 'precision',
+    })
+    const convert = (a: KernelArg): unknown => (typeof a === 'number' || a instanceof Float32Array ? a : lib.input(a.data, a.size))
+    return {
+      run: async (...args: KernelArg[]) => await k(...args.map(convert)),
+      setOutput: (output) => k.setOutput(output),
+      destroy: () => k.destroy?.(),
+    }
+  }
+
+  private perShapeKernel(source: string, settings: KernelSettings): GpuKernel {
+    const compiled = new Map<string, GpuKernel>()
+    let output = settings.output
+    const fixed: KernelSettings = { output }
+    if (settings.constants !== undefined) fixed.constants = settings.constants
+    return {
+      run: async (...args: KernelArg[]) => {
+        const key = JSON.stringify([output, args.map((a) => (typeof a === 'number' ? 'n' : a instanceof Float32Array ? a.length : a.size))])
+        let k = compiled.get(key)
+        if (k === undefined) {
+          if (compiled.size >= MAX_SHAPES_PER_KERNEL) {
+            for (const old of compiled.values()) old.destroy()
+            compiled.clear()
+          }
+          k = this.compile(source, { ...fixed, output })
+          compiled.set(key, k)
+        }
+        return k.run(...args)
+      },
+      setOutput: (next) => {
+        output = next
+      },
+      destroy: () => {
+        for (const k of compiled.values()) k.destroy()
+        compiled.clear()
+      },
+    }
+  }
+}
+
+interface WebGpuProbe {
+  ok: boolean
+  reason: string
+  device?: string
+  fallback?: boolean
+}
+
+let webGpuProbe: Promise<WebGpuProbe> | undefined
+
+/** Load Dawn, install the two set-up steps, ask for an adapter. Never throws. */
+export function probeWebGpu(flags: string[] = parseGpuConfig().dawnFlags): Promise<WebGpuProbe> {
+  webGpuProbe ??= (async (): Promise<WebGpuProbe> => {
+    let mod: { create(flags: string[]): unknown; globals: Record<string, unknown> }
+    try {
+      const specifier = 'webgpu'
+      mod = (await import(specifier)) as typeof mod
+    } catch (error) {
+      return { ok: false, reason: `the webgpu package (Dawn) did not load: ${firstLine(error)}` }
+    }
+    try {
+      const g = globalThis as Record<string, unknown>
+      for (const [name, value] of Object.entries(mod.globals)) if (g[name] === undefined) g[name] = value
+      const proto = (g['GPUDevice'] as { prototype?: object } | undefined)?.prototype
+      if (proto !== undefined && Object.getOwnPropertyDescriptor(proto, 'onuncapturederror')?.get?.name !== 'parevmOnUncapturedError') {
+        const handlers = new WeakMap<object, unknown>()
+        Object.defineProperty(proto, 'onuncapturederror', {
+          configurable: true,
+          get: function parevmOnUncapturedError(this: object) {
+            return handlers.get(this) ?? null
+          },
+          set(this: object, fn: unknown) {
+            handlers.set(this, fn)
+          },
+        })
+      }
+      const gpu = mod.create(flags) as { requestAdapter(o?: unknown): Promise<unknown> }
+      const adapter = (await withTimeout(gpu.requestAdapter({ powerPreference: 'high-performance' }), ADAPTER_TIMEOUT_MS, 'requestAdapter')) as {
+        info?: { vendor?: string; device?: string; description?: string; architecture?: string }
+        isFallbackAdapter?: boolean
+      } | null
+      if (adapter === null || adapter === undefined) {
+        return { ok: false, reason: 'Dawn loaded but found no WebGPU adapter (no Vulkan driver/ICD visible; see ../shared/GPU.md)' }
+      }
+      const nav = g['navigator'] as Record<string, unknown> | undefined
+      if (nav === undefined) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true })
+      else if (nav['gpu'] === undefined) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true })
+      const info = adapter.info ?? {}
+      const device = [info.vendor, info.device || info.description || info.architecture].filter((s) => s !== undefined && s !== '').join(' ')
+      const fallback = adapter.isFallbackAdapter === true
+      return { ok: true, reason: fallback ? 'WebGPU adapter is a software fallback' : 'WebGPU adapter found', device, fallback }
+    } catch (error) {
+      return { ok: false, reason: `WebGPU set-up failed: ${firstLine(error)}` }
+    }
+  })()
+  return webGpuProbe
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return message.split('\n')[0]!.slice(0, 200)
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Open a named backend (tests and benchmarks use this to run kernels on each backend). */
+export async function openBackend(name: GpuBackendName, why = 'requested'): Promise<GpuBackend> {
+  if (name === 'webgpu') {
+    const probe = await probeWebGpu()
+    if (!probe.ok) throw new ParevmError(`the webgpu backend cannot start: ${probe.reason}`, { hint: 'set PAREVM_GPU_BACKEND=auto to fall back to webasm, or see ../shared/GPU.md' })
+    return new GpuJsBackend('webgpu', probe.fallback !== true, `${why}; ${probe.reason}`, probe.device)
+  }
+  if (name === 'webasm' && typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object') throw new ParevmError('the webasm backend needs WebAssembly, which this runtime lacks')
+  return new GpuJsBackend(name, false, why, undefined)
+}
+
+/** The CPU-side backends available on this machine, and webgpu where it starts (tests, bench). */
+export async function availableBackends(): Promise<GpuBackendName[]> {
+  const names: GpuBackendName[] = ['cpu', 'webasm']
+  if ((await probeWebGpu()).ok) names.push('webgpu')
+  return names
+}
+
+// ----- the process-wide (per thread) selection ---------------------------------------------
+
+let selected: Promise<GpuBackend | undefined> | undefined
+let config: GpuConfig | undefined
+const status: GpuStatus = {
+  setting: 'auto',
+  backend: 'not started',
+  isGpu: false,
+  reason: 'no stage has asked for the GPU yet',
+  stages: { conflict: 'auto', keccak: 'auto', ai: 'auto' },
+}
+let log: Logger = silentLogger
+
+export function gpuConfig(): GpuConfig {
+  config ??= parseGpuConfig()
+  return config
+}
+
+/** Where backend and gate decisions are logged (first caller with a logger wins). */
+export function setGpuLogger(logger: Logger): void {
+  if (log === silentLogger) log = logger
+}
+
+/**
+ * The backend for this thread, chosen once from the configuration; undefined when the GPU path
+ * is off. A forced backend that cannot start is a ConfigError.
+ */
+export function gpuBackend(): Promise<GpuBackend | undefined> {
+  selected ??= select(gpuConfig())
+  return selected
+}
+
+async function select(c: GpuConfig): Promise<GpuBackend | undefined> {
+  status.setting = c.backend
+  for (const stage of GPU_STAGES) status.stages[stage] = c.stages[stage]
+  let backend: GpuBackend | undefined
+  if (c.backend === 'off') {
+    status.backend = 'off'
+    status.reason = 'PAREVM_GPU_BACKEND=off: every stage runs its CPU implementation'
+  } else if (c.backend !== 'auto') {
+    try {
+      backend = await openBackend(c.backend, `forced by PAREVM_GPU_BACKEND=${c.backend}`)
+    } catch (error) {
+      throw new ConfigError(`PAREVM_GPU_BACKEND=${c.backend}: ${firstLine(error)}`, { hint: 'use auto to fall back automatically' })
+    }
+  } else {
+    const probe = await probeWebGpu(c.dawnFlags)
+    if (probe.ok) backend = await openBackend('webgpu', 'auto')
+    else backend = await openBackend(typeof (globalThis as { WebAssembly?: unknown }).WebAssembly === 'object' ? 'webasm' : 'cpu', `auto: webgpu unavailable (${probe.reason})`)
+  }
+  if (backend !== undefined) {
+    status.backend = backend.name
+    status.isGpu = backend.isGpu
+    status.reason = backend.reason
+    if (backend.device !== undefined) status.device = backend.device
+  }
+  log.info('gpu backend chosen', { backend: status.backend, isGpu: status.isGpu, reason: status.reason, device: status.device })
+  return backend
+}
+
+/** Record a stage's current decision (the gate calls this). */
+export function recordStage(stage: GpuStageName, text: string): void {
+  if (status.stages[stage] !== text) {
+    status.stages[stage] = text
+    log.info('gpu stage', { stage, decision: text })
+  }
+}
+
+export function gpuStatus(): GpuStatus {
+  return { ...status, stages: { ...status.stages } }
+}
+
+/** One line for run summaries. */
+export function gpuStatusLine(): string {
+  const s = gpuStatus()
+  const head = s.backend === 'not started' ? 'not started (no stage asked for it)' : `${s.backend}${s.device !== undefined ? ` (${s.device})` : ''}: ${s.reason}`
+  return `${head}; stages: ${GPU_STAGES.map((g) => `${g} ${s.stages[g]}`).join(', ')}`
+}
+
+/** Use this backend for the thread's stages (tests and benchmarks; undefined = GPU path off). */
+export function useGpuBackend(backend: GpuBackend | undefined, env?: Record<string, string | undefined>): void {
+  resetGpuSelection(env)
+  selected = Promise.resolve(backend)
+  status.backend = backend?.name ?? 'off'
+  status.isGpu = backend?.isGpu ?? false
+  status.reason = backend === undefined ? 'off (set by the caller)' : `${backend.reason} (set by the caller)`
+  if (backend?.device !== undefined) status.device = backend.device
+}
+
+/** Forget the selection (tests). */
+export function resetGpuSelection(env?: Record<string, string | undefined>): void {
+  selected = undefined
+  config = env === undefined ? undefined : parseGpuConfig(env)
+  status.setting = 'auto'
+  status.backend = 'not started'
+  status.isGpu = false
+  status.reason = 'no stage has asked for the GPU yet'
+  delete status.device
+  for (const stage of GPU_STAGES) status.stages[stage] = 'auto'
+}
+
+/**
+ * The WGSL gpu.js generates for a kernel, without a device (the translation is pure JS). Tests
+ * use it to prove every kernel translates for webgpu on machines that have no adapter.
+ */
+export function translateToWgsl(source: string, settings: KernelSettings, args: KernelArg[]): string {
+  const require = createRequire(import.meta.url)
+  const { WebGPUKernel } = require('gpu.js/src/backend/web-gpu/kernel') as {
+    WebGPUKernel: new (source: string, settings: Record<string, unknown>) => { build(...args: unknown[]): Promise<unknown>; compiledSource: string }
+  }
+  const lib = loadGpuJs()
+  const kernel = new WebGPUKernel(source, { output: settings.output, ...(settings.constants !== undefined ? { constants: settings.constants } : {}) })
+  const converted = args.map((a) => (typeof a === 'number' || a instanceof Float32Array ? a : lib.input(a.data, a.size)))
+  // build() translates synchronously, then asks for a device; without one that part rejects.
+  kernel.build(...converted).catch(() => {})
+  if (typeof kernel.compiledSource !== 'string' || kernel.compiledSource === '') throw new ParevmError('gpu.js produced no WGSL for the kernel')
+  return kernel.compiledSource
+}

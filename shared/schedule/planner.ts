@@ -1,0 +1,138 @@
+/**
+ * The sequencer's dependency stage: for every connected group of a block that is heavier than
+ * a shard's fair share (the critical path of today's partition), build its read-after-write
+ * matrix (the `conflict` GPU stage where it pays, else the exact CPU builder) and let the split
+ * model (split.ts) decide whether pieces on several shards beat one serial shard. The result
+ * plugs into `partitionBlock` as its `splitGroup` option.
+ *
+ * `PAREVM_DAG_SPLIT` = `auto` (default: split where the model predicts a gain) | `off`.
+ */
+import { ConfigError } from '../errors.ts'
+import { runStage } from '../gpu/gate.ts'
+import { bitmapDependencies, coversExact, exactDependencies, type AccessSets } from './dependencies.ts'
+import { SPLIT_MIN_RATIO, splitGroup, type SplitEstimate } from './split.ts'
+
+import type { PartitionOptions } from '../partition/partition.ts'
+import type { StateKey } from '../state/keys.ts'
+
+/** Largest group analysed (its matrix is n^2/8 bytes: 32 MiB at this size). */
+export const MAX_DAG_TXS = 16_384
+
+export type SplitSetting = 'auto' | 'off'
+
+export function splitSettingFromEnv(env: Record<string, string | undefined> = process.env): SplitSetting {
+  const raw = (env['PAREVM_DAG_SPLIT'] ?? 'auto').trim().toLowerCase() || 'auto'
+  if (raw !== 'auto' && raw !== 'off') throw new ConfigError(`PAREVM_DAG_SPLIT must be auto or off (got '${raw}')`)
+  return raw
+}
+
+export interface ScheduleStats {
+  /** Groups heavier than SPLIT_MIN_RATIO x the shard target, analysed. */
+  groupsAnalysed: number
+  groupsSplit: number
+  /** Re-executions the model predicts for the splits it made. */
+  predictedReexecutions: number
+  /** Matrices built by the kernel / by the exact CPU builder. */
+  gpuMatrices: number
+  cpuMatrices: number
+  analyseMs: number
+  estimates: SplitEstimate[]
+}
+
+export interface SchedulableTx extends AccessSets {
+  gas: number
+}
+
+/** Connected groups as partition.ts forms them: transactions sharing a key someone writes. */
+export function connectedGroups(txs: readonly AccessSets[]): number[][] {
+  const parent = new Int32Array(txs.length)
+  for (let i = 0; i < txs.length; i++) parent[i] = i
+  const find = (x: number): number => {
+    while (parent[x] !== x) x = parent[x] = parent[parent[x]!]!
+    return x
+  }
+  const written = new Set<StateKey>()
+  for (const tx of txs) for (const key of tx.writes) written.add(key)
+  const first = new Map<StateKey, number>()
+  txs.forEach((tx, i) => {
+    for (const list of [tx.reads, tx.writes]) {
+      for (const key of list) {
+        if (!written.has(key)) continue
+        const f = first.get(key)
+        if (f === undefined) first.set(key, i)
+        else {
+          const a = find(f)
+          const b = find(i)
+          if (a !== b) parent[Math.max(a, b)] = Math.min(a, b)
+        }
+      }
+    }
+  })
+  const groups = new Map<number, number[]>()
+  for (let i = 0; i < txs.length; i++) {
+    const r = find(i)
+    const g = groups.get(r)
+    if (g === undefined) groups.set(r, [i])
+    else g.push(i)
+  }
+  return [...groups.values()]
+}
+
+export class DependencyPlanner {
+  private readonly setting: SplitSetting
+  lastStats: ScheduleStats | undefined
+
+  constructor(setting: SplitSetting = splitSettingFromEnv()) {
+    this.setting = setting
+  }
+
+  /** Partition options for this block (empty when nothing is worth splitting). */
+  async analyse(txs: readonly SchedulableTx[], shardCount: number): Promise<PartitionOptions> {
+    const t0 = performance.now()
+    const stats: ScheduleStats = { groupsAnalysed: 0, groupsSplit: 0, predictedReexecutions: 0, gpuMatrices: 0, cpuMatrices: 0, analyseMs: 0, estimates: [] }
+    this.lastStats = stats
+    if (this.setting === 'off' || shardCount < 2 || txs.length < 2) return {}
+    let total = 0
+    for (const tx of txs) total += tx.gas
+    const target = total / shardCount
+    const splits = new Map<number, { members: number[]; pieces: number[][] }>()
+    for (const members of connectedGroups(txs)) {
+      let gas = 0
+      for (const i of members) gas += txs[i]!.gas
+      if (gas <= target * SPLIT_MIN_RATIO || members.length > MAX_DAG_TXS) continue
+      stats.groupsAnalysed++
+      const local = members.map((i) => txs[i]!)
+      const matrix = await runStage('conflict', {
+        size: members.length,
+        gpu: (backend) => bitmapDependencies(backend, local),
+        cpu: () => exactDependencies(local),
+        agree: coversExact,
+      })
+      if (matrix.ran === 'gpu') stats.gpuMatrices++
+      else stats.cpuMatrices++
+      const result = splitGroup(matrix.result, local.map((t) => t.gas), shardCount, target)
+      stats.estimates.push(result.estimate)
+      if (result.pieces === undefined) continue
+      stats.groupsSplit++
+      stats.predictedReexecutions += result.estimate.predictedReexecutions
+      splits.set(members[0]!, { members, pieces: result.pieces.map((piece) => piece.map((k) => members[k]!)) })
+    }
+    stats.analyseMs = performance.now() - t0
+    if (splits.size === 0) return {}
+    return {
+      splitGroup: (members) => {
+        const planned = splits.get(members[0]!)
+        if (planned === undefined || planned.members.length !== members.length) return undefined
+        for (let k = 0; k < members.length; k++) if (planned.members[k] !== members[k]) return undefined
+        return planned.pieces
+      },
+    }
+  }
+}
+
+let defaultPlanner: DependencyPlanner | undefined
+/** The planner the sequencer uses (one per process; `PAREVM_DAG_SPLIT` read at first use). */
+export function defaultDependencyPlanner(): DependencyPlanner {
+  defaultPlanner ??= new DependencyPlanner()
+  return defaultPlanner
+}

@@ -1,0 +1,151 @@
+/**
+ * The GPU backend module and the stage gate: configuration, backend choice and its reason,
+ * WGSL translation of every kernel (without a device), and the gate's on/off/auto behaviour
+ * with its bit-for-bit check against the CPU implementation.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest'
+
+import { ConfigError } from '../../shared/errors.ts'
+import { gpuBackend, gpuStatus, gpuStatusLine, openBackend, probeWebGpu, resetGpuSelection, translateToWgsl, useGpuBackend, type GpuBackend } from '../../shared/gpu/backend.ts'
+import { parseGpuConfig } from '../../shared/gpu/config.ts'
+import { CALIBRATION_RUNS, resetStageGates, runStage, stageCounters, STAGE_MIN_BATCH } from '../../shared/gpu/gate.ts'
+import { CONFLICT_KERNEL, packedColumns, PIECES } from '../../shared/gpu/kernels/conflict.ts'
+import { keccakKernelSource, MAX_BLOCKS, ROUND_CONSTANT_PIECES } from '../../shared/gpu/kernels/keccak.ts'
+import { mlpLayerKernelSource } from '../../shared/gpu/kernels/mlp.ts'
+
+afterEach(() => {
+  resetGpuSelection()
+  resetStageGates()
+  vi.restoreAllMocks()
+})
+
+describe('GPU configuration', () => {
+  it('defaults to auto everywhere and reads backend, stages and Dawn flags', () => {
+    expect(parseGpuConfig({})).toEqual({ backend: 'auto', stages: { conflict: 'auto', keccak: 'auto', ai: 'auto' }, dawnFlags: [] })
+    const c = parseGpuConfig({ PAREVM_GPU_BACKEND: 'WebAsm', PAREVM_GPU_STAGES: 'all=off, ai=on', PAREVM_DAWN_FLAGS: 'backend=vulkan  x=1' })
+    expect(c).toEqual({ backend: 'webasm', stages: { conflict: 'off', keccak: 'off', ai: 'on' }, dawnFlags: ['backend=vulkan', 'x=1'] })
+  })
+
+  it('rejects unknown backends, stages and modes with a ConfigError and a hint', () => {
+    expect(() => parseGpuConfig({ PAREVM_GPU_BACKEND: 'cuda' })).toThrow(ConfigError)
+    expect(() => parseGpuConfig({ PAREVM_GPU_STAGES: 'conflict=fast' })).toThrow(/PAREVM_GPU_STAGES: cannot read 'conflict=fast'/)
+    expect(() => parseGpuConfig({ PAREVM_GPU_STAGES: 'sort=on' })).toThrow(ConfigError)
+    expect(() => parseGpuConfig({ PAREVM_GPU_STAGES: 'ai' })).toThrow(ConfigError)
+  })
+})
+
+describe('backend selection', () => {
+  it('auto takes webgpu where an adapter answers, else webasm, and says why', async () => {
+    resetGpuSelection({})
+    const backend = await gpuBackend()
+    const probe = await probeWebGpu()
+    if (probe.ok) {
+      expect(backend?.name).toBe('webgpu')
+    } else {
+      expect(backend?.name).toBe('webasm')
+      expect(backend?.isGpu).toBe(false)
+      expect(gpuStatus().reason).toContain('webgpu unavailable')
+      expect(gpuStatus().reason).toContain(probe.reason)
+    }
+    expect(gpuStatusLine()).toContain(gpuStatus().backend)
+  })
+
+  it('a forced CPU backend is used; off means no backend; a forced webgpu without an adapter is a ConfigError', async () => {
+    resetGpuSelection({ PAREVM_GPU_BACKEND: 'cpu' })
+    expect((await gpuBackend())?.name).toBe('cpu')
+    expect(gpuStatus().reason).toContain('forced by PAREVM_GPU_BACKEND=cpu')
+    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
+    expect(await gpuBackend()).toBeUndefined()
+    expect(gpuStatus().backend).toBe('off')
+    if (!(await probeWebGpu()).ok) {
+      resetGpuSelection({ PAREVM_GPU_BACKEND: 'webgpu' })
+      await expect(gpuBackend()).rejects.toThrow(/PAREVM_GPU_BACKEND=webgpu: the webgpu backend cannot start/)
+    }
+  })
+})
+
+describe('WGSL translation (no device needed)', () => {
+  it('every kernel translates to a WGSL compute shader', () => {
+    const n = 20
+    const conflict = translateToWgsl(CONFLICT_KERNEL, { output: [packedColumns(n), n] }, [
+      { data: new Float32Array(n * PIECES), size: [PIECES, n] },
+      { data: new Float32Array(n * PIECES), size: [PIECES, n] },
+    ])
+    expect(conflict).toContain('@compute')
+    expect(conflict).toMatch(/i32\(get_user_W/)
+    for (let blocks = 1; blocks <= MAX_BLOCKS; blocks++) {
+      const wgsl = translateToWgsl(keccakKernelSource(blocks), { output: [4, 3] }, [
+        { data: new Float32Array(3 * blocks * 68), size: [blocks * 68, 3] },
+        new Float32Array(3),
+        { data: ROUND_CONSTANT_PIECES, size: [4, 24] },
+      ])
+      expect(wgsl).toContain('@compute')
+    }
+    const mlp = translateToWgsl(mlpLayerKernelSource(5), { output: [4, 2] }, [
+      { data: new Float32Array(10), size: [5, 2] },
+      { data: new Float32Array(20), size: [5, 4] },
+      new Float32Array(4),
+      new Float32Array(5),
+    ])
+    expect(mlp).toContain('floor(')
+  })
+})
+
+/** A backend that claims to be a GPU and runs kernels on the cpu backend (gate tests). */
+async function fakeGpu(): Promise<GpuBackend> {
+  const cpu = await openBackend('cpu', 'test')
+  return { name: 'webgpu', isGpu: true, reason: 'test double', device: 'test', kernel: (s, k) => cpu.kernel(s, k) }
+}
+
+/** performance.now() advancing by scripted steps (so calibration never depends on real time). */
+function scriptedClock(steps: number[]): void {
+  let t = 0
+  let k = 0
+  vi.spyOn(performance, 'now').mockImplementation(() => (t += steps[k++ % steps.length]!))
+}
+
+describe('stage gate', () => {
+  const job = (gpu: () => number, cpu: () => number, size = 10_000) => ({ size, gpu: async () => gpu(), cpu, agree: (a: number, b: number) => a === b })
+
+  it('off never runs the kernel; on runs it after checking its first result', async () => {
+    useGpuBackend(await fakeGpu(), { PAREVM_GPU_STAGES: 'conflict=off,ai=on' })
+    let kernelCalls = 0
+    const off = await runStage('conflict', job(() => ++kernelCalls, () => 7))
+    expect(off).toMatchObject({ result: 7, ran: 'cpu' })
+    expect(kernelCalls).toBe(0)
+    const first = await runStage('ai', job(() => 5, () => 5))
+    expect(first).toMatchObject({ ran: 'gpu', compared: true })
+    const second = await runStage('ai', job(() => 6, () => 5))
+    expect(second).toMatchObject({ result: 6, ran: 'gpu', compared: false })
+  })
+
+  it('a kernel that disagrees with the CPU is switched off for good and its result never used', async () => {
+    useGpuBackend(await fakeGpu(), { PAREVM_GPU_STAGES: 'keccak=on' })
+    const out = await runStage('keccak', job(() => 1, () => 2))
+    expect(out).toMatchObject({ result: 2, ran: 'cpu', compared: true })
+    expect(stageCounters('keccak').disabled).toMatch(/differs from the CPU/)
+    expect((await runStage('keccak', job(() => 1, () => 2))).ran).toBe('cpu')
+    expect(gpuStatus().stages.keccak).toMatch(/^off/)
+  })
+
+  it('auto: CPU backends never run kernels; on a GPU, calibration keeps the faster implementation', async () => {
+    useGpuBackend(await openBackend('webasm', 'test'), {})
+    expect((await runStage('ai', job(() => 1, () => 1))).ran).toBe('cpu')
+    expect(gpuStatus().stages.ai).toMatch(/not a GPU/)
+
+    useGpuBackend(await fakeGpu(), {})
+    expect((await runStage('conflict', job(() => 1, () => 1, STAGE_MIN_BATCH.conflict - 1))).ran).toBe('cpu')
+    // Each calibration run reads the clock three times: kernel 1 unit, CPU 10 units.
+    scriptedClock([0, 1, 10])
+    for (let k = 0; k < CALIBRATION_RUNS; k++) expect((await runStage('conflict', job(() => 1, () => 1))).compared).toBe(true)
+    expect(gpuStatus().stages.conflict).toMatch(/^on \(auto/)
+    expect(await runStage('conflict', job(() => 3, () => 1))).toMatchObject({ result: 3, ran: 'gpu', compared: false })
+
+    // The same stage measured slower than the CPU: switched off after calibration.
+    resetStageGates()
+    scriptedClock([0, 10, 1])
+    for (let k = 0; k < CALIBRATION_RUNS; k++) await runStage('conflict', job(() => 1, () => 1))
+    expect(gpuStatus().stages.conflict).toMatch(/^off \(auto: kernel median/)
+    expect((await runStage('conflict', job(() => 3, () => 1))).ran).toBe('cpu')
+  })
+})
