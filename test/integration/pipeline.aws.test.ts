@@ -30,7 +30,7 @@ import { bootstrapChain } from '../../functions/commons/bootstrap.ts'
 import { coordinatorEnvSchema, loadEnv, sequencerEnvSchema } from '../../functions/commons/config.ts'
 import { createCoordinatorRuntime, createHandler, type CoordinatorRuntime } from '../../functions/seal-block.ts'
 import { createSequencerRuntime, runSequencer, type SequencerRunResult } from '../../functions/sequence-block.ts'
-import { EventSourceMapping, WorkerProcess, injectDynamoFaults } from '../helpers/aws-pipeline.ts'
+import { EventSourceMapping, WorkerProcess, bundleWorker, injectDynamoFaults } from '../helpers/aws-pipeline.ts'
 import { uniquePrefix } from '../helpers/aws.ts'
 import { freePort } from '../setup/local-aws.ts'
 
@@ -58,6 +58,7 @@ let workload: Workload
 let verifier: SequentialVerifier
 let coordinator: CoordinatorRuntime
 let esm: EventSourceMapping
+let workerBundle: { path: string; remove: () => void } | undefined
 const workers: WorkerProcess[] = []
 const sealed: SealedBlock[] = []
 const verified: bigint[] = []
@@ -92,7 +93,7 @@ function startWorker(name: string, extra: Record<string, string> = {}): WorkerPr
     POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_METRICS_NAMESPACE: 'parevm-test',
     ...extra,
-  })
+  }, workerBundle?.path)
   workers.push(worker)
   return worker
 }
@@ -155,6 +156,7 @@ async function drain(queue: Queue, count: number, rounds = 20): Promise<string[]
 
 describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`, () => {
   beforeAll(async () => {
+    workerBundle = await bundleWorker()
     workload = generateWorkload({ txs: 200, mix: 'mixed', accounts: 60, hotShare: 0.1, pools: 4, seed: 5 })
     genesis = buildGenesis(workload.genesis)
     await createResources(clients, prefix, {
@@ -196,10 +198,12 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
           `  sequencer+coordinator DynamoDB calls: ${fmt(kv as never)}`,
           ...Object.entries(backend.queues).map(([role, q]) => `  ${role} queue (this process): ${fmt(q.stats as never)}`),
           `  trie: ${JSON.stringify(coordinator.trie.lazyStats)}`,
+          ...sealed.map((b) => `  block ${b.record.number}: ${b.report.included} txs, ms per stage ${JSON.stringify(Object.fromEntries(Object.entries(b.report.timings).map(([k, v]) => [k, Math.round(v)])))}`),
         ].join('\n'),
       )
     }
     if (backend !== undefined) await deleteResources(clients, prefix)
+    workerBundle?.remove()
   })
 
   it('seals blocks of signed transactions; each equals sequential execution; the worker answers its health check', async () => {
@@ -254,14 +258,17 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
     const killers = [startWorker('kill-before-stage', { PAREVM_FAULT_KILL: 'before-stage' })]
     const run = runScenario('worker killed', txs.length)
     run.catch(() => {})
+    // Each next process starts once the previous one holds a shard, so start-ups overlap.
+    await killers[0]!.waitFor((l) => l.message === 'shard received', 60_000)
+    killers.push(startWorker('kill-after-stage', { PAREVM_FAULT_KILL: 'after-stage' }))
     const first = await killers[0]!.exited
     expect(first.signal).toBe('SIGKILL')
-    killers.push(startWorker('kill-after-stage', { PAREVM_FAULT_KILL: 'after-stage' }))
+    await killers[1]!.waitFor((l) => l.message === 'shard received', 60_000)
+    const w3 = startWorker('w3')
+    const w4 = startWorker('w4')
     const second = await killers[1]!.exited
     expect(second.signal).toBe('SIGKILL')
     for (const k of killers) expect(k.lines.some((l) => l.message === 'fault injection: killing this worker')).toBe(true)
-    const w3 = startWorker('w3')
-    const w4 = startWorker('w4')
     const result = await run
     expect(result.txs).toBe(30)
     const lines = [...w3.lines, ...w4.lines, ...killers[1]!.lines]
