@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { runWorkerLoop, type StopSignal } from '../shared/cluster/worker-loop.ts'
 import { ParevmError } from '../shared/errors.ts'
 import { ShardWorker, type ShardOutcome } from '../shared/worker/shard-worker.ts'
-import { openAwsRuntime } from './commons/clients.ts'
+import { openAwsRuntime, storeRetries } from './commons/clients.ts'
 import { loadEnv, workerEnvSchema, type WorkerEnv } from './commons/config.ts'
 import { MetricUnit, createLogger, createMetrics, engineLogger } from './commons/observability.ts'
 
@@ -33,6 +33,8 @@ export interface WorkerStatus {
   shards: number
   txs: number
   draining: boolean
+  /** Adapter retries (throttling, unprocessed items) counted so far. */
+  storeRetries: number
 }
 
 export interface WorkerRuntime {
@@ -107,7 +109,7 @@ export async function createWorkerRuntime(env: WorkerEnv, options: { backend?: A
   const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true })).backend
   const logger = options.logger ?? createLogger('worker')
   const metrics = options.metrics ?? createMetrics('worker')
-  const status: WorkerStatus = { startedAtMs: Date.now(), lastPollAtMs: Date.now(), busySinceMs: undefined, shards: 0, txs: 0, draining: false }
+  const status: WorkerStatus = { startedAtMs: Date.now(), lastPollAtMs: Date.now(), busySinceMs: undefined, shards: 0, txs: 0, draining: false, storeRetries: 0 }
   const shardQueue = observedQueue(backend.queues.shards, { status, metrics, logger })
   const worker = new ShardWorker({
     kv: withKillFault(backend.kv, env.PAREVM_FAULT_KILL),
@@ -121,6 +123,9 @@ export async function createWorkerRuntime(env: WorkerEnv, options: { backend?: A
 function recordOutcome(rt: WorkerRuntime, outcome: ShardOutcome): void {
   const { metrics, logger, status } = rt
   status.busySinceMs = undefined
+  const retries = storeRetries(rt.backend)
+  metrics.addMetric('StoreRetries', MetricUnit.Count, retries - status.storeRetries)
+  status.storeRetries = retries
   const fields = { block: outcome.block.toString(), shard: outcome.shard }
   if (outcome.kind === 'executed') {
     status.shards++

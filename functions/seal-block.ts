@@ -20,7 +20,7 @@ import { ParevmError } from '../shared/errors.ts'
 import { TemplateRegistry } from '../shared/predict/templates.ts'
 import { KvTrieNodeStore } from '../shared/trie/node-store.ts'
 import { WorldStateTrie } from '../shared/trie/world-state.ts'
-import { openAwsRuntime, once } from './commons/clients.ts'
+import { openAwsRuntime, once, storeRetries } from './commons/clients.ts'
 import { coordinatorEnvSchema, loadEnv, type CoordinatorEnv } from './commons/config.ts'
 import { recordToMessage, sqsEventSchema, sqsRecordSchema } from './commons/events.ts'
 import { loadTemplates, saveTemplates } from './commons/templates.ts'
@@ -38,6 +38,8 @@ export interface CoordinatorRuntime {
   /** Learned prediction templates, shared with the sequencer through the meta table. */
   templates: TemplateRegistry
   templatesSaved: string | undefined
+  /** When this container last sealed a block (for the throughput metric). */
+  lastSealAtMs: number | undefined
   logger: PowertoolsLogger
   metrics: Metrics
 }
@@ -50,7 +52,7 @@ export async function createCoordinatorRuntime(env: CoordinatorEnv, options: { b
   const templates = new TemplateRegistry()
   await loadTemplates(backend.kv, templates, -1)
   const coordinator = new Coordinator({ kv: backend.kv, templates, trie, log: engineLogger(logger) })
-  return { backend, coordinator, trie, templates, templatesSaved: JSON.stringify(templates.toJSON()), logger, metrics: options.metrics ?? createMetrics('coordinator') }
+  return { backend, coordinator, trie, templates, templatesSaved: JSON.stringify(templates.toJSON()), lastSealAtMs: undefined, logger, metrics: options.metrics ?? createMetrics('coordinator') }
 }
 
 /** One done message: record the shard, seal the block when it was the last one. */
@@ -58,6 +60,7 @@ export async function handleDoneMessage(rt: CoordinatorRuntime, message: QueueMe
   const { logger, metrics } = rt
   const queueWaitMs = Math.max(0, Date.now() - message.sentAtMs)
   const loadedBefore = rt.trie.lazyStats.nodesLoaded
+  const retriesBefore = storeRetries(rt.backend)
   const t0 = performance.now()
   let outcome: DoneOutcome
   try {
@@ -72,6 +75,13 @@ export async function handleDoneMessage(rt: CoordinatorRuntime, message: QueueMe
     const { report } = outcome.sealed
     const sealMs = performance.now() - t0
     metrics.addMetric('SealMs', MetricUnit.Milliseconds, sealMs)
+    // Throughput: transactions over the time since this container's previous seal.
+    const now = Date.now()
+    if (rt.lastSealAtMs !== undefined && now > rt.lastSealAtMs) {
+      metrics.addMetric('BlockIntervalMs', MetricUnit.Milliseconds, now - rt.lastSealAtMs)
+      metrics.addMetric('TxPerSecond', MetricUnit.CountPerSecond, (report.included * 1000) / (now - rt.lastSealAtMs))
+    }
+    rt.lastSealAtMs = now
     metrics.addMetric('BlocksSealed', MetricUnit.Count, 1)
     metrics.addMetric('BlockTxs', MetricUnit.Count, report.included)
     metrics.addMetric('BlockRejected', MetricUnit.Count, report.rejected)
@@ -105,9 +115,11 @@ export async function handleDoneMessage(rt: CoordinatorRuntime, message: QueueMe
   } else {
     logger.debug('shard done', { block: outcome.block.toString(), outcome: outcome.kind, ...(outcome.kind === 'waiting' ? { done: outcome.done, of: outcome.of } : {}) })
   }
+  metrics.addMetric('StoreRetries', MetricUnit.Count, storeRetries(rt.backend) - retriesBefore)
   metrics.publishStoredMetrics()
   return outcome
 }
+
 
 const runtime = once(async () => createCoordinatorRuntime(loadEnv(coordinatorEnvSchema, 'coordinator')))
 

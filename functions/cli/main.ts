@@ -1,5 +1,6 @@
 /** The `parevm` command. */
 import { ParevmError } from '../../shared/errors.ts'
+import { loadtestCommand } from './loadtest.ts'
 import { modelsCommand } from './models.ts'
 import { replayCommand } from './replay.ts'
 import { runCommand } from './run.ts'
@@ -11,6 +12,7 @@ type Command = (argv: string[]) => Promise<number>
 export const COMMANDS: Record<string, { run: Command; summary: string }> = {
   start: { run: startCommand, summary: 'run a generated workload through the embedded cluster (default)' },
   run: { run: runCommand, summary: 'execute a genesis and a file of raw transactions' },
+  loadtest: { run: loadtestCommand, summary: 'inject transactions into the ingress queue at a target rate; report throughput and latency' },
   replay: { run: replayCommand, summary: 'replay real Ethereum blocks (fixture folders) and check their receipts against the headers' },
   models: { run: modelsCommand, summary: 'the AI model registry: register a model in a genesis or as a deployment, inspect, list' },
 }

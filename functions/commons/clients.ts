@@ -18,6 +18,12 @@ export async function openAwsRuntime(env: CommonEnv, options: { checkTables?: bo
   return { clients, backend }
 }
 
+/** Throttled or unprocessed DynamoDB work the adapter has retried so far (a metric's source). */
+export function storeRetries(backend: AwsBackend): number {
+  const s = backend.kv.stats
+  return s.batchGet.retries + s.transact.retries + s.batchWrite.retries + s.query.retries
+}
+
 /** Once per process: a failed start is not cached, so the next invocation tries again. */
 export function once<T>(make: () => Promise<T>): () => Promise<T> {
   let value: Promise<T> | undefined

@@ -10,6 +10,9 @@ import { DynamoKeyValueStore, conditionExpression } from '../../shared/adapters/
 import { SqsQueue } from '../../shared/adapters/aws/sqs-queue.ts'
 import { ConditionFailedError, ConfigError, ParevmError, ThrottledError } from '../../shared/errors.ts'
 import { loadEnv, sequencerConfig, sequencerEnvSchema, workerEnvSchema } from '../../functions/commons/config.ts'
+import { sequencerInvocationSchema } from '../../functions/commons/events.ts'
+import { handler as sealBlock } from '../../functions/seal-block.ts'
+import { handler as sequenceBlock } from '../../functions/sequence-block.ts'
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { SQSClient } from '@aws-sdk/client-sqs'
@@ -234,5 +237,13 @@ describe('entry point configuration', () => {
     const worker = loadEnv(workerEnvSchema, 'worker', { PAREVM_PREFIX: 'p', AWS_REGION: 'r' })
     expect(worker.PAREVM_VISIBILITY_TIMEOUT_MS).toBe(120_000)
     expect(() => loadEnv(workerEnvSchema, 'worker', { PAREVM_PREFIX: 'p', AWS_REGION: 'r', PAREVM_FAULT_KILL: 'sometimes' })).toThrow(/PAREVM_FAULT_KILL/)
+  })
+
+  it('handlers refuse events they do not understand, before touching AWS', async () => {
+    await expect(sequenceBlock({ Records: [] })).rejects.toThrow(/unexpected invocation/)
+    await expect(sealBlock({ source: 'aws.events' })).rejects.toThrow(/not an SQS event/)
+    expect(sequencerInvocationSchema.safeParse({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: 'x' }).success).toBe(true)
+    expect(sequencerInvocationSchema.safeParse({ maxBlocks: 3, budgetMs: 60_000 }).success).toBe(true)
+    expect(sequencerInvocationSchema.safeParse({ maxBlocks: 0 }).success).toBe(false)
   })
 })
