@@ -136,3 +136,8 @@ export function defaultDependencyPlanner(): DependencyPlanner {
   defaultPlanner ??= new DependencyPlanner()
   return defaultPlanner
 }
+
+/** Forget the default planner (benchmarks and tests change PAREVM_DAG_SPLIT between runs). */
+export function resetDependencyPlanner(): void {
+  defaultPlanner = undefined
+}

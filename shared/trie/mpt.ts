@@ -368,6 +368,42 @@ export class MerkleTrie {
     return hash
   }
 
+  /**
+   * Compute the reference of every node of these tries that has none yet, deepest level
+   * first, each level's hashes in one call of `hashMany` (the `keccak` GPU stage batches them:
+   * shared/gpu/stages.ts); root() then finds them cached. The same nodes get the same hashes
+   * and reach the sink as root() alone would give them (in level order).
+   */
+  static async hashPending(tries: readonly MerkleTrie[], hashMany: (messages: Uint8Array[]) => Promise<Uint8Array[]>, sink?: NodeSink): Promise<void> {
+    const levels: TrieNode[][] = []
+    const seen = new Set<TrieNode>()
+    const visit = (node: TrieNode): number => {
+      let height = 0
+      const children = node.t === 1 ? [node.child] : node.t === 2 ? node.children : []
+      for (const child of children) if (child !== null && child !== undefined && child.ref === undefined) height = Math.max(height, visit(child) + 1)
+      if (!seen.has(node)) {
+        seen.add(node)
+        ;(levels[height] ??= []).push(node)
+      }
+      return height
+    }
+    for (const trie of tries) if (trie.rootNode !== null && trie.rootNode.ref === undefined) visit(trie.rootNode)
+    for (const level of levels) {
+      const pending: { node: TrieNode; encoded: Uint8Array }[] = []
+      for (const node of level) {
+        const encoded = encodeNode(node, sink)
+        if (encoded.length < 32) node.ref = encoded
+        else pending.push({ node, encoded })
+      }
+      if (pending.length === 0) continue
+      const hashes = await hashMany(pending.map((p) => p.encoded))
+      pending.forEach((p, i) => {
+        sink?.(hashes[i]!, p.encoded)
+        p.node.ref = encodeBytes(hashes[i]!)
+      })
+    }
+  }
+
   /** Number of root() calls, for statistics. */
   get rootComputations(): number {
     return this.count

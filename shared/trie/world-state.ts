@@ -15,6 +15,7 @@
 import { Account, createAccountFromRLP } from '@ethereumjs/util'
 
 import { keccak256 } from '../crypto/keccak.ts'
+import { trieKeccak } from '../gpu/stages.ts'
 import { ParevmError } from '../errors.ts'
 import { bytesEqual, fromHex, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from '../state/keys.ts'
@@ -83,7 +84,11 @@ export class WorldStateTrie {
    */
   async applyBlock(parentRoot: Uint8Array, writes: readonly (readonly [StateKey, StateValue])[]): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
     const store = this.store
-    if (store === undefined) return this.apply(writes)
+    // The `keccak` GPU stage, where it runs: nodes hashed a level at a time (shared/gpu/stages.ts).
+    const hashMany = await trieKeccak()
+    const applyWrites = (sink?: NodeSink): Promise<{ root: Uint8Array; stats: WorldStateStats }> =>
+      hashMany === undefined ? Promise.resolve(this.apply(writes, sink)) : this.applyHashed(writes, hashMany, sink)
+    if (store === undefined) return applyWrites()
     if (this.currentRoot === undefined || !bytesEqual(this.currentRoot, parentRoot) || this.lazyStats.nodesLoaded > this.nodesCachedMax) {
       this.reroot(parentRoot)
     }
@@ -94,7 +99,7 @@ export class WorldStateTrie {
     let result: { root: Uint8Array; stats: WorldStateStats } | undefined
     for (let round = 0; result === undefined; round++) {
       try {
-        result = this.apply(writes, sink)
+        result = await applyWrites(sink)
       } catch (error) {
         // A delete that collapses a branch needs its remaining sibling: load it and apply again
         // (applying the same writes twice gives the same trie).
@@ -202,6 +207,28 @@ export class WorldStateTrie {
 
   /** Apply net writes (account, storage and wipe keys) and return the new state root. */
   apply(writes: Iterable<readonly [StateKey, StateValue]>, sink?: NodeSink): { root: Uint8Array; stats: WorldStateStats } {
+    const steps = this.applySteps(writes, sink)
+    let step = steps.next()
+    while (step.done !== true) step = steps.next()
+    return step.value
+  }
+
+  /**
+   * `apply`, with every new node hashed through `hashMany` a trie level at a time (all touched
+   * storage tries together, then the account trie): the `keccak` GPU stage's batches.
+   */
+  async applyHashed(writes: Iterable<readonly [StateKey, StateValue]>, hashMany: (messages: Uint8Array[]) => Promise<Uint8Array[]>, sink?: NodeSink): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
+    const steps = this.applySteps(writes, sink)
+    let step = steps.next()
+    while (step.done !== true) {
+      await MerkleTrie.hashPending(step.value, hashMany, sink)
+      step = steps.next()
+    }
+    return step.value
+  }
+
+  /** apply's body; it pauses where tries are complete and about to be hashed (storage, accounts). */
+  private *applySteps(writes: Iterable<readonly [StateKey, StateValue]>, sink?: NodeSink): Generator<MerkleTrie[], { root: Uint8Array; stats: WorldStateStats }, void> {
     const accountWrites = new Map<AddressHex, StateValue>()
     const storageTouched = new Set<AddressHex>()
     const stats: WorldStateStats = { accountsUpdated: 0, storageSlotsUpdated: 0, storageTriesRehashed: 0 }
@@ -230,6 +257,7 @@ export class WorldStateTrie {
       stats.storageSlotsUpdated++
     }
     const touched = new Set<AddressHex>([...accountWrites.keys(), ...storageTouched])
+    yield [...storageTouched].flatMap((address) => this.storage.get(address) ?? [])
     for (const address of touched) {
       const key = this.addressKey(address)
       let value: StateValue
@@ -252,6 +280,7 @@ export class WorldStateTrie {
       this.accounts.put(key, account.serialize())
       stats.accountsUpdated++
     }
+    yield [this.accounts]
     return { root: this.accounts.root(sink), stats }
   }
 

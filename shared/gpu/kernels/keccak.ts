@@ -124,6 +124,7 @@ export function keccakBatchCpu(messages: readonly Uint8Array[]): Uint8Array[] {
   return messages.map((m) => keccak256(m))
 }
 
+const EMPTY = new Uint8Array(0)
 const kernels = new WeakMap<GpuBackend, Map<number, GpuKernel>>()
 
 function kernelFor(backend: GpuBackend, maxBlocks: number, count: number): GpuKernel {
@@ -154,10 +155,13 @@ export async function keccakBatchGpu(backend: GpuBackend, messages: readonly Uin
     const batch = chunk.map((i) => messages[i]!)
     let maxBlocks = 1
     for (const m of batch) maxBlocks = Math.max(maxBlocks, Math.floor(m.length / RATE_BYTES) + 1)
-    const { pieces, blocks } = padMessages(batch, maxBlocks)
-    const kernel = kernelFor(backend, maxBlocks, batch.length)
-    const raw = await kernel.run({ data: pieces, size: [maxBlocks * PIECES_PER_BLOCK, batch.length] }, blocks, { data: ROUND_CONSTANT_PIECES, size: [4, 24] })
-    const rows = (batch.length === 1 && !Array.isArray(raw) ? [raw] : raw) as ArrayLike<ArrayLike<number>>[]
+    // Launch sizes in powers of two (few distinct shapes to compile); padding rows hash nothing.
+    const launch = Math.max(32, 2 ** Math.ceil(Math.log2(batch.length)))
+    const padded = batch.length === launch ? batch : [...batch, ...new Array<Uint8Array>(launch - batch.length).fill(EMPTY)]
+    const { pieces, blocks } = padMessages(padded, maxBlocks)
+    const kernel = kernelFor(backend, maxBlocks, launch)
+    const raw = await kernel.run({ data: pieces, size: [maxBlocks * PIECES_PER_BLOCK, launch] }, blocks, { data: ROUND_CONSTANT_PIECES, size: [4, 24] })
+    const rows = raw as ArrayLike<ArrayLike<number>>[]
     chunk.forEach((index, k) => {
       const digest = new Uint8Array(32)
       const row = rows[k]!

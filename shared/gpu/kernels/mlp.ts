@@ -65,7 +65,8 @@ export async function mlpBatchGpu(backend: GpuBackend, model: Model, inputs: rea
   const results: Int32Array[] = []
   for (let start = 0; start < inputs.length; start += MAX_INFERENCE_BATCH) {
     const chunk = inputs.slice(start, start + MAX_INFERENCE_BATCH)
-    const batch = chunk.length
+    // Launch sizes in powers of two (few distinct shapes to compile); padding rows are zeros.
+    const batch = Math.max(8, 2 ** Math.ceil(Math.log2(chunk.length)))
     let x: Float32Array = new Float32Array(batch * model.inputDim)
     chunk.forEach((v, b) => {
       if (v.length !== model.inputDim) throw new RangeError(`input ${start + b} has ${v.length} values, the model takes ${model.inputDim}`)
@@ -83,7 +84,7 @@ export async function mlpBatchGpu(backend: GpuBackend, model: Model, inputs: rea
       )
       x = flatten(raw, batch, layer.outDim)
     }
-    for (let b = 0; b < batch; b++) results.push(Int32Array.from(x.subarray(b * model.outputDim, (b + 1) * model.outputDim)))
+    for (let b = 0; b < chunk.length; b++) results.push(Int32Array.from(x.subarray(b * model.outputDim, (b + 1) * model.outputDim)))
   }
   return results
 }

@@ -1,0 +1,321 @@
+/**
+ * GPU stages against their CPU implementations on the same data, and their end-to-end effect.
+ *
+ *   npx tsx bench/gpu.ts                                  this machine's backends, small sizes
+ *   npx tsx bench/gpu.ts --sizes 4096,8192 --hashes 65536 --batches 4096,65536   (GPU machine)
+ *   npx tsx bench/gpu.ts --skip-e2e --json                kernels only, JSON on stdout
+ *
+ * Stages (each kernel's result is checked against its CPU twin before it is timed):
+ * - conflict: the pairwise read-after-write bitmap matrix of N transactions (the kernel) vs the
+ *   same algorithm in plain TypeScript, and vs the pipeline's CPU path (exact last-writer
+ *   dependencies from key sets, O(keys + N^2/32)), on synthetic predicted access sets.
+ * - keccak: a batch of trie-node-sized messages, kernel vs the CPU hasher (hash-wasm).
+ * - ai: batched quantized-MLP inference, kernel vs the int32 CPU reference.
+ * End to end (worker threads, --workers): block time of workloads with the GPU path as the
+ * backend choice leaves it (auto), forced on (every stage on the chosen backend), and off; and
+ * the dependency-DAG split on and off (re-executions and block time).
+ *
+ * On the GPU machine (Ubuntu 24.04, glibc >= 2.38, NVIDIA Vulkan ICD; ../shared/GPU.md), the same
+ * command picks webgpu automatically; PAREVM_DAWN_FLAGS passes Dawn flags.
+ */
+import { availableParallelism, cpus } from 'node:os'
+import { parseArgs } from 'node:util'
+
+import { evaluateCpu, randomModel, type Model } from '../shared/ai/model.ts'
+import { defaultInferenceService } from '../shared/ai/inference.ts'
+import { buildGenesis } from '../shared/chain/genesis.ts'
+import { EmbeddedCluster, type BlockEvent } from '../shared/cluster/embedded.ts'
+import { keccak256, keccakImplementation } from '../shared/crypto/keccak.ts'
+import { gpuBackend, gpuStatusLine, openBackend, probeWebGpu, resetGpuSelection, type GpuBackend } from '../shared/gpu/backend.ts'
+import { resetStageGates } from '../shared/gpu/gate.ts'
+import { conflictRowsCpu, conflictRowsGpu } from '../shared/gpu/kernels/conflict.ts'
+import { keccakBatchGpu } from '../shared/gpu/kernels/keccak.ts'
+import { mlpBatchGpu } from '../shared/gpu/kernels/mlp.ts'
+import { accessBitmaps, coversExact, exactDependencies, matrixFromPackedRows, type AccessSets } from '../shared/schedule/dependencies.ts'
+import { defaultDependencyPlanner, resetDependencyPlanner } from '../shared/schedule/planner.ts'
+import { createRng, generateWorkload, type WorkloadMix } from '../shared/workload/generator.ts'
+
+import type { GpuBackendName } from '../shared/gpu/config.ts'
+
+export interface GpuBenchOptions {
+  sizes: number[]
+  hashes: number[]
+  batches: number[]
+  runs: number
+  backends: GpuBackendName[] | undefined
+  e2e: boolean
+  e2eTxs: number
+  e2eBlock: number
+  workers: number
+  log: (line: string) => void
+}
+
+export interface StageRow {
+  stage: string
+  size: number
+  implementation: string
+  medianMs: number
+  /** CPU implementation's time over this one's (> 1: faster than the CPU). */
+  speedup: number
+  check: string
+}
+
+export interface E2eRow {
+  workload: string
+  setting: string
+  blocks: number
+  blockMsMedian: number
+  reexecuted: number
+  note: string
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN
+
+async function time<T>(runs: number, fn: () => T | Promise<T>): Promise<{ ms: number; result: T }> {
+  let result = await fn() // warm-up (compiles kernels), untimed
+  const ms: number[] = []
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now()
+    result = await fn()
+    ms.push(performance.now() - t0)
+  }
+  return { ms: median(ms), result }
+}
+
+/** Predicted access sets shaped like a block: own keys, a few shared pools, some hot keys. */
+function syntheticBlock(n: number, seed: number): AccessSets[] {
+  const rng = createRng(seed)
+  return Array.from({ length: n }, (_, i) => {
+    const reads = [`s${i}`, `r${Math.floor(rng() * n)}`]
+    const writes = [`s${i}`]
+    const pool = rng() < 0.1 ? 'hot' : `p${Math.floor(rng() * 64)}`
+    reads.push(pool)
+    if (rng() < 0.7) writes.push(pool)
+    if (rng() < 0.3) writes.push(reads[1]!)
+    return { reads, writes }
+  })
+}
+
+function trieLikeMessages(m: number, seed: number): Uint8Array[] {
+  const rng = createRng(seed)
+  return Array.from({ length: m }, () => {
+    const r = rng()
+    const len = r < 0.55 ? 70 + Math.floor(rng() * 40) : r < 0.85 ? 532 : 100 + Math.floor(rng() * 400)
+    return Uint8Array.from({ length: len }, () => Math.floor(rng() * 256))
+  })
+}
+
+export async function benchStages(o: GpuBenchOptions): Promise<StageRow[]> {
+  const names = o.backends ?? ['cpu', 'webasm', ...((await probeWebGpu()).ok ? (['webgpu'] as const) : [])]
+  const backends: GpuBackend[] = []
+  for (const name of names) backends.push(await openBackend(name, 'bench'))
+  const rows: StageRow[] = []
+
+  for (const n of o.sizes) {
+    const txs = syntheticBlock(n, n)
+    const { W, R } = accessBitmaps(txs)
+    o.log(`conflict matrix, ${n} transactions`)
+    const cpuRuns = Math.max(1, Math.min(o.runs, n >= 4096 ? 1 : o.runs))
+    const reference = await time(cpuRuns, () => conflictRowsCpu(W, R, n))
+    rows.push({ stage: 'conflict', size: n, implementation: 'CPU: same algorithm (plain TS)', medianMs: reference.ms, speedup: 1, check: 'reference' })
+    const exact = await time(o.runs, () => exactDependencies(txs))
+    rows.push({ stage: 'conflict', size: n, implementation: 'CPU: exact last-writer DAG (pipeline path)', medianMs: exact.ms, speedup: reference.ms / exact.ms, check: 'source of truth' })
+    for (const b of backends) {
+      const k = await time(o.runs, () => conflictRowsGpu(b, W, R, n))
+      const same = k.result.every((v, i) => v === reference.result[i])
+      const covers = coversExact(matrixFromPackedRows(k.result, n), exact.result)
+      rows.push({ stage: 'conflict', size: n, implementation: `kernel on ${b.name}`, medianMs: k.ms, speedup: reference.ms / k.ms, check: `${same ? 'bit-exact' : 'DIFFERS'}; ${covers ? 'covers exact DAG' : 'MISSES EDGES'}` })
+    }
+  }
+
+  for (const m of o.hashes) {
+    const messages = trieLikeMessages(m, m)
+    o.log(`keccak, ${m} messages`)
+    const cpu = await time(o.runs, () => messages.map((x) => keccak256(x)))
+    rows.push({ stage: 'keccak', size: m, implementation: `CPU: ${keccakImplementation}`, medianMs: cpu.ms, speedup: 1, check: 'reference' })
+    for (const b of backends) {
+      const k = await time(o.runs, () => keccakBatchGpu(b, messages))
+      const same = k.result.every((h, i) => Buffer.compare(h, cpu.result[i]!) === 0)
+      rows.push({ stage: 'keccak', size: m, implementation: `kernel on ${b.name}`, medianMs: k.ms, speedup: cpu.ms / k.ms, check: same ? 'bit-exact' : 'DIFFERS' })
+    }
+  }
+
+  const models: [string, Model][] = [
+    ['16-32-4', randomModel(createRng(1), [16, 32, 4])],
+    ['128-96-16', randomModel(createRng(2), [128, 96, 16])],
+  ]
+  for (const [label, model] of models) {
+    for (const batch of o.batches) {
+      const rng = createRng(batch)
+      const inputs = Array.from({ length: batch }, () => Int8Array.from({ length: model.inputDim }, () => Math.floor(rng() * 256) - 128))
+      o.log(`ai inference, model ${label}, ${batch} calls`)
+      const cpu = await time(o.runs, () => inputs.map((x) => evaluateCpu(model, x)))
+      rows.push({ stage: `ai ${label}`, size: batch, implementation: 'CPU: int32 reference', medianMs: cpu.ms, speedup: 1, check: 'reference' })
+      for (const b of backends) {
+        const k = await time(o.runs, () => mlpBatchGpu(b, model, inputs))
+        const same = k.result.every((v, i) => v.every((y, j) => y === cpu.result[i]![j]))
+        rows.push({ stage: `ai ${label}`, size: batch, implementation: `kernel on ${b.name}`, medianMs: k.ms, speedup: cpu.ms / k.ms, check: same ? 'bit-exact' : 'DIFFERS' })
+      }
+    }
+  }
+  return rows
+}
+
+interface E2eCase {
+  workload: string
+  mix: WorkloadMix
+  hotShare: number
+  settings: { name: string; env: Record<string, string> }[]
+}
+
+async function runWorkload(c: E2eCase, env: Record<string, string>, o: GpuBenchOptions): Promise<{ events: BlockEvent[]; note: string }> {
+  const saved = { ...process.env }
+  for (const key of ['PAREVM_GPU_BACKEND', 'PAREVM_GPU_STAGES', 'PAREVM_DAG_SPLIT']) delete process.env[key]
+  Object.assign(process.env, env)
+  resetGpuSelection()
+  resetStageGates()
+  resetDependencyPlanner()
+  try {
+    const workload = generateWorkload({ txs: o.e2eTxs, mix: c.mix, accounts: Math.max(50, Math.floor(o.e2eTxs / 4)), hotShare: c.hotShare, pools: 20, seed: 7 })
+    // Worker threads inherit process.env as it is now: the same settings on every thread.
+    const cluster = await EmbeddedCluster.start({ genesis: buildGenesis(workload.genesis), workers: o.workers, threads: true, blockSize: o.e2eBlock, verify: false })
+    const events: BlockEvent[] = []
+    let split = 0
+    try {
+      await cluster.submit(workload.rawTxs)
+      await cluster.runUntilIdle((e) => {
+        events.push(e)
+        split += defaultDependencyPlanner().lastStats?.groupsSplit ?? 0
+      })
+    } finally {
+      await cluster.stop()
+    }
+    await gpuBackend()
+    const ai = defaultInferenceService().stats
+    return { events, note: `${split} group(s) split; main thread gpu: ${gpuStatusLine()}; coordinator ai cache hits ${ai.cacheHits}` }
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key]
+    Object.assign(process.env, saved)
+  }
+}
+
+export async function benchEndToEnd(o: GpuBenchOptions): Promise<E2eRow[]> {
+  const forcedBackend = (await probeWebGpu()).ok ? 'webgpu' : 'webasm'
+  const cases: E2eCase[] = [
+    {
+      workload: 'ai',
+      mix: 'ai',
+      hotShare: 0.05,
+      settings: [
+        { name: 'auto (default)', env: {} },
+        { name: `all stages on (${forcedBackend})`, env: { PAREVM_GPU_BACKEND: forcedBackend, PAREVM_GPU_STAGES: 'all=on' } },
+        { name: 'GPU off', env: { PAREVM_GPU_BACKEND: 'off' } },
+      ],
+    },
+    {
+      workload: 'mixed, hot 0.2',
+      mix: 'mixed',
+      hotShare: 0.2,
+      settings: [
+        { name: 'auto (default)', env: {} },
+        { name: `all stages on (${forcedBackend})`, env: { PAREVM_GPU_BACKEND: forcedBackend, PAREVM_GPU_STAGES: 'all=on' } },
+        { name: 'GPU off, DAG split off', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'off' } },
+        { name: 'GPU off, DAG split auto', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'auto' } },
+      ],
+    },
+    {
+      workload: 'amm-hot',
+      mix: 'amm-hot',
+      hotShare: 1,
+      settings: [
+        { name: 'DAG split off', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'off' } },
+        { name: 'DAG split auto', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'auto' } },
+      ],
+    },
+  ]
+  const rows: E2eRow[] = []
+  for (const c of cases) {
+    for (const s of c.settings) {
+      o.log(`end to end: ${c.workload}, ${s.name}`)
+      const { events, note } = await runWorkload(c, s.env, o)
+      // The first block runs before templates are learned (no split, poor prediction): it is
+      // reported with the rest but the median is over the later blocks where there are some.
+      const later = events.length > 1 ? events.slice(1) : events
+      rows.push({
+        workload: c.workload,
+        setting: s.name,
+        blocks: events.length,
+        blockMsMedian: median(later.map((e) => e.wallMs)),
+        reexecuted: events.reduce((n, e) => n + e.sealed.report.reexecuted, 0),
+        note,
+      })
+    }
+  }
+  return rows
+}
+
+const fmt = (n: number, d = 1): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-')
+
+export function stageTable(rows: StageRow[]): string {
+  return [
+    '| stage | size | implementation | median ms | vs CPU | check |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.stage} | ${r.size} | ${r.implementation} | ${fmt(r.medianMs)} | ${fmt(r.speedup, 2)}x | ${r.check} |`),
+  ].join('\n')
+}
+
+export function e2eTable(rows: E2eRow[]): string {
+  return [
+    '| workload | setting | blocks | block ms (median, blocks 2+) | re-executed |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.workload} | ${r.setting} | ${r.blocks} | ${fmt(r.blockMsMedian, 0)} | ${r.reexecuted} |`),
+  ].join('\n')
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: 'string', default: '1024,2048' },
+      hashes: { type: 'string', default: '4096' },
+      batches: { type: 'string', default: '256,4096' },
+      runs: { type: 'string', default: '3' },
+      backends: { type: 'string' },
+      'skip-e2e': { type: 'boolean', default: false },
+      'e2e-txs': { type: 'string', default: '1500' },
+      'e2e-block': { type: 'string', default: '500' },
+      workers: { type: 'string', default: String(Math.max(2, availableParallelism())) },
+      json: { type: 'boolean', default: false },
+    },
+  })
+  const list = (s: string): number[] => s.split(',').map(Number)
+  const o: GpuBenchOptions = {
+    sizes: list(values.sizes),
+    hashes: list(values.hashes),
+    batches: list(values.batches),
+    runs: Number(values.runs),
+    backends: values.backends === undefined ? undefined : (values.backends.split(',') as GpuBackendName[]),
+    e2e: !values['skip-e2e'],
+    e2eTxs: Number(values['e2e-txs']),
+    e2eBlock: Number(values['e2e-block']),
+    workers: Number(values.workers),
+    log: (line) => process.stderr.write(`${line}\n`),
+  }
+  for (const n of [...o.sizes, ...o.hashes, ...o.batches, o.runs, o.e2eTxs, o.e2eBlock, o.workers]) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`bench/gpu.ts options must be positive integers (got ${n})`)
+  }
+  const probe = await probeWebGpu()
+  o.log(`gpu bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${availableParallelism()} cores), ${process.version}; webgpu: ${probe.ok ? `${probe.device} (${probe.reason})` : probe.reason}`)
+  const stages = await benchStages(o)
+  const e2e = o.e2e ? await benchEndToEnd(o) : []
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ webgpu: probe, stages, e2e }, null, 2)}\n`)
+    return
+  }
+  process.stdout.write(`\n${stageTable(stages)}\n`)
+  if (e2e.length > 0) {
+    process.stdout.write(`\n${e2eTable(e2e)}\n\n`)
+    for (const r of e2e) process.stdout.write(`- ${r.workload}, ${r.setting}: ${r.note}\n`)
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main()
