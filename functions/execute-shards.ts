@@ -106,7 +106,7 @@ function observedQueue(queue: Queue, rt: { status: WorkerStatus; metrics: Metric
 }
 
 export async function createWorkerRuntime(env: WorkerEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics } = {}): Promise<WorkerRuntime> {
-  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true })).backend
+  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true, queues: ['shards', 'done'] })).backend
   const logger = options.logger ?? createLogger('worker')
   const metrics = options.metrics ?? createMetrics('worker')
   const status: WorkerStatus = { startedAtMs: Date.now(), lastPollAtMs: Date.now(), busySinceMs: undefined, shards: 0, txs: 0, draining: false, storeRetries: 0 }

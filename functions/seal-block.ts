@@ -45,7 +45,7 @@ export interface CoordinatorRuntime {
 }
 
 export async function createCoordinatorRuntime(env: CoordinatorEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics } = {}): Promise<CoordinatorRuntime> {
-  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true })).backend
+  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true, queues: [] })).backend
   const logger = options.logger ?? createLogger('coordinator')
   const trie = WorldStateTrie.lazy(new KvTrieNodeStore(backend.kv))
   // Start from what earlier containers learned, so a cold start does not overwrite it with less.

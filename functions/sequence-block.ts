@@ -57,7 +57,7 @@ const SEAL_POLL_MS_MIN = 50
 const SEAL_POLL_MS_MAX = 500
 
 export async function createSequencerRuntime(env: SequencerEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics } = {}): Promise<SequencerRuntime> {
-  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true })).backend
+  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true, queues: ['ingress', 'shards'] })).backend
   const logger = options.logger ?? createLogger('sequencer')
   const templates = new TemplateRegistry()
   const sequencer = new Sequencer({

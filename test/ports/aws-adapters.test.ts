@@ -204,6 +204,17 @@ describe('SQS adapter', () => {
     await expect(q.extendVisibility('gone', 1000)).rejects.toThrow(/no longer valid/)
   })
 
+  it('a queue known by name is looked up once, on first use', async () => {
+    const { client, calls } = stubClient<SQSClient>(() => ({ Messages: [] }))
+    let lookups = 0
+    const q = new SqsQueue({ client, name: 'lazy', url: async () => `http://sqs/lazy/${++lookups}`, fifo: false })
+    expect(() => q.url).toThrow(/not resolved/)
+    await Promise.all([q.receive({ maxMessages: 1, waitMs: 0 }), q.receive({ maxMessages: 1, waitMs: 0 })])
+    expect(lookups).toBe(1)
+    expect(calls.map((c) => c.input.QueueUrl)).toEqual(['http://sqs/lazy/1', 'http://sqs/lazy/1'])
+    expect(q.url).toBe('http://sqs/lazy/1')
+  })
+
   it('FIFO: a group on every message, deduplication ids passed, no per-message delay', async () => {
     const { q, calls } = queue(() => ({ Failed: [] }), true)
     await expect(q.send([{ body: 'a' }])).rejects.toThrow(/groupId/)

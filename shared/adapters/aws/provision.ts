@@ -156,10 +156,10 @@ export async function deleteResources(clients: AwsClients, prefix: string): Prom
   }
 }
 
-async function resolveQueue(client: SQSClient, prefix: string, role: QueueRole, deadLetter: boolean, url?: string): Promise<SqsQueue> {
+function queueFor(client: SQSClient, prefix: string, role: QueueRole, deadLetter: boolean, url?: string): SqsQueue {
   const name = queueName(prefix, role, deadLetter)
-  let resolved = url
-  if (resolved === undefined) {
+  const lookUp = async (): Promise<string> => {
+    let resolved: string | undefined
     try {
       resolved = (await client.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl
     } catch (error) {
@@ -168,16 +168,23 @@ async function resolveQueue(client: SQSClient, prefix: string, role: QueueRole, 
         cause: error,
       })
     }
+    if (resolved === undefined) throw new ConfigError(`SQS returned no URL for queue ${name}`)
+    return resolved
   }
-  if (resolved === undefined) throw new ConfigError(`SQS returned no URL for queue ${name}`)
-  return new SqsQueue({ client, name, url: resolved, fifo: QUEUES[role].fifo })
+  return new SqsQueue({ client, name, url: url ?? lookUp, fifo: QUEUES[role].fifo })
 }
 
 export interface OpenBackendOptions {
   /** Queue URLs known in advance (the stack passes them); the others are looked up by name. */
   queueUrls?: Partial<Record<QueueRole, string>>
-  /** Check that every table exists (one DescribeTable each). */
+  /** Check that the tables exist at start (one DescribeTable of the meta table, which every role reads). */
   checkTables?: boolean
+  /**
+   * Queues whose URLs are looked up now (a missing queue fails here, with a clear error). The
+   * others, dead-letter queues included, are looked up on first use, so a role needs no access
+   * to queues it never touches. Default: every queue and dead-letter queue.
+   */
+  resolve?: readonly QueueRole[]
   store?: Omit<DynamoKeyValueStoreOptions, 'client' | 'prefix'>
 }
 
@@ -185,25 +192,23 @@ export interface OpenBackendOptions {
 export async function openBackend(clients: AwsClients, prefix: string, options: OpenBackendOptions = {}): Promise<AwsBackend> {
   checkPrefix(prefix)
   if (options.checkTables === true) {
-    await mapLimit(ALL_TABLES, 4, async (table) => {
-      const name = tableName(prefix, table)
-      try {
-        await clients.dynamodb.send(new DescribeTableCommand({ TableName: name }))
-      } catch (error) {
-        throw new ConfigError(`table ${name} does not exist or cannot be reached: ${(error as Error).message}`, {
-          hint: 'deploy the stack (cdk deploy) or create the resources for this prefix; check PAREVM_PREFIX, AWS_REGION and the endpoint variables',
-          cause: error,
-        })
-      }
-    })
+    const name = tableName(prefix, 'meta')
+    try {
+      await clients.dynamodb.send(new DescribeTableCommand({ TableName: name }))
+    } catch (error) {
+      throw new ConfigError(`table ${name} does not exist or cannot be reached: ${(error as Error).message}`, {
+        hint: 'deploy the stack (cdk deploy) or create the resources for this prefix; check PAREVM_PREFIX, AWS_REGION and the endpoint variables',
+        cause: error,
+      })
+    }
   }
   const queues = {} as Record<QueueRole, SqsQueue>
   const deadLetters = {} as Record<QueueRole, SqsQueue>
-  await Promise.all(
-    ALL_QUEUE_ROLES.map(async (role) => {
-      queues[role] = await resolveQueue(clients.sqs, prefix, role, false, options.queueUrls?.[role])
-      deadLetters[role] = await resolveQueue(clients.sqs, prefix, role, true)
-    }),
-  )
+  for (const role of ALL_QUEUE_ROLES) {
+    queues[role] = queueFor(clients.sqs, prefix, role, false, options.queueUrls?.[role])
+    deadLetters[role] = queueFor(clients.sqs, prefix, role, true)
+  }
+  const eager = options.resolve === undefined ? [...Object.values(queues), ...Object.values(deadLetters)] : options.resolve.map((role) => queues[role])
+  await Promise.all(eager.map((q) => q.resolve()))
   return { prefix, kv: new DynamoKeyValueStore({ client: clients.dynamodb, prefix, ...options.store }), queues, deadLetters }
 }

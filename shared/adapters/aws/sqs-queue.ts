@@ -44,7 +44,8 @@ export interface SqsQueueOptions {
   client: SQSClient
   /** The queue's name (for messages and logs). */
   name: string
-  url: string
+  /** The queue URL, or how to find it on first use (a role reaches only its own queues). */
+  url: string | (() => Promise<string>)
   fifo: boolean
   messageBytesMax?: number
   backoff?: BackoffOptions
@@ -75,8 +76,10 @@ function isInvalidHandle(code: string | undefined): boolean {
 
 export class SqsQueue implements Queue {
   readonly name: string
-  readonly url: string
   readonly fifo: boolean
+  private resolvedUrl: string | undefined
+  private readonly findUrl: (() => Promise<string>) | undefined
+  private pendingUrl: Promise<string> | undefined
   private readonly client: SQSClient
   private readonly messageBytesMax: number
   private readonly backoff: BackoffOptions
@@ -91,10 +94,30 @@ export class SqsQueue implements Queue {
   constructor(options: SqsQueueOptions) {
     this.client = options.client
     this.name = options.name
-    this.url = options.url
+    if (typeof options.url === 'string') this.resolvedUrl = options.url
+    else this.findUrl = options.url
     this.fifo = options.fifo
     this.messageBytesMax = options.messageBytesMax ?? QUEUE_LIMITS.messageBytes
     this.backoff = options.backoff ?? DEFAULT_BACKOFF
+  }
+
+  /** The queue URL (throws if it is looked up on first use and that has not happened yet). */
+  get url(): string {
+    if (this.resolvedUrl === undefined) throw new ParevmError(`the URL of queue ${this.name} is not resolved yet (call resolve() first)`)
+    return this.resolvedUrl
+  }
+
+  /** The queue URL, looked up once if it was not given. */
+  async resolve(): Promise<string> {
+    if (this.resolvedUrl !== undefined) return this.resolvedUrl
+    this.pendingUrl ??= this.findUrl!().then(
+      (url) => (this.resolvedUrl = url),
+      (error: unknown) => {
+        this.pendingUrl = undefined
+        throw error
+      },
+    )
+    return this.pendingUrl
   }
 
   private async timed<T>(op: OperationName, messages: number, fn: () => Promise<T>): Promise<T> {
@@ -167,7 +190,7 @@ export class SqsQueue implements Queue {
         for (let attempt = 1; ; attempt++) {
           let failed: BatchResultErrorEntry[]
           try {
-            const out = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.url, Entries: pending }))
+            const out = await this.client.send(new SendMessageBatchCommand({ QueueUrl: await this.resolve(), Entries: pending }))
             failed = out.Failed ?? []
           } catch (error) {
             if (!isThrottle(error) || attempt >= this.backoff.attemptsMax) throw this.wrap('SendMessageBatch', error)
@@ -200,7 +223,7 @@ export class SqsQueue implements Queue {
       try {
         out = await this.client.send(
           new ReceiveMessageCommand({
-            QueueUrl: this.url,
+            QueueUrl: await this.resolve(),
             MaxNumberOfMessages: options.maxMessages,
             WaitTimeSeconds: waitSec,
             ...(options.visibilityTimeoutMs !== undefined
@@ -237,7 +260,7 @@ export class SqsQueue implements Queue {
       await this.timed('delete', batch.length, async () => {
         let out
         try {
-          out = await this.client.send(new DeleteMessageBatchCommand({ QueueUrl: this.url, Entries: batch.map((h, i) => ({ Id: `d${i}`, ReceiptHandle: h })) }))
+          out = await this.client.send(new DeleteMessageBatchCommand({ QueueUrl: await this.resolve(), Entries: batch.map((h, i) => ({ Id: `d${i}`, ReceiptHandle: h })) }))
         } catch (error) {
           throw this.wrap('DeleteMessageBatch', error)
         }
@@ -251,7 +274,7 @@ export class SqsQueue implements Queue {
     const seconds = Math.min(SQS_LIMITS.visibilitySecMax, Math.max(0, Math.ceil(timeoutMs / 1000)))
     await this.timed('extend', 1, async () => {
       try {
-        await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.url, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }))
+        await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: await this.resolve(), ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }))
       } catch (error) {
         const name = error instanceof Error ? error.name : ''
         if (isInvalidHandle(name) || name === 'MessageNotInflight' || name === 'AWS.SimpleQueueService.MessageNotInflight') {
@@ -268,7 +291,7 @@ export class SqsQueue implements Queue {
       try {
         out = await this.client.send(
           new GetQueueAttributesCommand({
-            QueueUrl: this.url,
+            QueueUrl: await this.resolve(),
             AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
           }),
         )
