@@ -77,6 +77,7 @@ export class ClusterStack extends Stack {
       maxWorkers: config.maxWorkers,
       backlogPerWorker: config.backlogPerWorker,
       shardQueue: this.queues.queue('shards'),
+      ...(config.workerImage !== undefined ? { imageUri: config.workerImage } : {}),
       environment: environment('worker'),
       healthPort: WORKER_HEALTH.port,
       healthPath: WORKER_HEALTH.path,

@@ -61,6 +61,15 @@ export const deployConfigSchema = z
     hardfork: z.enum(HARDFORKS, { error: `expected one of ${HARDFORKS.join(', ')}` }).default('cancun'),
     /** `destroy` (default: `cdk destroy` removes tables and their data) or `retain`. */
     dataRemoval: z.enum(['destroy', 'retain'], { error: 'expected destroy or retain' }).default('destroy'),
+    /**
+     * A pre-built worker image (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` or any
+     * registry the instances can pull from without credentials) instead of building
+     * infra/worker.Dockerfile at deploy time (which needs Docker where `cdk deploy` runs).
+     */
+    workerImage: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._\-/:@]{2,254}$/, { error: 'expected an image reference such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/parevm-worker:v1' })
+      .optional(),
     /** Optional e-mail address subscribed to the alarms' SNS topic. */
     alarmEmail: z.email({ error: 'expected an e-mail address' }).optional(),
   })

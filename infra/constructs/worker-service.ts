@@ -17,6 +17,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib'
 import { CfnScalingPolicy, ScalableTarget, ServiceNamespace } from 'aws-cdk-lib/aws-applicationautoscaling'
 import { AutoScalingGroup, BlockDeviceVolume, EbsDeviceVolumeType } from 'aws-cdk-lib/aws-autoscaling'
 import { InstanceType, LaunchTemplate, SecurityGroup, SubnetType, UserData, type IVpc } from 'aws-cdk-lib/aws-ec2'
+import { Repository } from 'aws-cdk-lib/aws-ecr'
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets'
 import {
   AmiHardwareType,
@@ -58,6 +59,8 @@ export interface WorkerServiceProps {
   maxWorkers: number
   /** Visible shard messages per running task that scaling aims at. */
   backlogPerWorker: number
+  /** A pre-built image (see config `workerImage`) instead of building WORKER_DOCKERFILE. */
+  imageUri?: string
   /** The queue the workers consume (its backlog drives scaling). */
   shardQueue: IQueue
   environment: Record<string, string>
@@ -69,6 +72,24 @@ export interface WorkerServiceProps {
   stopTimeoutSec?: number
   cpuUnits?: number
   memoryReservationMiB?: number
+}
+
+const PRIVATE_ECR = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com\/([^:@]+)(?::([^@]+))?(?:@(.+))?$/
+
+/**
+ * The worker image: built from the Dockerfile (CDK publishes it to the bootstrap repository), or
+ * a pre-built one; from a private ECR repository the execution role gets pull rights on it.
+ */
+function workerImage(scope: Construct, uri: string | undefined): ContainerImage {
+  if (uri === undefined) return ContainerImage.fromAsset(REPO_ROOT, { file: WORKER_DOCKERFILE, platform: Platform.LINUX_AMD64 })
+  const ecr = PRIVATE_ECR.exec(uri)
+  if (ecr === null) return ContainerImage.fromRegistry(uri)
+  const [, account, region, name, tag, digest] = ecr
+  const repository = Repository.fromRepositoryAttributes(scope, 'WorkerRepository', {
+    repositoryArn: `arn:aws:ecr:${region}:${account}:repository/${name}`,
+    repositoryName: name!,
+  })
+  return ContainerImage.fromEcrRepository(repository, digest ?? tag ?? 'latest')
 }
 
 /** Collects every conflicting prop and throws once. */
@@ -149,7 +170,7 @@ export class WorkerService extends Construct {
     this.taskDefinition = new Ec2TaskDefinition(this, 'Task', { networkMode: NetworkMode.AWS_VPC })
     const healthUrl = `http://127.0.0.1:${props.healthPort}${props.healthPath ?? '/health'}`
     this.container = this.taskDefinition.addContainer('worker', {
-      image: ContainerImage.fromAsset(REPO_ROOT, { file: WORKER_DOCKERFILE, platform: Platform.LINUX_AMD64 }),
+      image: workerImage(this, props.imageUri),
       gpuCount: 1,
       cpu: props.cpuUnits ?? 2048,
       memoryReservationMiB: props.memoryReservationMiB ?? 8192,

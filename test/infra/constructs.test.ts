@@ -298,6 +298,17 @@ describe('WorkerService', () => {
     })
   })
 
+  it('uses a pre-built image instead of the Dockerfile when given one, with pull rights on a private ECR repository', () => {
+    const ecr = workerStack({ imageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/parevm-worker:v7' }).template
+    ecr.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [Match.objectLike({ Image: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('parevm-worker:v7$')])] }) })] })
+    ecr.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'], Resource: 'arn:aws:ecr:eu-west-1:123456789012:repository/parevm-worker' })]) },
+    })
+    const pub = workerStack({ imageUri: 'public.ecr.aws/docker/library/busybox:stable' }).template
+    pub.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [Match.objectLike({ Image: 'public.ecr.aws/docker/library/busybox:stable' })] })
+    expect(JSON.stringify(pub.toJSON())).not.toContain('ecr:BatchGetImage')
+  })
+
   it('collects every bad property and throws once', () => {
     const props = { minWorkers: 0, maxWorkers: 300, backlogPerWorker: 0, healthPort: 80, stopTimeoutSec: 200 } as unknown as WorkerServiceProps
     let message = ''
