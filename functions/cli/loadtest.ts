@@ -5,7 +5,7 @@
  * servers or LocalStack (--prefix), with the pipeline running elsewhere or here
  * (--with-pipeline). Writes report.json, chart.svg and report.html.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -85,7 +85,9 @@ Load
 
 Report
   --drain S           seconds to wait for inclusions after the last send (default 60)
-  --out DIR           report.json, chart.svg, report.html (default loadtest-report)
+  --out DIR           report.json, chart.svg, report.html and transactions.csv (every
+                      transaction: intended and actual send time, outcome; default
+                      loadtest-report)
   --json              print the report JSON on stdout
   --quiet             no progress lines
 `
@@ -308,6 +310,8 @@ export async function loadtestCommand(argv: string[]): Promise<number> {
     else process.exit(130)
   }
   process.on('SIGINT', onSigint)
+  const outDir = resolve(o.out)
+  const txLog = join(outDir, 'transactions.csv')
   let report: LoadTestReport
   try {
     progress.write(`parevm loadtest: ${opened.target.description}`, false)
@@ -325,17 +329,34 @@ export async function loadtestCommand(argv: string[]): Promise<number> {
       ...(funderHex !== undefined ? { funding: { funderKey: fromHex(funderHex.replace(/^0x/, '')), fundWei: BigInt(Math.round(o['fund-eth'] * 1e6)) * 10n ** 12n } } : {}),
       stop,
       onProgress: (line, live) => progress.write(line, live),
+      onTransactions: (rows) => {
+        mkdirSync(outDir, { recursive: true })
+        const fd = openSync(txLog, 'w')
+        try {
+          let chunk: string[] = []
+          for (const row of rows) {
+            chunk.push(row)
+            if (chunk.length === 1000) {
+              writeSync(fd, `${chunk.join('\n')}\n`)
+              chunk = []
+            }
+          }
+          if (chunk.length > 0) writeSync(fd, `${chunk.join('\n')}\n`)
+        } finally {
+          closeSync(fd)
+        }
+      },
     })
   } finally {
     process.off('SIGINT', onSigint)
     progress.end()
     await opened.close()
   }
-  const files = writeReport(report, resolve(o.out))
+  const files = writeReport(report, outDir)
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
   else {
     process.stdout.write(`\nparevm loadtest\n${reportText(report)}\n`)
-    process.stdout.write(`\n  report  ${files.report}\n  chart   ${files.chart}\n  html    ${files.html}\n`)
+    process.stdout.write(`\n  report        ${files.report}\n  chart         ${files.chart}\n  html          ${files.html}\n  transactions  ${txLog}\n`)
     if (report.unaccountedTxs.length > 0) {
       process.stdout.write(`\nnever included (first ${Math.min(10, report.unaccountedTxs.length)} of ${report.unaccountedTxs.length}):\n`)
       for (const u of report.unaccountedTxs.slice(0, 10)) process.stdout.write(`  ${u.hash}  sender ${u.sender} nonce ${u.nonce}${u.sendFailed ? '  (send failed)' : ''}\n`)

@@ -75,7 +75,7 @@ export interface LoadTestReport {
   startedAt: string
   endedAt: string
   stoppedBy: 'schedule' | 'interrupt' | 'pipeline-failure' | 'error'
-  /** Seconds: injection window (first to last intended send), and the drain after it. */
+  /** Seconds: the injection window (the schedule, or up to the stop), and the time after it until the end. */
   injectionSec: number
   drainSec: number
   injection: {
@@ -94,7 +94,7 @@ export interface LoadTestReport {
     sentTps: number
     /** Included / (last inclusion - start). */
     achievedTps: number
-    /** Included during the injection window / its length. */
+    /** Included during the injection window / its length (up to the stop, when stopped early). */
     sustainedTps: number
   }
   results: {
@@ -136,6 +136,8 @@ export interface ReportInput {
   status: Uint8Array
   doneAtMs: Float64Array
   reverted: Uint8Array
+  /** Block of each included or execution-rejected transaction (-1: none). */
+  block?: Float64Array
   rejections: Map<number, { code: string; reason: string }>
   blocks: readonly BlockSample[]
   receiptsMissing: number
@@ -184,6 +186,8 @@ export function buildReport(input: ReportInput): LoadTestReport {
   const latency = histogram()
   const lag = histogram()
   const durationMs = input.stepStartMs[input.stepStartMs.length - 1]!
+  // The injection window: the schedule, or up to the first transaction not sent (stopped early).
+  const windowMs = issued < planned ? Math.max(1, offsetsMs[issued]!) : durationMs
   let included = 0
   let rejected = 0
   let reverted = 0
@@ -203,7 +207,7 @@ export function buildReport(input: ReportInput): LoadTestReport {
       if (input.reverted[i] === 1) reverted++
       record(latency, doneAtMs[i]! - intended)
       lastInclusionMs = Math.max(lastInclusionMs, doneAtMs[i]!)
-      if (doneAtMs[i]! <= startMs + durationMs) includedInWindow++
+      if (doneAtMs[i]! <= startMs + windowMs) includedInWindow++
     } else if (status[i] === TX_REJECTED) {
       rejected++
     } else {
@@ -278,7 +282,7 @@ export function buildReport(input: ReportInput): LoadTestReport {
   const blockTxs = blocks.reduce((s, b) => s + b.txs, 0)
   const reexecuted = blocks.reduce((s, b) => s + b.reexecuted, 0)
   const lagP = percentiles(lag)
-  const injectionSec = (offsetsMs[planned - 1] ?? 0) / 1000
+  const injectionSec = windowMs / 1000
   return {
     version: 1,
     target: input.meta.target,
@@ -290,7 +294,7 @@ export function buildReport(input: ReportInput): LoadTestReport {
     endedAt: new Date(input.meta.endedAtMs).toISOString(),
     stoppedBy: input.meta.stoppedBy,
     injectionSec: round1(injectionSec),
-    drainSec: round1(Math.max(0, endMs - startMs - durationMs) / 1000),
+    drainSec: round1(Math.max(0, endMs - startMs - windowMs) / 1000),
     injection: {
       planned,
       sent: issued,
@@ -305,7 +309,7 @@ export function buildReport(input: ReportInput): LoadTestReport {
       offeredTps: round1(planned / (durationMs / 1000)),
       sentTps: round1(issued / Math.max(0.001, (lastSentMs - startMs) / 1000 || durationMs / 1000)),
       achievedTps: round1(included / Math.max(0.001, (lastInclusionMs - startMs) / 1000)),
-      sustainedTps: round1(includedInWindow / (durationMs / 1000)),
+      sustainedTps: round1(includedInWindow / (windowMs / 1000)),
     },
     results: {
       included,
@@ -333,6 +337,40 @@ export function buildReport(input: ReportInput): LoadTestReport {
     deadLettered: input.deadLettered,
     unaccountedTxs,
     errors: input.errors,
+  }
+}
+
+/** Columns of the per-transaction log (`transactions.csv`). */
+export const TRANSACTION_COLUMNS = ['index', 'hash', 'sender', 'nonce', 'intendedAtMs', 'sentAtMs', 'outcome', 'doneAtMs', 'latencyMs', 'block', 'reverted', 'code'] as const
+
+/**
+ * Every scheduled transaction, one CSV line each: when it was meant to be sent and was sent,
+ * and what became of it (included, rejected, pending: never included, send-failed, not-sent).
+ */
+export function* transactionRows(input: ReportInput): Generator<string> {
+  yield TRANSACTION_COLUMNS.join(',')
+  const { startMs, offsetsMs, status, doneAtMs, sentAtMs } = input
+  for (let i = 0; i < offsetsMs.length; i++) {
+    const intended = startMs + offsetsMs[i]!
+    const { sender, nonce } = input.senderOf(i)
+    const sent = i < input.issued && sentAtMs[i]! > 0
+    const outcome = !sent ? 'not-sent' : status[i] === TX_INCLUDED ? 'included' : status[i] === TX_REJECTED ? 'rejected' : input.failed[i] === 1 ? 'send-failed' : 'pending'
+    const done = outcome === 'included' || outcome === 'rejected'
+    const block = input.block?.[i] ?? -1
+    yield [
+      i,
+      input.hashes[i],
+      sender,
+      `0x${nonce.toString(16)}`,
+      Math.round(intended),
+      sent ? Math.round(sentAtMs[i]!) : '',
+      outcome,
+      done ? Math.round(doneAtMs[i]!) : '',
+      outcome === 'included' ? Math.round(doneAtMs[i]! - intended) : '',
+      block >= 0 ? block : '',
+      outcome === 'included' ? input.reverted[i] : '',
+      input.rejections.get(i)?.code ?? '',
+    ].join(',')
   }
 }
 

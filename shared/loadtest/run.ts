@@ -14,7 +14,7 @@ import { Records } from '../store/records.ts'
 import { epochNow } from './inject.ts'
 import { Injector, type InjectorTarget } from './injector.ts'
 import { senderAddresses, type WorkloadContext } from './intents.ts'
-import { buildReport, type DepthSample, type LoadTestReport } from './report.ts'
+import { LAG_BEHIND_MS, buildReport, transactionRows, type DepthSample, type LoadTestReport, type ReportInput } from './report.ts'
 import { buildSchedule, type RampStep } from './schedule.ts'
 import { bootstrapStore, fundByTransactions, genesisSetup, senderNonces, warmUp, type WorkloadShape } from './setup.ts'
 import { signSchedule } from './sign.ts'
@@ -63,6 +63,8 @@ export interface LoadTestOptions {
   /** Fund senders and deploy contracts by transactions from this key (a running chain). */
   funding?: { funderKey: Uint8Array; fundWei: bigint }
   stop?: StopController
+  /** Receives the per-transaction log (CSV lines, header first; see transactionRows). */
+  onTransactions?: (rows: Iterable<string>) => void
   /** Progress lines; `live` lines replace each other on a terminal. */
   onProgress?: (line: string, live: boolean) => void
 }
@@ -238,8 +240,8 @@ export async function runLoadTest(target: LoadTestTarget, options: LoadTestOptio
         while (rateWindow.length > RATE_WINDOW_SAMPLES) rateWindow.shift()
         const first = rateWindow[0]!
         const rate = rateWindow.length < 2 ? 0 : (included - first.included) / Math.max(0.001, (now - first.at) / 1000)
-        let due = 0
-        while (due < total && startMs + schedule.offsetsMs[due]! <= now) due++
+        // How late the next unsent transaction already is (the injector's lag, live).
+        const behindMs = issued < total ? now - (startMs + schedule.offsetsMs[issued]!) : 0
         const t = (now - startMs) / 1000
         const step = schedule.stepStartMs.findIndex((ms, k) => k < schedule.steps.length && now - startMs < schedule.stepStartMs[k + 1]!)
         const offered = schedule.steps[step === -1 ? schedule.steps.length - 1 : step]!.rate
@@ -253,7 +255,7 @@ export async function runLoadTest(target: LoadTestTarget, options: LoadTestOptio
           `pending ${issued - tracker.resolved}`,
           live.totalCount === 0 ? 'latency -' : `p50 ${live.getValueAtPercentile(50)} ms p99 ${live.getValueAtPercentile(99)} ms`,
           d === undefined ? '' : `queue ${d.visible + d.inFlight}`,
-          !draining && due - issued > 0 ? `injector behind by ${due - issued}` : '',
+          !draining && behindMs > LAG_BEHIND_MS ? `injector ${Math.round(behindMs)} ms behind` : '',
         ]
         progress(parts.filter((p) => p !== '').join(' | '), true)
       }
@@ -315,7 +317,7 @@ export async function runLoadTest(target: LoadTestTarget, options: LoadTestOptio
       }
     }
     const accounts = shape.accounts
-    return buildReport({
+    const input: ReportInput = {
       meta: {
         target: { kind: target.kind, description: target.description, pipeline: pipeline === undefined ? 'external' : 'in-process' },
         workload: { mix: shape.mix, accounts, hotShare: shape.hotShare, pools: shape.pools, seed: shape.seed, chainId: chain.chainId.toString(), hardfork: chain.hardfork },
@@ -341,13 +343,23 @@ export async function runLoadTest(target: LoadTestTarget, options: LoadTestOptio
       status: tracker.status,
       doneAtMs: tracker.doneAtMs,
       reverted: tracker.reverted,
+      block: tracker.block,
       rejections: tracker.rejections,
       blocks: tracker.blocks,
       receiptsMissing: tracker.receiptsMissing,
       depth,
       deadLettered,
       errors,
-    })
+    }
+    const report = buildReport(input)
+    if (options.onTransactions !== undefined) {
+      try {
+        options.onTransactions(transactionRows(input))
+      } catch (error) {
+        report.errors.push(`writing the transaction log: ${error instanceof Error ? error.message : String(error)}`)
+      }
+    }
+    return report
   } finally {
     await pipeline?.stop()
   }

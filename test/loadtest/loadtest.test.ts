@@ -63,6 +63,13 @@ describe('parevm loadtest on the embedded cluster', () => {
       expect(report.target).toMatchObject({ kind: 'embedded', pipeline: 'in-process' })
       expect(readFileSync(join(dir, 'chart.svg'), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
       expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<svg ')
+      // The per-transaction log: one line per scheduled transaction, outcomes as in the report.
+      const lines = readFileSync(join(dir, 'transactions.csv'), 'utf8').trim().split('\n')
+      expect(lines.length).toBe(report.injection.planned + 1)
+      const outcomes = lines.slice(1).map((l) => l.split(',')[6])
+      expect(outcomes.filter((o) => o === 'included').length).toBe(report.results.included)
+      expect(outcomes.filter((o) => o === 'rejected').length).toBe(report.results.rejected)
+      expect(lines.slice(1).every((l) => /^\d+,0x[0-9a-f]{64},0x[0-9a-f]{40},0x[0-9a-f]+,\d+,\d+,/.test(l))).toBe(true)
     })
   }
 
