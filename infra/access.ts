@@ -28,11 +28,12 @@ export const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem', '
 
 /**
  * What every role does once at start (shared/adapters/aws/provision.ts openBackend, through
- * functions/commons/clients.ts): DescribeTable on every table (checkTables) and GetQueueUrl for
- * every dead-letter queue (resolved by name; the main queues' URLs come from the environment).
+ * functions/commons/clients.ts): DescribeTable on the meta table (checkTables: the stack is
+ * there). Queue URLs come from the environment, so no GetQueueUrl, and the dead-letter queues
+ * are never touched by the roles.
  */
 export const STARTUP_TABLE_ACTIONS = ['dynamodb:DescribeTable'] as const
-export const STARTUP_DEAD_LETTER_ACTIONS = ['sqs:GetQueueUrl'] as const
+export const STARTUP_TABLES: readonly TableName[] = ['meta']
 
 export const ROLE_ACCESS: Readonly<Record<Role, RoleAccess>> = {
   sequencer: {

@@ -9,7 +9,7 @@ import { Construct } from 'constructs'
 
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam'
 
-import { ROLE_ACCESS, STARTUP_DEAD_LETTER_ACTIONS, STARTUP_TABLE_ACTIONS, TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS, type Role } from './access.ts'
+import { ROLE_ACCESS, STARTUP_TABLES, STARTUP_TABLE_ACTIONS, TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS, type Role } from './access.ts'
 import { CoordinatorFunction } from './constructs/coordinator-function.ts'
 import { ClusterMonitoring } from './constructs/cluster-monitoring.ts'
 import { PipelineQueues, QUEUE_ROLES } from './constructs/pipeline-queues.ts'
@@ -118,8 +118,7 @@ export class ClusterStack extends Stack {
 
   /**
    * Grants exactly ROLE_ACCESS[role] (DynamoDB actions on the named tables, SQS consume/send on
-   * the named queues) plus the start-up checks: DescribeTable on every table, GetQueueUrl on the
-   * dead-letter queues.
+   * the named queues) plus the start-up check: DescribeTable on the meta table.
    */
   private grantRole(role: Role, grantee: IGrantable): void {
     const access = ROLE_ACCESS[role]
@@ -128,10 +127,7 @@ export class ClusterStack extends Stack {
     for (const queue of access.consume) this.queues.queue(queue).grantConsumeMessages(grantee)
     for (const queue of access.send) this.queues.queue(queue).grantSendMessages(grantee)
     grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: [...STARTUP_TABLE_ACTIONS], resources: ALL_TABLES.map((t) => this.tables.table(t).tableArn) }),
-    )
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: [...STARTUP_DEAD_LETTER_ACTIONS], resources: QUEUE_ROLES.map((r) => this.queues.deadLetter(r).queueArn) }),
+      new PolicyStatement({ actions: [...STARTUP_TABLE_ACTIONS], resources: STARTUP_TABLES.map((t) => this.tables.table(t).tableArn) }),
     )
   }
 }
