@@ -103,6 +103,8 @@ export async function runSequencer(rt: SequencerRuntime, options: SequencerRunOp
   const result: SequencerRunResult = { blocks: 0, txs: 0, rejected: 0, duplicates: 0, lastBlock: undefined, stoppedBecause: 'idle' }
   const maxBlocks = options.maxBlocks ?? Number.MAX_SAFE_INTEGER
   let idle = 0
+  // The next block's intake (receive, decode, recover senders), taken while the current one executes.
+  let prefetch: Promise<void> | undefined
   // Bounded: every round plans a block, waits for a seal, or counts an idle poll; time bounds the rest.
   for (;;) {
     if (Date.now() >= options.deadlineMs) {
@@ -114,7 +116,11 @@ export async function runSequencer(rt: SequencerRuntime, options: SequencerRunOp
     const next = BigInt(head.number) + 1n
     if ((await rt.records.getPlanMeta(next)) !== undefined) {
       const until = Math.min(options.deadlineMs, Date.now() + rt.env.PAREVM_SEAL_WAIT_MS)
-      if (await waitForSeal(rt.records, next, until)) continue
+      if (await waitForSeal(rt.records, next, until)) {
+        await prefetch?.catch((error: unknown) => rt.logger.warn('intake of the next block failed; planNext receives again', { error: error as Error }))
+        prefetch = undefined
+        continue
+      }
       if (Date.now() >= options.deadlineMs) continue
       rt.logger.warn('planned block not sealed in time; sending its shard messages again', { block: next.toString(), waitedMs: rt.env.PAREVM_SEAL_WAIT_MS })
       await rt.sequencer.planNext()
@@ -142,8 +148,15 @@ export async function runSequencer(rt: SequencerRuntime, options: SequencerRunOp
     result.blocks++
     result.txs += plan.txCount
     result.lastBlock = plan.block.toString()
+    if (result.blocks < maxBlocks) {
+      prefetch = rt.sequencer.prefetchIntake()
+      prefetch.catch(() => {})
+    }
     rt.logger.info('block planned', { block: plan.block.toString(), txs: plan.txCount, shards: plan.shards, rejected: plan.rejected.length, carried: plan.carried })
   }
+  // Messages taken in for the next block stay with this (warm) sequencer, or come back after
+  // their visibility timeout if the container goes away.
+  await prefetch?.catch(() => {})
   return result
 }
 
