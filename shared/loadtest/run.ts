@@ -146,12 +146,13 @@ export async function runLoadTest(target: LoadTestTarget, options: LoadTestOptio
         chain,
         senders,
         timeoutMs: options.setupTimeoutMs,
+        stopped: () => stop.requests > 0,
         onProgress: (line) => progress(line, true),
       })
       ctx = funded.ctx
       setup = { mode: 'funding', txs: funded.txs, ms: Math.round(funded.ms), note: `${funded.txs} set-up transactions (funder waves: ${funded.waves})` }
     }
-    const warm = await warmUp({ kv: target.kv, ingress: target.ingress, ctx: ctx!, senders, count: options.warmupTxs ?? 20, timeoutMs: options.setupTimeoutMs })
+    const warm = await warmUp({ kv: target.kv, ingress: target.ingress, ctx: ctx!, senders, count: options.warmupTxs ?? 20, timeoutMs: options.setupTimeoutMs, stopped: () => stop.requests > 0 })
     if (warm > 0) {
       setup.note += `; ${warm} warm-up transactions included before the run`
       progress(`warm-up: ${warm} transactions included`, false)

@@ -138,6 +138,8 @@ export interface FundingOptions {
   chain: { chainId: bigint; hardfork: SupportedHardfork }
   senders: readonly string[]
   timeoutMs: number
+  /** A stop request (Ctrl-C) ends the waiting with an error. */
+  stopped?: () => boolean
   /** Most transactions in one wave (one queue message). */
   waveTxsMax?: number
   onProgress?: (line: string) => void
@@ -229,7 +231,7 @@ export async function fundByTransactions(o: FundingOptions): Promise<FundingResu
   let done = 0
   for (const [k, wave] of waves.entries()) {
     await o.ingress.send([{ body: JSON.stringify({ txs: wave.map((t) => t.raw) }) }])
-    await awaitSetupTxs(o.kv, wave, deadline, `funding wave ${k + 1}/${waves.length}`)
+    await awaitSetupTxs(o.kv, wave, deadline, `funding wave ${k + 1}/${waves.length}`, undefined, { stopped: o.stopped })
     done += wave.length
     o.onProgress?.(`set-up: funder ${done}/${funderTxs.length} transactions included (wave ${k + 1}/${waves.length})`)
   }
@@ -247,7 +249,7 @@ export async function fundByTransactions(o: FundingOptions): Promise<FundingResu
     for (let i = 0; i < messages.length; i += 10) {
       await o.ingress.send(messages.slice(i, i + 10).map((txs) => ({ body: JSON.stringify({ txs: txs.map((t) => t.raw) }) })))
     }
-    await awaitSetupTxs(o.kv, all, deadline, 'pool approvals', (n) => o.onProgress?.(`set-up: approvals ${n}/${all.length} included`))
+    await awaitSetupTxs(o.kv, all, deadline, 'pool approvals', (n) => o.onProgress?.(`set-up: approvals ${n}/${all.length} included`), { stopped: o.stopped })
     approvals = all.length
   }
   return { ctx, txs: funderTxs.length + approvals, waves: waves.length, ms: performance.now() - t0 }
@@ -278,7 +280,7 @@ export async function awaitSetupTxs(
   deadlineMs: number,
   what: string,
   onProgress?: (included: number) => void,
-  options: { allowRevert?: boolean } = {},
+  options: { allowRevert?: boolean; stopped?: (() => boolean) | undefined } = {},
 ): Promise<void> {
   const records = new Records(kv)
   let pending = txs.map((t) => t.hash)
@@ -303,6 +305,7 @@ export async function awaitSetupTxs(
     pending = still
     onProgress?.(included)
     if (pending.length === 0) break
+    if (options.stopped?.() === true) throw new ParevmError(`interrupted during set-up (${what}); nothing was injected`)
     if (Date.now() > deadlineMs) {
       throw new ParevmError(`set-up timed out: ${pending.length} of ${txs.length} transactions (${what}) not included`, {
         details: `first pending: ${pending.slice(0, 3).join(', ')}`,
@@ -331,13 +334,21 @@ export async function senderNonces(kv: KeyValueStore, senders: readonly string[]
  * start (first blocks, code paths compiled, contract templates learnt by the predictor) out of
  * the measurement. Returns how many were sent.
  */
-export async function warmUp(o: { kv: KeyValueStore; ingress: Queue; ctx: WorkloadContext; senders: readonly string[]; count: number; timeoutMs: number }): Promise<number> {
+export async function warmUp(o: {
+  kv: KeyValueStore
+  ingress: Queue
+  ctx: WorkloadContext
+  senders: readonly string[]
+  count: number
+  timeoutMs: number
+  stopped?: () => boolean
+}): Promise<number> {
   const count = Math.min(o.count, o.senders.length)
   if (count <= 0) return 0
   const nonces = await senderNonces(o.kv, o.senders.slice(0, count))
   const common = commonFor(o.ctx)
   const txs = Array.from({ length: count }, (_, i) => signRaw(common, senderKey(o.ctx.seed, i), nonces[i]!, intentFor(o.ctx, i), o.ctx.chainId))
   await o.ingress.send([{ body: JSON.stringify({ txs: txs.map((t) => t.raw) }) }])
-  await awaitSetupTxs(o.kv, txs, Date.now() + o.timeoutMs, 'warm-up', undefined, { allowRevert: true })
+  await awaitSetupTxs(o.kv, txs, Date.now() + o.timeoutMs, 'warm-up', undefined, { allowRevert: true, stopped: o.stopped })
   return count
 }

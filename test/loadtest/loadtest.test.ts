@@ -22,7 +22,7 @@ import { senderAddresses } from '../../shared/loadtest/intents.ts'
 import { startPipeline } from '../../shared/loadtest/pipeline.ts'
 import { StopController, runLoadTest } from '../../shared/loadtest/run.ts'
 import { buildSchedule, parseRamp } from '../../shared/loadtest/schedule.ts'
-import { createAddress, genesisSetup, initCodeWithStorage } from '../../shared/loadtest/setup.ts'
+import { bootstrapStore, createAddress, genesisSetup, initCodeWithStorage } from '../../shared/loadtest/setup.ts'
 import { memoryBackends, parseStackOutputs } from '../../shared/loadtest/targets.ts'
 import { InclusionTracker, TX_INCLUDED, TX_PENDING, TX_REJECTED } from '../../shared/loadtest/tracker.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
@@ -225,6 +225,17 @@ describe('load-test pieces', () => {
     expect(parseStackOutputs(outputs)).toEqual({ stack: 'ParevmCluster', prefix: 'p', ingressQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/p-ingress', ingressDeadLetterQueueUrl: undefined })
     expect(() => parseStackOutputs({ ...outputs, Two: outputs.ParevmCluster })).toThrow(/holds 2 parevm stacks \(ParevmCluster, Two\)/)
     expect(() => parseStackOutputs({ S: { ...outputs.ParevmCluster, receiptsTableName: 'q-receipts' } })).toThrow(/does not follow the prefix/)
+  })
+
+  it('writes the workload genesis into an empty store once, and refuses a store with another chain', async () => {
+    const kv = new MemoryKeyValueStore()
+    const shape = { mix: 'erc20' as const, accounts: 3, hotShare: 0, pools: 1, seed: 5 }
+    const { file } = genesisSetup(shape, senderAddresses(5, 3), { chainId: 7777n, hardfork: 'cancun' })
+    expect(await bootstrapStore(kv, buildGenesis(file))).toBe('created')
+    expect(await bootstrapStore(kv, buildGenesis(file))).toBe('existing')
+    expect((await new Records(kv).getHead())?.number).toBe('0')
+    const other = genesisSetup({ ...shape, seed: 6 }, senderAddresses(6, 3), { chainId: 7777n, hardfork: 'cancun' })
+    await expect(bootstrapStore(kv, buildGenesis(other.file))).rejects.toThrow(/already runs another chain/)
   })
 
   it('the genesis set-up funds every sender', () => {
