@@ -307,7 +307,7 @@ export function buildReport(input: ReportInput): LoadTestReport {
     },
     throughput: {
       offeredTps: round1(planned / (durationMs / 1000)),
-      sentTps: round1(issued / Math.max(0.001, (lastSentMs - startMs) / 1000 || durationMs / 1000)),
+      sentTps: round1(issued / (Math.max(lastSentMs - startMs, windowMs) / 1000)),
       achievedTps: round1(included / Math.max(0.001, (lastInclusionMs - startMs) / 1000)),
       sustainedTps: round1(includedInWindow / (windowMs / 1000)),
     },

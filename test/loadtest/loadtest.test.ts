@@ -125,6 +125,32 @@ describe('parevm loadtest on the embedded cluster', () => {
     expectAccounted(report)
   })
 
+  it('counts and lists every transaction never included (nothing consumes the queue)', async () => {
+    const backends = memoryBackends()
+    const report = await runLoadTest(
+      { kind: 'aws', description: 'a queue nobody consumes', kv: backends.kv, ingress: backends.ingress, injector: { kind: 'queue', queue: backends.ingress } },
+      {
+        workload: { mix: 'erc20', accounts: 5, hotShare: 0, pools: 1, seed: 4 },
+        chain: { chainId: 7777n, hardfork: 'cancun' },
+        steps: [{ rate: 20, durationSec: 0.5 }],
+        perMessage: 1,
+        maxInFlight: 4,
+        tickMs: 10,
+        signThreads: 1,
+        drainTimeoutMs: 300,
+        setupTimeoutMs: 10_000,
+        warmupTxs: 0,
+      },
+    )
+    expect(report.target.pipeline).toBe('external')
+    expect(report.setup.mode).toBe('genesis')
+    expect(report.injection.sent).toBe(10)
+    expect(report.results).toMatchObject({ included: 0, rejected: 0, unaccounted: 10, accountedFor: false })
+    expect(report.unaccountedTxs.map((u) => u.index)).toEqual([...Array(10).keys()])
+    expect(report.unaccountedTxs[7]).toMatchObject({ sender: senderAddresses(4, 5)[2], nonce: '0x1', sendFailed: false })
+    expect((await backends.ingress.depth()).visible).toBe(10)
+  })
+
   it('refuses bad options with a clear error', async () => {
     await expect(loadtestCommand(['--rate', '0'])).rejects.toThrow(/--rate: must be positive/)
     await expect(loadtestCommand(['--ramp', '100,fast'])).rejects.toThrow(ConfigError)
