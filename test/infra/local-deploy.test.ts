@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { createApp } from '../../infra/app.ts'
+import { parseStackOutputs } from '../../shared/loadtest/targets.ts'
 import { ALL_QUEUE_ROLES, ALL_TABLES, DEAD_LETTER_RETENTION_SEC, QUEUES, queueName, tableName } from '../../shared/resources.ts'
 
 const PREFIX = 'moto1'
@@ -88,6 +89,7 @@ let moto: ChildProcess | undefined
 let scratch = ''
 let env: NodeJS.ProcessEnv = {}
 let deployOutput = ''
+let outputsFileJson: unknown
 let state: Inspection
 
 interface Inspection {
@@ -172,7 +174,8 @@ describe.skipIf(!available)('cdk deploy against moto on 127.0.0.1', () => {
     deployOutput = cdk(['deploy', '--all', '--app', outdir, '--require-approval', 'never', '--method=direct', '--progress', 'events', '--outputs-file', outputsFile], 240_000)
     // For the record (not asserted).
     console.info(`cdk bootstrap ${Math.round(t1 - t0)} ms, cdk deploy ${Math.round(performance.now() - t1)} ms`)
-    const fromCli = JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>
+    outputsFileJson = JSON.parse(readFileSync(outputsFile, 'utf8'))
+    const fromCli = outputsFileJson as Record<string, Record<string, string>>
     state = JSON.parse(execFileSync('python3', ['-c', INSPECT, `http://127.0.0.1:${port}`], { encoding: 'utf8', timeout: 60_000 })) as Inspection
     expect(fromCli[STACK]).toEqual(state.outputs)
   }, 600_000)
@@ -241,5 +244,10 @@ describe.skipIf(!available)('cdk deploy against moto on 127.0.0.1', () => {
     for (const role of ALL_QUEUE_ROLES) expect(state.outputs[`${role}QueueUrl`]).toMatch(new RegExp(`/${ACCOUNT}/${queueName(PREFIX, role)}$`))
     for (const table of ALL_TABLES) expect(state.outputs[`${table}TableName`]).toBe(tableName(PREFIX, table))
     expect(state.outputs.DashboardUrl).toBe(`https://console.aws.amazon.com/cloudwatch/home?region=${REGION}#dashboards:name=${PREFIX}-cluster`)
+  })
+
+  it('writes an outputs file that `parevm loadtest --outputs` reads', () => {
+    const endpoints = parseStackOutputs(outputsFileJson)
+    expect(endpoints).toMatchObject({ stack: STACK, prefix: PREFIX, ingressQueueUrl: state.outputs.ingressQueueUrl, ingressDeadLetterQueueUrl: state.outputs.ingressDeadLetterQueueUrl })
   })
 })
