@@ -4,6 +4,7 @@
  *   npx tsx bench/gpu.ts                                  this machine's backends, small sizes
  *   npx tsx bench/gpu.ts --sizes 4096,8192 --hashes 65536 --batches 4096,65536   (GPU machine)
  *   npx tsx bench/gpu.ts --skip-e2e --json                kernels only, JSON on stdout
+ *   npx tsx bench/gpu.ts --skip-stages --e2e-runs 3       end to end only
  *
  * Stages (each kernel's result is checked against its CPU twin before it is timed):
  * - conflict: the pairwise read-after-write bitmap matrix of N transactions (the kernel) vs the
@@ -11,9 +12,11 @@
  *   dependencies from key sets, O(keys + N^2/32)), on synthetic predicted access sets.
  * - keccak: a batch of trie-node-sized messages, kernel vs the CPU hasher (hash-wasm).
  * - ai: batched quantized-MLP inference, kernel vs the int32 CPU reference.
- * End to end (worker threads, --workers): block time of workloads with the GPU path as the
- * backend choice leaves it (auto), forced on (every stage on the chosen backend), and off; and
- * the dependency-DAG split on and off (re-executions and block time).
+ * End to end (worker threads, --workers; --e2e-runs runs per setting, interleaved): block time
+ * of workloads with the GPU path as the backend choice leaves it (auto), forced on (every stage
+ * on the chosen backend), and off; and the dependency-DAG split on and off (re-executions,
+ * the slowest worker, the coordinator's re-execution time, block time). Block 1 of each run is
+ * left out of the medians (no templates learned yet).
  *
  * On the GPU machine (Ubuntu 24.04, glibc >= 2.38, NVIDIA Vulkan ICD; ../shared/GPU.md), the same
  * command picks webgpu automatically; PAREVM_DAWN_FLAGS passes Dawn flags.
@@ -26,9 +29,9 @@ import { defaultInferenceService } from '../shared/ai/inference.ts'
 import { buildGenesis } from '../shared/chain/genesis.ts'
 import { EmbeddedCluster, type BlockEvent } from '../shared/cluster/embedded.ts'
 import { keccak256, keccakImplementation } from '../shared/crypto/keccak.ts'
-import { gpuBackend, gpuStatusLine, openBackend, probeWebGpu, resetGpuSelection, type GpuBackend } from '../shared/gpu/backend.ts'
+import { gpuStatusLine, openBackend, probeWebGpu, resetGpuSelection, type GpuBackend } from '../shared/gpu/backend.ts'
 import { resetStageGates } from '../shared/gpu/gate.ts'
-import { conflictRowsCpu, conflictRowsGpu } from '../shared/gpu/kernels/conflict.ts'
+import { conflictRowsCpu, conflictRowsCpuWords, conflictRowsGpu, piecesToWords } from '../shared/gpu/kernels/conflict.ts'
 import { keccakBatchGpu } from '../shared/gpu/kernels/keccak.ts'
 import { mlpBatchGpu } from '../shared/gpu/kernels/mlp.ts'
 import { accessBitmaps, coversExact, exactDependencies, matrixFromPackedRows, type AccessSets } from '../shared/schedule/dependencies.ts'
@@ -46,6 +49,7 @@ export interface GpuBenchOptions {
   e2e: boolean
   e2eTxs: number
   e2eBlock: number
+  e2eRuns: number
   workers: number
   log: (line: string) => void
 }
@@ -63,9 +67,15 @@ export interface StageRow {
 export interface E2eRow {
   workload: string
   setting: string
+  /** Blocks 2+ of all runs. */
   blocks: number
   blockMsMedian: number
+  /** The slowest worker's execution, and the coordinator's re-executions (medians per block). */
+  executeMaxMsMedian: number
+  reexecuteMsMedian: number
+  /** Re-executed transactions per block (median), groups split per run (mean). */
   reexecuted: number
+  groupsSplit: number
   note: string
 }
 
@@ -116,8 +126,11 @@ export async function benchStages(o: GpuBenchOptions): Promise<StageRow[]> {
     const { W, R } = accessBitmaps(txs)
     o.log(`conflict matrix, ${n} transactions`)
     const cpuRuns = Math.max(1, Math.min(o.runs, n >= 4096 ? 1 : o.runs))
-    const reference = await time(cpuRuns, () => conflictRowsCpu(W, R, n))
-    rows.push({ stage: 'conflict', size: n, implementation: 'CPU: same algorithm (plain TS)', medianMs: reference.ms, speedup: 1, check: 'reference' })
+    const W32 = piecesToWords(W)
+    const R32 = piecesToWords(R)
+    const reference = await time(cpuRuns, () => conflictRowsCpuWords(W32, R32, n))
+    if (n <= 2048 && !conflictRowsCpu(W, R, n).every((v, i) => v === reference.result[i])) throw new Error('conflict: CPU word implementation differs from the reference')
+    rows.push({ stage: 'conflict', size: n, implementation: 'CPU: same algorithm, 32-bit words (plain TS)', medianMs: reference.ms, speedup: 1, check: 'reference' })
     const exact = await time(o.runs, () => exactDependencies(txs))
     rows.push({ stage: 'conflict', size: n, implementation: 'CPU: exact last-writer DAG (pipeline path)', medianMs: exact.ms, speedup: reference.ms / exact.ms, check: 'source of truth' })
     for (const b of backends) {
@@ -165,10 +178,20 @@ interface E2eCase {
   workload: string
   mix: WorkloadMix
   hotShare: number
+  accounts: number
+  pools: number
   settings: { name: string; env: Record<string, string> }[]
 }
 
-async function runWorkload(c: E2eCase, env: Record<string, string>, o: GpuBenchOptions): Promise<{ events: BlockEvent[]; note: string }> {
+interface E2eRun {
+  events: BlockEvent[]
+  groupsSplit: number
+  predictedReexecutions: number
+  aiCacheHits: number
+  gpu: string
+}
+
+async function runWorkload(c: E2eCase, env: Record<string, string>, o: GpuBenchOptions): Promise<E2eRun> {
   const saved = { ...process.env }
   for (const key of ['PAREVM_GPU_BACKEND', 'PAREVM_GPU_STAGES', 'PAREVM_DAG_SPLIT']) delete process.env[key]
   Object.assign(process.env, env)
@@ -176,23 +199,21 @@ async function runWorkload(c: E2eCase, env: Record<string, string>, o: GpuBenchO
   resetStageGates()
   resetDependencyPlanner()
   try {
-    const workload = generateWorkload({ txs: o.e2eTxs, mix: c.mix, accounts: Math.max(50, Math.floor(o.e2eTxs / 4)), hotShare: c.hotShare, pools: 20, seed: 7 })
+    const workload = generateWorkload({ txs: o.e2eTxs, mix: c.mix, accounts: c.accounts, hotShare: c.hotShare, pools: c.pools, seed: 7 })
+    const aiBefore = defaultInferenceService().stats.cacheHits
     // Worker threads inherit process.env as it is now: the same settings on every thread.
     const cluster = await EmbeddedCluster.start({ genesis: buildGenesis(workload.genesis), workers: o.workers, threads: true, blockSize: o.e2eBlock, verify: false })
     const events: BlockEvent[] = []
-    let split = 0
     try {
       await cluster.submit(workload.rawTxs)
       await cluster.runUntilIdle((e) => {
         events.push(e)
-        split += defaultDependencyPlanner().lastStats?.groupsSplit ?? 0
       })
     } finally {
       await cluster.stop()
     }
-    await gpuBackend()
-    const ai = defaultInferenceService().stats
-    return { events, note: `${split} group(s) split; main thread gpu: ${gpuStatusLine()}; coordinator ai cache hits ${ai.cacheHits}` }
+    const totals = defaultDependencyPlanner().totals
+    return { events, groupsSplit: totals.groupsSplit, predictedReexecutions: totals.predictedReexecutions, aiCacheHits: defaultInferenceService().stats.cacheHits - aiBefore, gpu: gpuStatusLine() }
   } finally {
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key]
     Object.assign(process.env, saved)
@@ -201,53 +222,47 @@ async function runWorkload(c: E2eCase, env: Record<string, string>, o: GpuBenchO
 
 export async function benchEndToEnd(o: GpuBenchOptions): Promise<E2eRow[]> {
   const forcedBackend = (await probeWebGpu()).ok ? 'webgpu' : 'webasm'
+  const gpuSettings = [
+    { name: 'auto (default)', env: {} },
+    { name: `all stages on (${forcedBackend})`, env: { PAREVM_GPU_BACKEND: forcedBackend, PAREVM_GPU_STAGES: 'all=on', PAREVM_DAG_SPLIT: 'off' } },
+    { name: 'GPU off', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'off' } },
+  ]
+  const splitSettings = [
+    { name: 'DAG split off', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'off' } },
+    { name: 'DAG split auto', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'auto' } },
+  ]
+  const accounts = Math.max(50, Math.floor(o.e2eTxs / 6))
   const cases: E2eCase[] = [
-    {
-      workload: 'ai',
-      mix: 'ai',
-      hotShare: 0.05,
-      settings: [
-        { name: 'auto (default)', env: {} },
-        { name: `all stages on (${forcedBackend})`, env: { PAREVM_GPU_BACKEND: forcedBackend, PAREVM_GPU_STAGES: 'all=on' } },
-        { name: 'GPU off', env: { PAREVM_GPU_BACKEND: 'off' } },
-      ],
-    },
-    {
-      workload: 'mixed, hot 0.2',
-      mix: 'mixed',
-      hotShare: 0.2,
-      settings: [
-        { name: 'auto (default)', env: {} },
-        { name: `all stages on (${forcedBackend})`, env: { PAREVM_GPU_BACKEND: forcedBackend, PAREVM_GPU_STAGES: 'all=on' } },
-        { name: 'GPU off, DAG split off', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'off' } },
-        { name: 'GPU off, DAG split auto', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'auto' } },
-      ],
-    },
-    {
-      workload: 'amm-hot',
-      mix: 'amm-hot',
-      hotShare: 1,
-      settings: [
-        { name: 'DAG split off', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'off' } },
-        { name: 'DAG split auto', env: { PAREVM_GPU_BACKEND: 'off', PAREVM_DAG_SPLIT: 'auto' } },
-      ],
-    },
+    { workload: 'ai', mix: 'ai', hotShare: 0.05, accounts, pools: 10, settings: gpuSettings },
+    { workload: 'mixed, hot 0.2', mix: 'mixed', hotShare: 0.2, accounts, pools: 50, settings: [...gpuSettings, ...splitSettings.slice(1)] },
+    { workload: 'amm-hot', mix: 'amm-hot', hotShare: 1, accounts, pools: 10, settings: splitSettings },
   ]
   const rows: E2eRow[] = []
   for (const c of cases) {
+    const runs = new Map<string, E2eRun[]>()
+    // Settings interleaved run by run, so that a noisy machine spreads over all of them.
+    for (let r = 0; r < o.e2eRuns; r++) {
+      for (const s of c.settings) {
+        o.log(`end to end: ${c.workload}, ${s.name}, run ${r + 1}/${o.e2eRuns}`)
+        const run = await runWorkload(c, s.env, o)
+        runs.set(s.name, [...(runs.get(s.name) ?? []), run])
+      }
+    }
     for (const s of c.settings) {
-      o.log(`end to end: ${c.workload}, ${s.name}`)
-      const { events, note } = await runWorkload(c, s.env, o)
-      // The first block runs before templates are learned (no split, poor prediction): it is
-      // reported with the rest but the median is over the later blocks where there are some.
-      const later = events.length > 1 ? events.slice(1) : events
+      const list = runs.get(s.name)!
+      // Block 1 runs before any template is learned (poor prediction, nothing to split): the
+      // medians are over blocks 2+.
+      const later = list.flatMap((run) => (run.events.length > 1 ? run.events.slice(1) : run.events))
       rows.push({
         workload: c.workload,
         setting: s.name,
-        blocks: events.length,
+        blocks: later.length,
         blockMsMedian: median(later.map((e) => e.wallMs)),
-        reexecuted: events.reduce((n, e) => n + e.sealed.report.reexecuted, 0),
-        note,
+        executeMaxMsMedian: median(later.map((e) => e.sealed.report.timings.workerExecuteMsMax ?? NaN)),
+        reexecuteMsMedian: median(later.map((e) => e.sealed.report.timings.reexecuteMs ?? NaN)),
+        reexecuted: median(later.map((e) => e.sealed.report.reexecuted)),
+        groupsSplit: list.reduce((n, run) => n + run.groupsSplit, 0) / list.length,
+        note: `predicted re-executions ${list.reduce((n, run) => n + run.predictedReexecutions, 0) / list.length} per run; ai cache hits (main thread) ${list.reduce((n, run) => n + run.aiCacheHits, 0) / list.length} per run; gpu: ${list[0]!.gpu}`,
       })
     }
   }
@@ -266,9 +281,9 @@ export function stageTable(rows: StageRow[]): string {
 
 export function e2eTable(rows: E2eRow[]): string {
   return [
-    '| workload | setting | blocks | block ms (median, blocks 2+) | re-executed |',
-    '|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.workload} | ${r.setting} | ${r.blocks} | ${fmt(r.blockMsMedian, 0)} | ${r.reexecuted} |`),
+    '| workload | setting | blocks | block ms | slowest worker ms | re-execution ms | re-executed / block | groups split / run |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.workload} | ${r.setting} | ${r.blocks} | ${fmt(r.blockMsMedian, 0)} | ${fmt(r.executeMaxMsMedian, 0)} | ${fmt(r.reexecuteMsMedian, 0)} | ${fmt(r.reexecuted, 0)} | ${fmt(r.groupsSplit, 1)} |`),
   ].join('\n')
 }
 
@@ -281,8 +296,10 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       backends: { type: 'string' },
       'skip-e2e': { type: 'boolean', default: false },
-      'e2e-txs': { type: 'string', default: '1500' },
-      'e2e-block': { type: 'string', default: '500' },
+      'skip-stages': { type: 'boolean', default: false },
+      'e2e-txs': { type: 'string', default: '3000' },
+      'e2e-block': { type: 'string', default: '1000' },
+      'e2e-runs': { type: 'string', default: '2' },
       workers: { type: 'string', default: String(Math.max(2, availableParallelism())) },
       json: { type: 'boolean', default: false },
     },
@@ -297,21 +314,22 @@ async function main(): Promise<void> {
     e2e: !values['skip-e2e'],
     e2eTxs: Number(values['e2e-txs']),
     e2eBlock: Number(values['e2e-block']),
+    e2eRuns: Number(values['e2e-runs']),
     workers: Number(values.workers),
     log: (line) => process.stderr.write(`${line}\n`),
   }
-  for (const n of [...o.sizes, ...o.hashes, ...o.batches, o.runs, o.e2eTxs, o.e2eBlock, o.workers]) {
+  for (const n of [...o.sizes, ...o.hashes, ...o.batches, o.runs, o.e2eTxs, o.e2eBlock, o.e2eRuns, o.workers]) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`bench/gpu.ts options must be positive integers (got ${n})`)
   }
   const probe = await probeWebGpu()
   o.log(`gpu bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${availableParallelism()} cores), ${process.version}; webgpu: ${probe.ok ? `${probe.device} (${probe.reason})` : probe.reason}`)
-  const stages = await benchStages(o)
+  const stages = values['skip-stages'] ? [] : await benchStages(o)
   const e2e = o.e2e ? await benchEndToEnd(o) : []
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ webgpu: probe, stages, e2e }, null, 2)}\n`)
     return
   }
-  process.stdout.write(`\n${stageTable(stages)}\n`)
+  if (stages.length > 0) process.stdout.write(`\n${stageTable(stages)}\n`)
   if (e2e.length > 0) {
     process.stdout.write(`\n${e2eTable(e2e)}\n\n`)
     for (const r of e2e) process.stdout.write(`- ${r.workload}, ${r.setting}: ${r.note}\n`)

@@ -1,4 +1,6 @@
 /** Human-readable output for the CLI: progress on stderr, results on stdout. */
+import { gpuStatus, gpuStatusLine } from '../../shared/gpu/backend.ts'
+
 import type { BlockEvent, RunSummary } from '../../shared/cluster/embedded.ts'
 
 export function stderr(line: string): void {
@@ -39,6 +41,7 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
     ['gas used', fmt(Number(s.gasUsed))],
     ['head', `#${s.head.number} ${s.head.hash}`],
     ['state root', s.head.stateRoot],
+    ['gpu (main thread)', gpuStatusLine()],
     ...Object.entries(extra),
   ]
   if (s.deadLettered > 0) rows.push(['dead-lettered messages', String(s.deadLettered)])
@@ -47,5 +50,5 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
 }
 
 export function summaryJson(s: RunSummary, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ ...s, gasUsed: s.gasUsed.toString(), ...extra }, null, 2)
+  return JSON.stringify({ ...s, gasUsed: s.gasUsed.toString(), gpu: gpuStatus(), ...extra }, null, 2)
 }

@@ -322,7 +322,14 @@ export function gpuStatus(): GpuStatus {
 export function gpuStatusLine(): string {
   const s = gpuStatus()
   const head = s.backend === 'not started' ? 'not started (no stage asked for it)' : `${s.backend}${s.device !== undefined ? ` (${s.device})` : ''}: ${s.reason}`
-  return `${head}; stages: ${GPU_STAGES.map((g) => `${g} ${s.stages[g]}`).join(', ')}`
+  const stage = (g: GpuStageName): string => {
+    const text = s.stages[g]
+    if (text !== 'auto') return text
+    if (s.backend === 'off') return 'off'
+    if (s.backend !== 'not started' && !s.isGpu) return `off (auto: ${s.backend} is not a GPU)`
+    return 'auto (not used yet)'
+  }
+  return `${head}; stages: ${GPU_STAGES.map((g) => `${g} ${stage(g)}`).join(', ')}`
 }
 
 /** Use this backend for the thread's stages (tests and benchmarks; undefined = GPU path off). */

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 
 import { ACC_BOUND, evaluateCpu, randomModel, validateModel, type Model } from '../../shared/ai/model.ts'
 import { availableBackends, openBackend, type GpuBackend } from '../../shared/gpu/backend.ts'
-import { conflictRowsCpu, conflictRowsGpu, packedColumns, PIECES, wordsToPieces } from '../../shared/gpu/kernels/conflict.ts'
+import { conflictRowsCpu, conflictRowsCpuWords, conflictRowsGpu, packedColumns, piecesToWords, PIECES, wordsToPieces } from '../../shared/gpu/kernels/conflict.ts'
 import { keccakBatchGpu, MAX_KERNEL_MESSAGE } from '../../shared/gpu/kernels/keccak.ts'
 import { mlpBatchGpu } from '../../shared/gpu/kernels/mlp.ts'
 import { createRng } from '../../shared/workload/generator.ts'
@@ -60,6 +60,7 @@ describe('conflict matrix kernel', () => {
       const Rp = wordsToPieces(R)
       const reference = conflictRowsCpu(Wp, Rp, n)
       expect(reference, `pieces reference = word reference (n=${n})`).toEqual(conflictFromWords(W, R, n))
+      expect(conflictRowsCpuWords(piecesToWords(Wp), piecesToWords(Rp), n), 'CPU word implementation').toEqual(reference)
       if (n >= 45) expect(reference.some((v) => v !== 0) && reference.some((v, k) => v === 0 && Math.floor(k / packedColumns(n)) > 16)).toBe(true)
       for (const backend of backends) {
         const got = await conflictRowsGpu(backend, Wp, Rp, n)

@@ -65,6 +65,36 @@ export function conflictRowsCpu(W: Uint16Array | Float32Array, R: Uint16Array | 
   return out
 }
 
+/**
+ * The CPU implementation of the same algorithm on its natural data: 32-bit words (n x
+ * PIECES / 2 each); same output as the reference. The benchmark's CPU baseline for the kernel.
+ */
+export function conflictRowsCpuWords(W: Uint32Array, R: Uint32Array, n: number): Uint16Array {
+  const words = PIECES / 2
+  const cols = packedColumns(n)
+  const out = new Uint16Array(n * cols)
+  for (let i = 0; i < n; i++) {
+    const ri = i * words
+    for (let j = 0; j < i; j++) {
+      const wj = j * words
+      for (let k = 0; k < words; k++) {
+        if ((W[wj + k]! & R[ri + k]!) !== 0) {
+          out[i * cols + (j >> 4)]! |= 1 << (j & 15)
+          break
+        }
+      }
+    }
+  }
+  return out
+}
+
+/** 16-bit pieces (as the kernel takes them) back into 32-bit words. */
+export function piecesToWords(pieces: ArrayLike<number>): Uint32Array {
+  const out = new Uint32Array(pieces.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = (pieces[2 * i]! | (pieces[2 * i + 1]! << 16)) >>> 0
+  return out
+}
+
 const kernels = new WeakMap<GpuBackend, GpuKernel>()
 
 /** The kernel on a backend: same output layout as the reference. */
