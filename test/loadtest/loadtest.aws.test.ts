@@ -26,7 +26,7 @@ const target = inject('awsTarget')
 const clients = testClients()
 const prefixes: string[] = []
 
-const SMALL = ['--accounts', '20', '--pools', '2', '--rate', '20', '--duration', '1.5', '--workers', '2', '--warmup', '0', '--drain', '90', '--quiet']
+const SMALL = ['--accounts', '20', '--pools', '2', '--rate', '20', '--duration', '1.5', '--workers', '2', '--inline', '--warmup', '0', '--drain', '90', '--quiet']
 
 async function cli(args: string[]): Promise<{ status: number; report: LoadTestReport }> {
   const dir = mkdtempSync(join(tmpdir(), 'parevm-loadtest-aws-'))
