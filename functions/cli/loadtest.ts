@@ -209,6 +209,11 @@ async function openTarget(o: Options, genesisFile: GenesisFile | undefined): Pro
         hint: 'for a deployed stack leave out --with-pipeline: its own sequencer, workers and coordinator consume the queue',
       })
     }
+    if ((env.AWS_REGION ?? env.AWS_DEFAULT_REGION) === undefined && !local) {
+      throw new ConfigError('parevm loadtest --target aws --with-pipeline: no AWS region and no endpoint configured', {
+        hint: 'for local servers set AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS (or AWS_ENDPOINT_URL for LocalStack); for an AWS account set AWS_REGION',
+      })
+    }
     const aws = await openCliAwsBackend({ prefix: o.prefix })
     const ingress = aws.backend.queues.ingress
     return {
