@@ -10,7 +10,7 @@
 import { ConfigError } from '../errors.ts'
 import { runStage } from '../gpu/gate.ts'
 import { bitmapDependencies, coversExact, exactDependencies, type AccessSets } from './dependencies.ts'
-import { SPLIT_MIN_RATIO, splitGroup, type SplitEstimate } from './split.ts'
+import { CRITICAL_SHARE, lanesOf, SPLIT_MIN_RATIO, splitGroup, type SplitEstimate } from './split.ts'
 
 import type { PartitionOptions } from '../partition/partition.ts'
 import type { StateKey } from '../state/keys.ts'
@@ -78,6 +78,20 @@ export function connectedGroups(txs: readonly AccessSets[]): number[][] {
   return [...groups.values()]
 }
 
+/** Per transaction, the latest earlier writer of a key it reads (-1: none): O(keys). */
+export function latestWriters(txs: readonly AccessSets[]): Int32Array {
+  const latest = new Int32Array(txs.length).fill(-1)
+  const lastWriter = new Map<StateKey, number>()
+  txs.forEach((tx, i) => {
+    for (const key of tx.reads) {
+      const w = lastWriter.get(key)
+      if (w !== undefined && w !== i && w > latest[i]!) latest[i] = w
+    }
+    for (const key of tx.writes) lastWriter.set(key, i)
+  })
+  return latest
+}
+
 export class DependencyPlanner {
   private readonly setting: SplitSetting
   lastStats: ScheduleStats | undefined
@@ -104,6 +118,14 @@ export class DependencyPlanner {
       if (gas <= target * SPLIT_MIN_RATIO || members.length > MAX_DAG_TXS) continue
       stats.groupsAnalysed++
       const local = members.map((i) => txs[i]!)
+      // A chain (one lane carries most of the gas) stays whole: decided from the key sets alone,
+      // before any matrix is built.
+      const { laneGas } = lanesOf(latestWriters(local), local.map((t) => t.gas))
+      const heaviestLane = Math.max(...laneGas)
+      if (heaviestLane >= CRITICAL_SHARE * gas) {
+        stats.estimates.push({ groupGas: gas, heaviestLaneGas: heaviestLane, lanes: laneGas.length, heaviestPieceGas: gas, predictedReexecutions: 0, dirtyGas: 0, makespan: gas, keptWhole: 'chain' })
+        continue
+      }
       const matrix = await runStage('conflict', {
         size: members.length,
         gpu: (backend) => bitmapDependencies(backend, local),
