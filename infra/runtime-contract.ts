@@ -95,12 +95,14 @@ export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatal
     namespace: metricsNamespace(config),
     throughput: [
       emitted('coordinator', 'BlockTxs', ['Sum'], 'transactions sealed'),
+      emitted('coordinator', 'TxPerSecond', ['Average'], 'tx/s between seals'),
       emitted('coordinator', 'BlocksSealed', ['Sum'], 'blocks sealed'),
       emitted('sequencer', 'PlannedTxs', ['Sum'], 'transactions planned'),
       emitted('worker', 'ShardsExecuted', ['Sum'], 'shards executed'),
     ],
     latency: [
       emitted('coordinator', 'SealMs', ['p50', 'p90', 'Maximum'], 'seal ms'),
+      emitted('coordinator', 'BlockIntervalMs', ['p50', 'p90'], 'ms between seals'),
       emitted('coordinator', 'DoneQueueWaitMs', ['p90'], 'done-queue wait ms'),
       emitted('worker', 'ShardQueueWaitMs', ['p90'], 'shard-queue wait ms'),
     ],
@@ -114,6 +116,9 @@ export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatal
     errors: [
       emitted('sequencer', 'Rejected', ['Sum'], 'rejected at intake'),
       emitted('coordinator', 'BlockRejected', ['Sum'], 'rejected at execution'),
+      // DynamoDB throttling and unprocessed items the adapters retried.
+      emitted('coordinator', 'StoreRetries', ['Sum'], 'coordinator store retries'),
+      emitted('worker', 'StoreRetries', ['Sum'], 'worker store retries'),
     ],
     // Counted from the log groups by metric filters (ERROR lines, per role).
     logErrors: 'ErrorLogLines',

@@ -272,7 +272,7 @@ describe('the dashboard charts what the entry points emit', () => {
       expect({ metric: metric.metricName, inSource: source.includes(`addMetric('${metric.metricName}'`) }).toEqual({ metric: metric.metricName, inSource: true })
     }
     // ... and the main ones seen in this run.
-    for (const [role, name] of [['coordinator', 'BlockTxs'], ['coordinator', 'BlocksSealed'], ['coordinator', 'SealMs'], ['coordinator', 'Reexecuted'], ['sequencer', 'PlannedTxs'], ['sequencer', 'Rejected'], ['worker', 'ShardsExecuted'], ['worker', 'ShardQueueWaitMs']] as const) {
+    for (const [role, name] of [['coordinator', 'BlockTxs'], ['coordinator', 'BlocksSealed'], ['coordinator', 'SealMs'], ['coordinator', 'Reexecuted'], ['coordinator', 'TxPerSecond'], ['coordinator', 'StoreRetries'], ['sequencer', 'PlannedTxs'], ['sequencer', 'Rejected'], ['worker', 'ShardsExecuted'], ['worker', 'ShardQueueWaitMs']] as const) {
       expect({ role, name, emitted: emittedInRun(role).has(name) }).toEqual({ role, name, emitted: true })
     }
   })
