@@ -120,7 +120,12 @@ export class ReplayCluster {
       throw new ConfigError(`shards must be 1..4096 (got ${options.shards})`)
     }
     const cluster = new ReplayCluster(options)
-    await cluster.startWorkers()
+    try {
+      await cluster.startWorkers()
+    } catch (error) {
+      await cluster.stop()
+      throw error
+    }
     return cluster
   }
 
