@@ -87,15 +87,20 @@ function loadGpuJs(): GpuJsModule {
 }
 
 class GpuJsBackend implements GpuBackend {
-  private readonly gpu: InstanceType<GpuJsModule['GPU']>
+  private gpuInstance: InstanceType<GpuJsModule['GPU']> | undefined
 
   constructor(
     readonly name: GpuBackendName,
     readonly isGpu: boolean,
     readonly reason: string,
     readonly device: string | undefined,
-  ) {
-    this.gpu = new (loadGpuJs().GPU)({ mode: name })
+  ) {}
+
+  /** gpu.js is loaded at the first kernel: processes whose stages all stay on the CPU (a Lambda
+   * function, every CPU machine under auto) never load it, and need not ship it. */
+  private get gpu(): InstanceType<GpuJsModule['GPU']> {
+    this.gpuInstance ??= new (loadGpuJs().GPU)({ mode: this.name })
+    return this.gpuInstance
   }
 
   kernel(source: string, settings: KernelSettings): GpuKernel {

@@ -128,6 +128,14 @@ describe('stage gate', () => {
     expect(gpuStatus().stages.keccak).toMatch(/^off/)
   })
 
+  it('a kernel that cannot run (gpu.js missing, device lost) leaves the stage on the CPU, with the reason', async () => {
+    const broken: GpuBackend = { name: 'webgpu', isGpu: true, reason: 'test double', device: undefined, kernel: () => { throw new Error("Cannot find module 'gpu.js'") } }
+    useGpuBackend(broken, { PAREVM_GPU_STAGES: 'ai=on' })
+    const out = await runStage('ai', { size: 100, gpu: async (b) => (b.kernel('x', { output: [1] }), 1), cpu: () => 2, agree: (a, b) => a === b })
+    expect(out).toMatchObject({ result: 2, ran: 'cpu' })
+    expect(stageCounters('ai').disabled).toMatch(/kernel failed on webgpu: Cannot find module 'gpu.js'/)
+  })
+
   it('auto: CPU backends never run kernels; on a GPU, calibration keeps the faster implementation', async () => {
     useGpuBackend(await openBackend('webasm', 'test'), {})
     expect((await runStage('ai', job(() => 1, () => 1))).ran).toBe('cpu')
