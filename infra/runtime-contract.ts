@@ -16,11 +16,17 @@ import type { DeployConfig } from './config.ts'
 import type { EmittedMetric, MetricCatalog } from './constructs/cluster-monitoring.ts'
 import type { QueueRole } from '../shared/resources.ts'
 
-/** Powertools settings every role reads. */
-type PowertoolsKey = 'POWERTOOLS_LOG_LEVEL' | 'POWERTOOLS_METRICS_NAMESPACE'
+/** Read outside the entry points' schemas: Powertools settings, and the GPU backend choice (shared/gpu/config.ts). */
+type ExtraKey = 'POWERTOOLS_LOG_LEVEL' | 'POWERTOOLS_METRICS_NAMESPACE' | 'PAREVM_GPU_BACKEND'
 
 /** Variable names are checked against the entry points' schemas at compile time. */
-type EnvOf<S extends z.ZodType> = Partial<Record<keyof z.input<S> | PowertoolsKey, string>>
+type EnvOf<S extends z.ZodType> = Partial<Record<keyof z.input<S> | ExtraKey, string>>
+
+/**
+ * Lambda has no GPU, and the function bundles leave gpu.js and webgpu out (UNUSED_EXTERNALS in
+ * constructs/engine-function.ts): every stage runs its CPU implementation there.
+ */
+const LAMBDA_GPU = { PAREVM_GPU_BACKEND: 'off' } as const
 
 export interface RuntimeResources {
   config: DeployConfig
@@ -52,6 +58,7 @@ export function sequencerEnvironment(r: RuntimeResources): EnvOf<typeof sequence
   const c = r.config
   return {
     ...commonEnvironment(r),
+    ...LAMBDA_GPU,
     PAREVM_CHAIN_ID: String(c.chainId),
     PAREVM_HARDFORK: c.hardfork,
     PAREVM_COINBASE: c.coinbase,
@@ -62,7 +69,7 @@ export function sequencerEnvironment(r: RuntimeResources): EnvOf<typeof sequence
 }
 
 export function coordinatorEnvironment(r: RuntimeResources): EnvOf<typeof coordinatorEnvSchema> {
-  return commonEnvironment(r)
+  return { ...commonEnvironment(r), ...LAMBDA_GPU }
 }
 
 export function workerEnvironment(r: RuntimeResources): EnvOf<typeof workerEnvSchema> {

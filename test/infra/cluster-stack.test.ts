@@ -125,11 +125,14 @@ describe('environments', () => {
     const sequencer = envOf('parevm sequencer')
     const coordinator = envOf('parevm coordinator')
     expect(sequencer.AWS_REGION).toBeUndefined()
+    // No GPU on Lambda, and gpu.js is not in the bundles: the functions run every stage on the CPU.
+    expect([sequencer.PAREVM_GPU_BACKEND, coordinator.PAREVM_GPU_BACKEND]).toEqual(['off', 'off'])
     expect(loadEnv(sequencerEnvSchema, 'sequencer', { ...sequencer, AWS_REGION: 'us-east-1' })).toMatchObject({ PAREVM_SHARDS: 16, PAREVM_CHAIN_ID: 1337, PAREVM_BLOCK_SIZE: 2000 })
     expect(loadEnv(coordinatorEnvSchema, 'coordinator', { ...coordinator, AWS_REGION: 'us-east-1' }).PAREVM_PREFIX).toBe('load1')
     const task = Object.values(resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!
     const container = (task.Properties.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[]; HealthCheck: { Command: string[] } }[])[0]!
     const worker = resolved(Object.fromEntries(container.Environment.map((e) => [e.Name, e.Value])))
+    expect(worker.PAREVM_GPU_BACKEND).toBeUndefined()
     const parsed = loadEnv(workerEnvSchema, 'worker', worker)
     expect(parsed.AWS_REGION).toBe('us-east-1')
     expect(container.HealthCheck.Command.join(' ')).toContain(`127.0.0.1:${parsed.PAREVM_HEALTH_PORT}/health`)
