@@ -28,6 +28,7 @@ import { doneMessageSchema, parseJson } from '../pipeline/messages.ts'
 import { ACCOUNT_KEY_LENGTH, WIPE_PREFIX, describeKey, isInBlock, txVersion, type StateKey } from '../state/keys.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
 import { Records, PART_BYTES_MAX, type HeadRecord, type PlanMeta, type ReceiptRecord, type SealedBlockRecord } from '../store/records.ts'
+import { getSealJournal, putSealJournal, type SealJournal } from '../store/seal-journal.ts'
 import { StateTable, type StateWrite } from '../store/state-table.ts'
 import { EMPTY_TRIE_ROOT, orderedTrieRoot } from '../trie/mpt.ts'
 import { silentLogger, type Logger } from '../log.ts'
@@ -142,7 +143,12 @@ export class Coordinator {
     return sealed === undefined ? { kind: 'already-sealed', block } : { kind: 'sealed', sealed }
   }
 
-  /** Seal block `number` from its plan and staged results. Undefined if it is sealed already. */
+  /**
+   * Seal block `number` from its plan and staged results. Undefined if it is sealed already.
+   * The decision (header, receipts, net writes) is journaled before any of it is applied, so a
+   * coordinator that dies mid-apply is finished by the next attempt, never re-derived from
+   * state that already holds the block.
+   */
   async seal(number: bigint): Promise<SealedBlock | undefined> {
     if ((await this.records.getBlock(number)) !== undefined) return undefined
     const head = await this.records.getHead()
@@ -151,6 +157,32 @@ export class Coordinator {
     }
     const meta = await this.records.getPlanMeta(number)
     if (meta === undefined) throw new ParevmError(`cannot seal block ${number}: no plan`)
+    let journal = await getSealJournal(this.deps.kv, number)
+    let learning: (() => void) | undefined
+    if (journal === undefined) {
+      const decided = await this.decide(number, head, meta)
+      if (await putSealJournal(this.deps.kv, decided.journal)) {
+        journal = decided.journal
+        learning = decided.learn
+      } else {
+        journal = (await getSealJournal(this.deps.kv, number))!
+      }
+    } else {
+      // A previous attempt decided this block: bring the trie to its root (idempotent from the
+      // parent root), then finish the apply and the seal.
+      const { root } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), journal.writes.map((w) => [w.key, w.value] as const))
+      if (to0x(root) !== journal.head.stateRoot) {
+        throw new ParevmError(`block ${number}: the journaled state root ${journal.head.stateRoot} is not the trie's ${to0x(root)}`)
+      }
+      this.log.warn('finishing a journaled seal', { block: number.toString() })
+    }
+    const sealed = await this.finish(journal, meta)
+    learning?.()
+    return sealed
+  }
+
+  /** Everything about the block, computed without writing any of it. */
+  private async decide(number: bigint, head: HeadRecord, meta: PlanMeta): Promise<{ journal: SealJournal; learn: () => void }> {
     const t0 = performance.now()
     const done = await this.records.doneShards(number)
     const planned: PlannedTx[] = new Array(meta.txCount)
@@ -210,7 +242,6 @@ export class Coordinator {
     const hash = to0x(header.hash())
     for (const r of result.receipts) r.blockHash = hash
 
-    // Apply the net writes, conditioned on block-start versions, then seal.
     const baseVersions = new Map<StateKey, number>()
     for (const s of staged) {
       for (const [key, seen] of s.exec.access.reads) if (!isInBlock(seen.version, number)) baseVersions.set(key, seen.version)
@@ -227,12 +258,7 @@ export class Coordinator {
       const byKey = new Map(unknownBase.map((k, i) => [k, loaded[i]!.version]))
       for (const w of writes) if (w.baseVersion === -1) w.baseVersion = byKey.get(w.key)!
     }
-    await this.state.putCode(result.codes)
-    const applyStats = await this.state.apply(writes)
-    const tApply = performance.now()
-
     const txHashes = result.receipts.map((r) => r.txHash)
-    const rawParts = chunkBySize(result.raws, (r) => r.length + 4, PART_BYTES_MAX)
     const headerJson = header.toJSON() as Record<string, string>
     const recentHashes: Record<string, string> = { ...head.recentHashes, [number.toString()]: hash }
     delete recentHashes[(number - 256n).toString()]
@@ -274,8 +300,6 @@ export class Coordinator {
         validateMs: tValidate - tLoad,
         reexecuteMs: result.reexecuteMs,
         stateRootMs: tRoot - tValidate,
-        applyMs: tApply - tRoot,
-        applyTransactions: applyStats.transactions,
       },
     }
     const record: SealedBlockRecord = {
@@ -283,24 +307,41 @@ export class Coordinator {
       hash,
       header: headerJson,
       txHashes,
-      txParts: rawParts.length,
+      txParts: chunkBySize(result.raws, (r) => r.length + 4, PART_BYTES_MAX).length,
       rejected: result.rejections.map((r) => r.id),
       stats: { reexecuted: result.reexecuted, shards: meta.shardParts.length, txsFullyPredicted: result.prediction.txsFullyPredicted },
       sealedAtMs: Date.now(),
     }
-    const sealedNow = await this.records.seal(record, headRecord, rawParts)
+    return {
+      journal: { record, head: headRecord, env: meta.env, writes, codes: [...result.codes], raws: result.raws, receipts: result.receipts, rejections: result.rejections, report },
+      learn: () => this.learn(planned, result, meta),
+    }
+  }
+
+  /** Apply the journaled decision and seal: every step is idempotent. */
+  private async finish(journal: SealJournal, meta: PlanMeta): Promise<SealedBlock | undefined> {
+    const number = BigInt(journal.record.number)
+    const t0 = performance.now()
+    await this.state.putCode(journal.codes)
+    const applyStats = await this.state.apply(journal.writes)
+    const tApply = performance.now()
+    // Receipts and rejections before the seal: once the head moves they must be there.
+    await this.records.putReceipts(journal.receipts)
+    for (const rejection of journal.rejections) await this.records.putRejection(rejection)
+    const rawParts = chunkBySize(journal.raws, (r) => r.length + 4, PART_BYTES_MAX)
+    const sealedNow = await this.records.seal(journal.record, journal.head, rawParts)
     if (!sealedNow) {
       const other = await this.records.getBlock(number)
-      if (other?.hash !== hash) throw new ParevmError(`block ${number} was sealed by another coordinator with a different hash (${other?.hash} vs ${hash})`)
+      if (other?.hash !== journal.record.hash) throw new ParevmError(`block ${number} was sealed by another coordinator with a different hash (${other?.hash} vs ${journal.record.hash})`)
       return undefined
     }
-    await this.records.putReceipts(result.receipts)
-    for (const rejection of result.rejections) await this.records.putRejection(rejection)
+    const report = journal.report
+    report.timings.applyMs = tApply - t0
+    report.timings.applyTransactions = applyStats.transactions
     report.timings.sealMs = performance.now() - tApply
-    this.learn(planned, result, meta)
     await this.records.dropBlockWork(number, meta)
-    this.log.info('block sealed', { block: number.toString(), hash, txs: meta.txCount, reexecuted: result.reexecuted })
-    return { record, head: headRecord, env: meta.env, raws: result.raws, receipts: result.receipts, rejections: result.rejections, report }
+    this.log.info('block sealed', { block: number.toString(), hash: journal.record.hash, txs: report.txs, reexecuted: report.reexecuted })
+    return { record: journal.record, head: journal.head, env: journal.env, raws: journal.raws, receipts: journal.receipts, rejections: journal.rejections, report }
   }
 
   private async validateAndSettle(meta: PlanMeta, planned: PlannedTx[], staged: StagedTx[]) {

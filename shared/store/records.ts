@@ -143,6 +143,20 @@ function spanCount(value: Uint8Array): number | undefined {
   return new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1)
 }
 
+/** The whole value of an item written by `spanItems` (its own value if it does not span). */
+export async function joinSpan(kv: KeyValueStore, head: Item): Promise<Uint8Array> {
+  const count = spanCount(head.value)
+  if (count === undefined) return head.value
+  const keys = Array.from({ length: count - 1 }, (_, i) => ({ table: head.table, pk: head.pk, sk: `${head.sk}~${i + 1}` }))
+  const rest = await kv.get(keys)
+  const chunks = [head.value.subarray(SPAN_HEADER_BYTES)]
+  rest.forEach((item, i) => {
+    if (item === undefined) throw new ParevmError(`item ${head.table}/${head.pk}/${head.sk} is missing its continuation ${i + 1} of ${count - 1}`)
+    chunks.push(item.value)
+  })
+  return concatBytes(...chunks)
+}
+
 export class Records {
   constructor(private readonly kv: KeyValueStore) {}
 
@@ -377,6 +391,13 @@ export class Records {
       for (let k = 0; k < parts; k++) ops.push({ op: 'delete', key: { table: 'plans', pk: bn(block), sk: `shard#${shard}#${k}` } })
       ops.push({ op: 'delete', key: { table: 'meta', pk: `progress#${bn(block)}`, sk: `shard#${shard}` } })
     })
+    let after: string | undefined
+    for (let page = 0; page < 1000; page++) {
+      const journal = await this.kv.query('plans', bn(block), { skPrefix: 'journal', ...(after === undefined ? {} : { after }) })
+      for (const item of journal.items) ops.push({ op: 'delete', key: { table: 'plans', pk: item.pk, sk: item.sk } })
+      if (journal.next === undefined) break
+      after = journal.next
+    }
     await this.writeAll(ops)
     for (let shard = 0; shard < meta.shardParts.length; shard++) {
       const staged = await this.kv.query('staged', bn(block), { skPrefix: `shard#${shard}#` })
@@ -385,17 +406,8 @@ export class Records {
   }
 
   /** The whole value of an item written by `spanItems` (its own value if it does not span). */
-  private async joinSpan(head: Item): Promise<Uint8Array> {
-    const count = spanCount(head.value)
-    if (count === undefined) return head.value
-    const keys = Array.from({ length: count - 1 }, (_, i) => ({ table: head.table, pk: head.pk, sk: `${head.sk}~${i + 1}` }))
-    const rest = await this.kv.get(keys)
-    const chunks = [head.value.subarray(SPAN_HEADER_BYTES)]
-    rest.forEach((item, i) => {
-      if (item === undefined) throw new ParevmError(`item ${head.table}/${head.pk}/${head.sk} is missing its continuation ${i + 1} of ${count - 1}`)
-      chunks.push(item.value)
-    })
-    return concatBytes(...chunks)
+  private joinSpan(head: Item): Promise<Uint8Array> {
+    return joinSpan(this.kv, head)
   }
 
   private async writeAll(ops: readonly UnconditionalOp[]): Promise<void> {

@@ -4,9 +4,13 @@ import { buildGenesis } from '../../shared/chain/genesis.ts'
 import { Coordinator } from '../../shared/coordinator/coordinator.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { fromHex, to0x } from '../../shared/hex.ts'
+import { ParevmError } from '../../shared/errors.ts'
+import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
+import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { Records } from '../../shared/store/records.ts'
 import { TemplateRegistry } from '../../shared/predict/templates.ts'
 import { createdAddress } from '../../shared/predict/predictor.ts'
+import type { WriteOp } from '../../shared/ports/kv-store.ts'
 import artifacts from '../../shared/workload/contracts/artifacts.json' with { type: 'json' }
 import { generateWorkload, WORKLOAD_MIXES } from '../../shared/workload/generator.ts'
 import { addressOf, COINBASE, ETH, runInline, signTx, testGenesis, testGenesisFile } from '../helpers/chain.ts'
@@ -105,5 +109,38 @@ describe('exactly once', () => {
     const refused = await records.seal({ ...sealed!, hash: to0x(keccak256(Uint8Array.of(1))) }, { ...(await records.getHead())!, number: '1' }, [])
     expect(refused).toBe(false)
     expect((await records.getHead())!.hash).toBe(sealed!.hash)
+  })
+})
+
+describe('a coordinator that dies mid-seal', () => {
+  it('is finished from its journal: a failure after the state writes and before the seal seals the same, correct block', async () => {
+    class FailingSeal extends MemoryKeyValueStore {
+      failures = 2
+      override async transact(ops: readonly WriteOp[]): Promise<void> {
+        const movesHead = ops.some((op) => op.op === 'put' && op.item.table === 'meta' && op.item.pk === 'head' && op.item.version > 0)
+        if (movesHead && this.failures > 0) {
+          this.failures--
+          throw new ParevmError('injected failure: the coordinator died before its seal')
+        }
+        return super.transact(ops)
+      }
+    }
+    const kv = new FailingSeal()
+    const dlq = new MemoryQueue({ name: 'dlq' })
+    const queue = (name: string): MemoryQueue => new MemoryQueue({ name, visibilityTimeoutMs: 150, maxReceiveCount: 20, deadLetter: dlq })
+    const genesis = testGenesis({ accounts: 8 })
+    const txs = Array.from({ length: 8 }, (_, i) => signTx({ from: i, nonce: 0, to: addressOf(20 + (i % 3)), value: BigInt(i + 1) }))
+    const { summary, events } = await runInline(genesis, txs, {
+      workers: 2,
+      shards: 2,
+      blockSize: 4,
+      backends: { kv, ingress: queue('ingress'), shardQueue: queue('shards'), doneQueue: queue('done'), deadLetter: dlq },
+    })
+    expect(kv.failures).toBe(0)
+    expect(summary.included).toBe(8)
+    expect(summary.verifiedBlocks).toBe(2)
+    expect(events.map((e) => e.sealed.record.number)).toEqual(['1', '2'])
+    // The journal and the rest of the block's work are cleaned up after sealing.
+    expect(kv.count('plans')).toBe(0)
   })
 })

@@ -1,0 +1,186 @@
+/**
+ * The seal journal: the coordinator's decision about a block, stored before any of it is
+ * applied. A coordinator that dies between applying a block's state writes and sealing it
+ * leaves state that already holds the block; re-deriving the block from that state would be
+ * wrong (fees credited twice, a wrong root). With the journal, a retry finds the decision and
+ * only finishes it: the writes are idempotent by version, the seal is conditional.
+ *
+ * Layout in the plans table (dropped with the block's other work after sealing):
+ *   plans / N / journal               meta (JSON), written last and only if absent: the commit point
+ *   plans / N / journal#writes#K      net state writes with block-start versions (binary)
+ *   plans / N / journal#codes#K       new contract code (binary)
+ *   plans / N / journal#raws#K        included transactions in order (binary)
+ *   plans / N / journal#receipts#K    receipts (JSON)
+ */
+import { ConditionFailedError, ParevmError } from '../errors.ts'
+import { BinaryReader, BinaryWriter } from '../pipeline/binary.ts'
+import { chunkBySize } from '../pipeline/codec.ts'
+import { joinSpan, PART_BYTES_MAX, spanItems, type HeadRecord, type ReceiptRecord, type SealedBlockRecord } from './records.ts'
+
+import type { BlockReport } from '../coordinator/coordinator.ts'
+import type { BlockEnv } from '../exec/block-env.ts'
+import type { Rejection } from '../intake/rejection.ts'
+import type { KeyValueStore, UnconditionalOp } from '../ports/kv-store.ts'
+import type { StateWrite } from './state-table.ts'
+
+export interface SealJournal {
+  record: SealedBlockRecord
+  head: HeadRecord
+  env: BlockEnv
+  writes: StateWrite[]
+  codes: [string, Uint8Array][]
+  raws: Uint8Array[]
+  receipts: ReceiptRecord[]
+  rejections: Rejection[]
+  report: BlockReport
+}
+
+interface JournalMeta {
+  v: 1
+  record: SealedBlockRecord
+  head: HeadRecord
+  env: BlockEnv
+  rejections: Rejection[]
+  report: Omit<BlockReport, 'block' | 'gasUsed'> & { block: string; gasUsed: string }
+  parts: { writes: number; codes: number; raws: number; receipts: number }
+}
+
+const enc = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value))
+const dec = <T>(bytes: Uint8Array): T => JSON.parse(new TextDecoder().decode(bytes)) as T
+
+/** First byte of binary parts: never the span marker (0x00) of spanned items. */
+const FORMAT = 0x4a
+
+function encodeWrites(writes: readonly StateWrite[]): Uint8Array {
+  const w = new BinaryWriter(writes.length * 96 + 8)
+  w.u8(FORMAT)
+  w.uint(writes.length)
+  for (const x of writes) {
+    w.key(x.key)
+    w.value(x.value)
+    w.uint(x.version)
+    w.uint(x.baseVersion)
+  }
+  return w.finish()
+}
+
+function decodeWrites(bytes: Uint8Array): StateWrite[] {
+  const r = new BinaryReader(bytes)
+  expectFormat(r)
+  const out: StateWrite[] = new Array(r.uint())
+  for (let i = 0; i < out.length; i++) {
+    const key = r.key()
+    const value = r.value()
+    const version = r.uint()
+    out[i] = { key, value, version, baseVersion: r.uint() }
+  }
+  return out
+}
+
+function encodeBlobs(items: readonly Uint8Array[], labels?: readonly string[]): Uint8Array {
+  const w = new BinaryWriter(items.reduce((s, b) => s + b.length + 40, 8))
+  w.u8(FORMAT)
+  w.uint(items.length)
+  items.forEach((b, i) => {
+    if (labels !== undefined) w.text(labels[i]!)
+    w.bytes(b)
+  })
+  return w.finish()
+}
+
+function decodeBlobs(bytes: Uint8Array, labelled: boolean): { labels: string[]; items: Uint8Array[] } {
+  const r = new BinaryReader(bytes)
+  expectFormat(r)
+  const n = r.uint()
+  const labels: string[] = []
+  const items: Uint8Array[] = []
+  for (let i = 0; i < n; i++) {
+    if (labelled) labels.push(r.text())
+    items.push(r.bytes().slice())
+  }
+  return { labels, items }
+}
+
+function expectFormat(r: BinaryReader): void {
+  if (r.u8() !== FORMAT) throw new ParevmError('malformed seal journal part')
+}
+
+const key = (block: string, sk: string) => ({ table: 'plans' as const, pk: block, sk })
+
+/** Store the decision (parts, then the meta if absent). False if another attempt stored one first. */
+export async function putSealJournal(kv: KeyValueStore, j: SealJournal): Promise<boolean> {
+  const block = j.record.number
+  const writeParts = chunkBySize(j.writes, (w) => 120 + (w.value?.length ?? 0), PART_BYTES_MAX).map(encodeWrites)
+  const codeParts = chunkBySize(j.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
+  const rawParts = chunkBySize(j.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
+  const receiptParts = chunkBySize(j.receipts, (r) => JSON.stringify(r).length + 2, PART_BYTES_MAX).map((chunk) => enc(chunk))
+  const ops: UnconditionalOp[] = []
+  const add = (kind: string, parts: Uint8Array[]): void => {
+    // A part over one item (a transaction with megabytes of logs) spans items.
+    parts.forEach((value, k) => {
+      for (const item of spanItems(key(block, `journal#${kind}#${k}`), value, 0)) ops.push({ op: 'put', item })
+    })
+  }
+  add('writes', writeParts)
+  add('codes', codeParts)
+  add('raws', rawParts)
+  add('receipts', receiptParts)
+  for (let i = 0; i < ops.length; i += 25) await kv.write(ops.slice(i, i + 25))
+  const meta: JournalMeta = {
+    v: 1,
+    record: j.record,
+    head: j.head,
+    env: j.env,
+    rejections: j.rejections,
+    report: { ...j.report, block: j.report.block.toString(), gasUsed: j.report.gasUsed.toString() },
+    parts: { writes: writeParts.length, codes: codeParts.length, raws: rawParts.length, receipts: receiptParts.length },
+  }
+  try {
+    await kv.transact([{ op: 'put', item: { ...key(block, 'journal'), value: enc(meta), version: 0 }, condition: { kind: 'absent' } }])
+    return true
+  } catch (error) {
+    if (error instanceof ConditionFailedError) return false
+    throw error
+  }
+}
+
+export async function getSealJournal(kv: KeyValueStore, block: bigint | string): Promise<SealJournal | undefined> {
+  const number = BigInt(block).toString()
+  const [head] = await kv.get([key(number, 'journal')])
+  if (head === undefined) return undefined
+  const meta = dec<JournalMeta>(head.value)
+  const load = async (kind: string, count: number): Promise<Uint8Array[]> => {
+    const items = await kv.get(Array.from({ length: count }, (_, k) => key(number, `journal#${kind}#${k}`)))
+    return Promise.all(
+      items.map((item, k) => {
+        if (item === undefined) throw new ParevmError(`seal journal of block ${number} is missing ${kind} part ${k}`)
+        return joinSpan(kv, item)
+      }),
+    )
+  }
+  const writes = (await load('writes', meta.parts.writes)).flatMap(decodeWrites)
+  const codes: [string, Uint8Array][] = (await load('codes', meta.parts.codes)).flatMap((part) => {
+    const { labels, items } = decodeBlobs(part, true)
+    return items.map((c, i) => [labels[i]!, c] as [string, Uint8Array])
+  })
+  const raws = (await load('raws', meta.parts.raws)).flatMap((part) => decodeBlobs(part, false).items)
+  const receipts = (await load('receipts', meta.parts.receipts)).flatMap((part) => dec<ReceiptRecord[]>(part))
+  return {
+    record: meta.record,
+    head: meta.head,
+    env: meta.env,
+    writes,
+    codes,
+    raws,
+    receipts,
+    rejections: meta.rejections,
+    report: { ...meta.report, block: BigInt(meta.report.block), gasUsed: BigInt(meta.report.gasUsed) },
+  }
+}
+
+/** Keys of a block's journal items (for cleanup after sealing). */
+export async function journalItemKeys(kv: KeyValueStore, block: bigint | string): Promise<{ table: 'plans'; pk: string; sk: string }[]> {
+  const number = BigInt(block).toString()
+  const page = await kv.query('plans', number, { skPrefix: 'journal' })
+  return page.items.map((i) => key(number, i.sk))
+}
