@@ -43,6 +43,8 @@ export interface ClusterOptions {
   visibilityTimeoutMs?: number
   /** Longest wait for one block to seal. */
   sealTimeoutMs?: number
+  /** How long a transaction with a nonce gap waits for the missing nonce (default 1,000 ms). */
+  nonceGapHoldMs?: number
   log?: Logger
   /** Use these instead of in-process backends (the AWS backend passes its adapters). */
   backends?: { kv: KeyValueStore; ingress: Queue; shardQueue: Queue; doneQueue: Queue; deadLetter?: Queue }
@@ -141,6 +143,7 @@ export class EmbeddedCluster {
         coinbase: options.genesis.coinbase,
         intakeWaitMs: 0,
         receiveRoundsMax: Math.ceil(options.blockSize / 10) + 10,
+        ...(options.nonceGapHoldMs !== undefined ? { nonceGapHoldMs: options.nonceGapHoldMs } : {}),
       },
     })
     this.coordinator = new Coordinator({ kv: this.kv, templates: this.templates, trie: options.genesis.trie, log: this.log.child({ role: 'coordinator' }) })

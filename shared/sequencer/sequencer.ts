@@ -46,6 +46,12 @@ export interface SequencerConfig {
   intakeWaitMs: number
   /** Bound on receive calls per block. */
   receiveRoundsMax: number
+  /**
+   * How long a transaction whose nonce is ahead of its sender's waits for the gap to fill (a
+   * standard queue may deliver one sender's transactions out of order) before it is rejected
+   * as a nonce gap. Default 1,000 ms.
+   */
+  nonceGapHoldMs?: number
 }
 
 export interface SequencerDeps {
@@ -78,7 +84,12 @@ interface Delivery {
 interface Pending {
   decoded: DecodedTx
   delivery: Delivery
+  /** When intake first saw it (for the nonce-gap hold). */
+  firstSeenMs: number
 }
+
+/** Most transactions held for a later block (nonce gaps, full blocks), in block sizes. */
+const CARRY_BLOCKS_MAX = 10
 
 /** Transactions taken in for a block, with the messages they came in and what was rejected. */
 interface IntakeBatch {
@@ -134,7 +145,6 @@ export class Sequencer {
       await this.dispatch(existing)
       return { block: number, txCount: existing.txCount, shards: existing.shardParts.length, rejected: [], duplicates: 0, carried: this.carry.length, stats: existing.stats }
     }
-    const t0 = performance.now()
     const common = commonFor(config.chain, number, BigInt(head.timestamp) + BigInt(config.blockTimeSec))
     const env = nextBlockEnv(head, common, { coinbase: config.coinbase, blockTimeSec: config.blockTimeSec })
     const gasLimit = BigInt(env.gasLimit)
@@ -174,7 +184,14 @@ export class Sequencer {
         continue
       }
       if (tx.nonce > expected) {
-        reject(p, 'nonce-gap', `nonce ${tx.nonce} leaves a gap: the sender's next nonce is ${expected}`)
+        const heldMs = this.clock.now() - p.firstSeenMs
+        if (heldMs < (config.nonceGapHoldMs ?? 1000) && this.carry.length < CARRY_BLOCKS_MAX * config.blockSizeMax) {
+          // The missing nonce may still be on its way: hold this one (and the sender's later ones).
+          deferredSenders.add(senderHex)
+          this.carry.push(p)
+          continue
+        }
+        reject(p, 'nonce-gap', `nonce ${tx.nonce} leaves a gap: the sender's next nonce is ${expected} (waited ${Math.round(heldMs)} ms for it)`)
         continue
       }
       const maxFee = 'maxFeePerGas' in tx ? (tx as { maxFeePerGas: bigint }).maxFeePerGas : (tx as { gasPrice: bigint }).gasPrice
@@ -298,7 +315,7 @@ export class Sequencer {
           }
           batch.seen.add(result.tx.hashHex)
           delivery.open++
-          batch.pending.push({ decoded: result.tx, delivery })
+          batch.pending.push({ decoded: result.tx, delivery, firstSeenMs: this.clock.now() })
         }
       }
       // In the background, let the coordinator and the workers' store calls in between.

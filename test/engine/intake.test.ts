@@ -110,3 +110,24 @@ describe('rejections in the pipeline', () => {
     expect(summary.duplicatesDropped).toBe(1)
   })
 })
+
+describe('out-of-order delivery', () => {
+  it('a nonce that arrives before its predecessor waits for it; a real gap is rejected after the wait', async () => {
+    const { EmbeddedCluster } = await import('../../shared/cluster/embedded.ts')
+    const genesis = testGenesis({ accounts: 4 })
+    const cluster = await EmbeddedCluster.start({ genesis, workers: 1, threads: false, blockSize: 10, verify: true, nonceGapHoldMs: 600 })
+    try {
+      await cluster.submit([signTx({ from: 0, nonce: 1, to: addressOf(3), value: 2n }), signTx({ from: 1, nonce: 1, to: addressOf(3), value: 3n })])
+      const run = cluster.runUntilIdle()
+      // The missing nonce 0 of sender 0 arrives later; sender 1's never does.
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      await cluster.submit([signTx({ from: 0, nonce: 0, to: addressOf(3), value: 1n })])
+      const summary = await run
+      expect(summary.included).toBe(2)
+      expect(summary.rejectedByCode).toEqual({ 'nonce-gap': 1 })
+      expect(summary.verifiedBlocks).toBe(summary.blocks)
+    } finally {
+      await cluster.stop()
+    }
+  })
+})
