@@ -15,7 +15,7 @@ export interface CeilingTx {
 }
 
 /** Throughput (tx/s) of `threads` independent executors, each on 1/threads of the transactions. */
-export async function measureCeiling(genesis: GenesisState, chain: ChainSpec, env: BlockEnv, txs: readonly CeilingTx[], threads: number): Promise<number> {
+export async function measureCeiling(genesis: GenesisState, chain: ChainSpec, env: BlockEnv, txs: readonly CeilingTx[], threads: number, warmup: readonly CeilingTx[] = []): Promise<number> {
   // Split by sender so each share is valid on its own (nonces stay in order).
   const shares: CeilingTx[][] = Array.from({ length: threads }, () => [])
   const owner = new Map<string, number>()
@@ -27,13 +27,23 @@ export async function measureCeiling(genesis: GenesisState, chain: ChainSpec, en
     }
     shares[t]!.push(tx)
   }
+  // Each thread warms up on its own share of the warm-up transactions (disjoint senders).
+  const warmShares: CeilingTx[][] = Array.from({ length: threads }, (_, i) => warmup.filter((_, k) => k % threads === i))
   const entries = [...genesis.entries]
   const codes = [...genesis.codes]
   const entry = new URL('../shared/cluster/ts-worker-bootstrap.mjs', import.meta.url)
   const workers = shares.map(
-    (share) =>
+    (share, k) =>
       new Worker(entry, {
-        workerData: { __entry: new URL('./ceiling-thread.ts', import.meta.url).href, chain, env, entries, codes, txs: share.map(({ raw, pubkey }) => ({ raw, pubkey })) },
+        workerData: {
+          __entry: new URL('./ceiling-thread.ts', import.meta.url).href,
+          chain,
+          env,
+          entries,
+          codes,
+          txs: share.map(({ raw, pubkey }) => ({ raw, pubkey })),
+          warmup: warmShares[k]!.map(({ raw, pubkey }) => ({ raw, pubkey })),
+        },
       }),
   )
   try {

@@ -153,15 +153,17 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
 
   // Ceiling: same transactions, senders recovered ahead (as workers get them), no coordination.
   const txCommon = sharedTxCommon(createChainCommon(g0.chainId, g0.hardfork))
-  const ceilingTxs: CeilingTx[] = measured.map((raw) => {
+  const toCeiling = (raw: string): CeilingTx => {
     const d = decodeRawTx(raw, { common: txCommon, blockGasLimit: g0.gasLimit })
     if (!d.ok) throw new Error(d.rejection.reason)
     return { raw: d.tx.raw, pubkey: d.tx.senderPubKey, sender: d.tx.senderHex }
-  })
+  }
+  const ceilingTxs = measured.map(toCeiling)
+  const ceilingWarmup = warmTxs.map(toCeiling)
   const ceiling: CaseResult['ceiling'] = {}
   for (const workers of o.workerCounts) {
     const samples: number[] = []
-    for (let r = 0; r < o.runs; r++) samples.push(await measureCeiling(g0, g0.chain, { ...env1, number: '0x2' }, ceilingTxs, workers))
+    for (let r = 0; r < o.runs; r++) samples.push(await measureCeiling(g0, g0.chain, { ...env1, number: '0x2' }, ceilingTxs, workers, ceilingWarmup))
     ceiling[workers] = stats(samples)
     o.log(`  ${spec.name} ${size}: ceiling ${workers} thread(s): ${Math.round(ceiling[workers].median)} tx/s`)
   }
