@@ -4,7 +4,7 @@
  *   npx tsx bench/gpu.ts                                  this machine's backends, small sizes
  *   npx tsx bench/gpu.ts --sizes 4096,8192 --hashes 65536 --batches 4096,65536   (GPU machine)
  *   npx tsx bench/gpu.ts --skip-e2e --json                kernels only, JSON on stdout
- *   npx tsx bench/gpu.ts --skip-stages --e2e-runs 3       end to end only
+ *   npx tsx bench/gpu.ts --skip-stages --e2e-runs 3       end to end only (--e2e-cases ai,mixed,amm-hot)
  *
  * Stages (each kernel's result is checked against its CPU twin before it is timed):
  * - conflict: the pairwise read-after-write bitmap matrix of N transactions (the kernel) vs the
@@ -50,6 +50,8 @@ export interface GpuBenchOptions {
   e2eTxs: number
   e2eBlock: number
   e2eRuns: number
+  /** Workload mixes to run end to end (default: all). */
+  e2eCases?: string[]
   workers: number
   log: (line: string) => void
 }
@@ -233,12 +235,19 @@ export async function benchEndToEnd(o: GpuBenchOptions): Promise<E2eRow[]> {
   ]
   const accounts = Math.max(50, Math.floor(o.e2eTxs / 6))
   const cases: E2eCase[] = [
-    { workload: 'ai', mix: 'ai', hotShare: 0.05, accounts, pools: 10, settings: gpuSettings },
+    {
+      workload: 'ai',
+      mix: 'ai',
+      hotShare: 0.05,
+      accounts,
+      pools: 10,
+      settings: [...gpuSettings.slice(0, 2), { name: `ai stage only (${forcedBackend})`, env: { PAREVM_GPU_BACKEND: forcedBackend, PAREVM_GPU_STAGES: 'all=off,ai=on' } }, gpuSettings[2]!],
+    },
     { workload: 'mixed, hot 0.2', mix: 'mixed', hotShare: 0.2, accounts, pools: 50, settings: [...gpuSettings, ...splitSettings.slice(1)] },
     { workload: 'amm-hot', mix: 'amm-hot', hotShare: 1, accounts, pools: 10, settings: splitSettings },
   ]
   const rows: E2eRow[] = []
-  for (const c of cases) {
+  for (const c of cases.filter((k) => o.e2eCases === undefined || o.e2eCases.includes(k.mix))) {
     const runs = new Map<string, E2eRun[]>()
     // Settings interleaved run by run, so that a noisy machine spreads over all of them.
     for (let r = 0; r < o.e2eRuns; r++) {
@@ -300,6 +309,7 @@ async function main(): Promise<void> {
       'e2e-txs': { type: 'string', default: '3000' },
       'e2e-block': { type: 'string', default: '1000' },
       'e2e-runs': { type: 'string', default: '2' },
+      'e2e-cases': { type: 'string' },
       workers: { type: 'string', default: String(Math.max(2, availableParallelism())) },
       json: { type: 'boolean', default: false },
     },
@@ -315,6 +325,7 @@ async function main(): Promise<void> {
     e2eTxs: Number(values['e2e-txs']),
     e2eBlock: Number(values['e2e-block']),
     e2eRuns: Number(values['e2e-runs']),
+    ...(values['e2e-cases'] !== undefined ? { e2eCases: values['e2e-cases'].split(',') } : {}),
     workers: Number(values.workers),
     log: (line) => process.stderr.write(`${line}\n`),
   }
