@@ -189,7 +189,20 @@ export class EmbeddedCluster {
         this.threads.push(thread)
         continue
       }
-      const worker = new ShardWorker({ kv: this.kv, shardQueue: this.shardQueue, doneQueue: this.doneQueue, log: this.log.child({ worker: i }) })
+      const crashAfterStage = faults === undefined ? undefined : crashDecider(faults, 1000 + i, faults.afterStageCrash ?? 0)
+      const worker = new ShardWorker({
+        kv: this.kv,
+        shardQueue: this.shardQueue,
+        doneQueue: this.doneQueue,
+        log: this.log.child({ worker: i }),
+        ...(crashAfterStage !== undefined
+          ? {
+              afterStage: () => {
+                if (crashAfterStage()) throw new ParevmError('simulated worker crash after staging, before reporting done')
+              },
+            }
+          : {}),
+      })
       const crash = faults === undefined ? undefined : crashDecider(faults, i)
       this.loops.push(
         runWorkerLoop(worker, this.shardQueue, this.signal, {

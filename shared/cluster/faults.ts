@@ -14,8 +14,10 @@ export interface FaultOptions {
   /** Probability that a sent message is delayed, and the longest delay. */
   delay: number
   delayMsMax: number
-  /** Probability that a worker crashes after staging, before deleting its message. */
+  /** Probability that a worker crashes after reporting its shard done, before deleting its message. */
   workerCrash: number
+  /** Probability that a worker crashes after staging, before reporting the shard done. */
+  afterStageCrash?: number
 }
 
 export const NO_FAULTS: FaultOptions = { seed: 0, duplicate: 0, delay: 0, delayMsMax: 0, workerCrash: 0 }
@@ -69,7 +71,7 @@ export class FaultyQueue implements Queue {
 }
 
 /** A crash decider for worker loops (seeded). */
-export function crashDecider(faults: FaultOptions, salt: number): () => boolean {
+export function crashDecider(faults: FaultOptions, salt: number, probability = faults.workerCrash): () => boolean {
   const rng = createRng(faults.seed * 104729 + salt)
-  return () => rng() < faults.workerCrash
+  return () => rng() < probability
 }

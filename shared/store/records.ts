@@ -235,6 +235,23 @@ export class Records {
     return item !== undefined
   }
 
+  /**
+   * How many parts a shard's staged results have (undefined if not completely staged): what a
+   * worker reports when it finds its shard staged by an earlier delivery.
+   */
+  async stagedPartCount(block: bigint | string, shard: number): Promise<number | undefined> {
+    if (!(await this.isStaged(block, shard))) return undefined
+    let count = 0
+    let after: string | undefined
+    for (let page = 0; page < 1000; page++) {
+      const result = await this.kv.query('staged', bn(block), { skPrefix: `shard#${shard}#`, ...(after === undefined ? {} : { after }) })
+      for (const item of result.items) if (!item.sk.includes('~')) count++
+      if (result.next === undefined) break
+      after = result.next
+    }
+    return count
+  }
+
   async getStaged(block: bigint | string, shard: number, parts: number): Promise<Uint8Array[]> {
     const keys = Array.from({ length: parts }, (_, k) => ({ table: 'staged' as const, pk: bn(block), sk: `shard#${shard}#${k}` }))
     const items = await this.kv.get(keys)

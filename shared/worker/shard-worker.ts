@@ -31,6 +31,8 @@ export interface WorkerDeps {
   log?: Logger
   /** Chains this worker may execute (a guard against a misrouted plan). */
   allowChain?: (chain: ChainSpec) => boolean
+  /** Fault injection: runs after staging, before reporting the shard done (a throw is a crash). */
+  afterStage?: () => void
 }
 
 export type ShardOutcome =
@@ -94,8 +96,9 @@ export class ShardWorker {
     const headNumber = head === undefined ? -1n : BigInt(head.number)
     if (headNumber >= block) return { kind: 'stale', block, shard: msg.shard }
     if (headNumber !== block - 1n) return { kind: 'not-ready', block, shard: msg.shard, head: headNumber }
-    if (await this.records.isStaged(block, msg.shard)) {
-      await this.reportDone(msg, msg.parts, {})
+    const stagedBefore = await this.records.stagedPartCount(block, msg.shard)
+    if (stagedBefore !== undefined) {
+      await this.reportDone(msg, stagedBefore, {})
       return { kind: 'already-staged', block, shard: msg.shard }
     }
     const meta = await this.records.getPlanMeta(block)
@@ -111,6 +114,7 @@ export class ShardWorker {
     const t1 = performance.now()
     const stagedParts = chunkBySize(results, stagedSize, PART_BYTES_MAX).map(encodeStagedTxs)
     const fresh = await this.records.stage(block, msg.shard, stagedParts)
+    this.deps.afterStage?.()
     timings.stageMs = performance.now() - t1
     timings.totalMs = performance.now() - t0
     await this.reportDone(msg, stagedParts.length, timings)

@@ -53,6 +53,7 @@ describe('pipeline property', () => {
           duplicate: fc.double({ min: 0, max: 0.3, noNaN: true }),
           delay: fc.double({ min: 0, max: 0.3, noNaN: true }),
           workerCrash: fc.double({ min: 0, max: 0.2, noNaN: true }),
+          afterStageCrash: fc.double({ min: 0, max: 0.2, noNaN: true }),
           perMessage: fc.integer({ min: 1, max: 4 }),
         }),
         async (p) => {
@@ -63,7 +64,7 @@ describe('pipeline property', () => {
             blockSize: p.blockSize,
             perMessage: p.perMessage,
             visibilityTimeoutMs: 300,
-            faults: { seed: p.seed, duplicate: p.duplicate, delay: p.delay, delayMsMax: 40, workerCrash: p.workerCrash },
+            faults: { seed: p.seed, duplicate: p.duplicate, delay: p.delay, delayMsMax: 40, workerCrash: p.workerCrash, afterStageCrash: p.afterStageCrash },
           })
           // The sequential check ran on every block (a difference throws inside runInline).
           expect(summary.verifiedBlocks).toBe(summary.blocks)
@@ -90,5 +91,23 @@ describe('pipeline property', () => {
       ),
       { numRuns: RUNS, ...(process.env.PAREVM_PROPERTY_SEED === undefined ? {} : { seed: Number(process.env.PAREVM_PROPERTY_SEED) }) },
     )
+  })
+})
+
+describe('a worker that crashes after staging', () => {
+  it('is redelivered and reports the staged part count (not the plan\'s): the block seals correctly', async () => {
+    // 450 ERC20 transfers in one shard: one plan part, two staged parts.
+    const w = generateWorkload({ txs: 450, mix: 'erc20', accounts: 450, hotShare: 0, pools: 1, seed: 9 })
+    const { summary, events } = await runInline(buildGenesis(w.genesis), w.rawTxs, {
+      workers: 1,
+      shards: 1,
+      blockSize: 450,
+      visibilityTimeoutMs: 400,
+      faults: { seed: 2, duplicate: 0, delay: 0, delayMsMax: 0, workerCrash: 0, afterStageCrash: 1 },
+      sealTimeoutMs: 60_000,
+    })
+    expect(summary.included).toBe(450)
+    expect(summary.verifiedBlocks).toBe(1)
+    expect(events[0]!.sealed.report.shards).toBe(1)
   })
 })
