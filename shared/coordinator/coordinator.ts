@@ -188,7 +188,7 @@ export class Coordinator {
     const planned: PlannedTx[] = new Array(meta.txCount)
     const staged: StagedTx[] = new Array(meta.txCount)
     for (let shard = 0; shard < meta.shardParts.length; shard++) {
-      for (const part of await this.records.getShardPlanParts(number, shard, meta.shardParts[shard]!)) {
+      for (const part of await this.records.getShardPlanParts(meta, shard)) {
         for (const tx of decodePlannedTxs(part)) planned[tx.index] = tx
       }
       const stagedParts = done.get(shard)?.parts

@@ -256,7 +256,7 @@ export class ReplayCluster {
     const msg = shardMessageSchema.parse(parseJson(body))
     const meta = await this.records.getPlanMeta(msg.block)
     if (meta === undefined) throw new ParevmError(`shard ${msg.shard} of block ${msg.block} failed in a worker, and its plan is gone`)
-    const parts = await this.records.getShardPlanParts(msg.block, msg.shard, msg.parts)
+    const parts = await this.records.getShardPlanParts(meta, msg.shard)
     const state = new StateTable(this.store)
     try {
       await executePlannedTxs(new Executor(meta.chain), meta, parts.flatMap(decodePlannedTxs), {

@@ -8,7 +8,9 @@
  * rejection records) is stored, so a crash loses nothing; a redelivered message is recognised
  * by transaction hash (already planned, carried, or with a receipt) and dropped.
  */
-import { ConfigError } from '../errors.ts'
+import { randomUUID } from 'node:crypto'
+
+import { ConfigError, ParevmError } from '../errors.ts'
 import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
 import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
@@ -99,6 +101,14 @@ interface IntakeBatch {
   duplicates: number
   seen: Set<string>
   intakeMs: number
+}
+
+/** A plan for this block was stored by another sequencer first (run one sequencer at a time). */
+export class ConflictingPlanError extends ParevmError {
+  constructor(block: string) {
+    super(`another sequencer stored a plan for block ${block} first`, { hint: 'run one sequencer at a time (reserved concurrency 1); this one backs off and its transactions come back' })
+    this.name = 'ConflictingPlanError'
+  }
 }
 
 export function validateSequencerConfig(config: SequencerConfig): void {
@@ -451,6 +461,7 @@ export async function storePlanAndDispatch(deps: PlanStoreDeps, input: StorePlan
   const meta: PlanMeta = {
     v: 1,
     block: BigInt(input.env.number).toString(),
+    planId: randomUUID(),
     chain: input.chain,
     env: input.env,
     shardParts: shardParts.map((parts) => parts.length),
@@ -459,7 +470,11 @@ export async function storePlanAndDispatch(deps: PlanStoreDeps, input: StorePlan
     stats: input.stats,
     createdAtMs: deps.clock.now(),
   }
-  await deps.records.putPlan(meta, shardParts)
+  if (!(await deps.records.putPlan(meta, shardParts))) {
+    // Another sequencer stored a plan for this block first: its plan stands. Nothing of ours is
+    // acknowledged, so our transactions come back (and are recognised if the other plan has them).
+    throw new ConflictingPlanError(meta.block)
+  }
   await dispatchPlan(deps.shardQueue, meta)
   return meta
 }

@@ -36,6 +36,11 @@ export const PART_BYTES_MAX = 350 * 1024
 export interface PlanMeta {
   v: 1
   block: string
+  /**
+   * This plan's id: its parts are stored under it, so two sequencers racing for one block never
+   * overwrite each other's parts; the meta's conditional put decides which plan stands.
+   */
+  planId: string
   chain: ChainSpec
   env: BlockEnv
   /** Number of parts of each shard. */
@@ -157,6 +162,10 @@ export async function joinSpan(kv: KeyValueStore, head: Item): Promise<Uint8Arra
   return concatBytes(...chunks)
 }
 
+function planPartKey(planId: string, shard: number, part: number): string {
+  return `plan#${planId}#shard#${shard}#${part}`
+}
+
 export class Records {
   constructor(private readonly kv: KeyValueStore) {}
 
@@ -168,7 +177,7 @@ export class Records {
     const ops: UnconditionalOp[] = []
     shardParts.forEach((parts, shard) =>
       parts.forEach((value, part) => {
-        ops.push({ op: 'put', item: { table: 'plans', pk: meta.block, sk: `shard#${shard}#${part}`, value, version: 0 } })
+        ops.push({ op: 'put', item: { table: 'plans', pk: meta.block, sk: planPartKey(meta.planId, shard, part), value, version: 0 } })
       }),
     )
     await this.writeAll(ops)
@@ -188,14 +197,17 @@ export class Records {
     return item === undefined ? undefined : dec<PlanMeta>(item)
   }
 
-  async getShardPlanParts(block: bigint | string, shard: number, parts: number): Promise<Uint8Array[]> {
-    const keys = Array.from({ length: parts }, (_, k) => ({ table: 'plans' as const, pk: bn(block), sk: `shard#${shard}#${k}` }))
+  async getShardPlanParts(meta: PlanMeta, shard: number): Promise<Uint8Array[]> {
+    const parts = meta.shardParts[shard]
+    if (parts === undefined) throw new ParevmError(`plan of block ${meta.block} has no shard ${shard}`)
+    const keys = Array.from({ length: parts }, (_, k) => ({ table: 'plans' as const, pk: meta.block, sk: planPartKey(meta.planId, shard, k) }))
     const items = await this.kv.get(keys)
     return items.map((item, k) => {
-      if (item === undefined) throw new ParevmError(`plan of block ${bn(block)} is missing shard ${shard} part ${k}`)
+      if (item === undefined) throw new ParevmError(`plan of block ${meta.block} is missing shard ${shard} part ${k}`)
       return item.value
     })
   }
+
 
   // ----- staged results ------------------------------------------------------------------
 
@@ -403,17 +415,18 @@ export class Records {
 
   /** Drop a sealed block's plan, staged results and progress markers (best effort). */
   async dropBlockWork(block: bigint | string, meta: PlanMeta): Promise<void> {
-    const ops: UnconditionalOp[] = [{ op: 'delete', key: { table: 'plans', pk: bn(block), sk: 'meta' } }]
-    meta.shardParts.forEach((parts, shard) => {
-      for (let k = 0; k < parts; k++) ops.push({ op: 'delete', key: { table: 'plans', pk: bn(block), sk: `shard#${shard}#${k}` } })
+    const ops: UnconditionalOp[] = []
+    meta.shardParts.forEach((_parts, shard) => {
       ops.push({ op: 'delete', key: { table: 'meta', pk: `progress#${bn(block)}`, sk: `shard#${shard}` } })
     })
+    // Everything under the block in the plans table: the meta, every plan's parts (a losing
+    // sequencer's too), the seal journal.
     let after: string | undefined
     for (let page = 0; page < 1000; page++) {
-      const journal = await this.kv.query('plans', bn(block), { skPrefix: 'journal', ...(after === undefined ? {} : { after }) })
-      for (const item of journal.items) ops.push({ op: 'delete', key: { table: 'plans', pk: item.pk, sk: item.sk } })
-      if (journal.next === undefined) break
-      after = journal.next
+      const items = await this.kv.query('plans', bn(block), after === undefined ? {} : { after })
+      for (const item of items.items) ops.push({ op: 'delete', key: { table: 'plans', pk: item.pk, sk: item.sk } })
+      if (items.next === undefined) break
+      after = items.next
     }
     await this.writeAll(ops)
     for (let shard = 0; shard < meta.shardParts.length; shard++) {

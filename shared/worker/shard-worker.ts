@@ -107,7 +107,7 @@ export class ShardWorker {
       throw new ParevmError(`block ${block} is for a chain this worker does not serve`)
     }
     const t0 = performance.now()
-    const parts = await this.records.getShardPlanParts(block, msg.shard, msg.parts)
+    const parts = await this.records.getShardPlanParts(meta, msg.shard)
     const txs: PlannedTx[] = parts.flatMap(decodePlannedTxs)
     const { results, timings } = await executePlannedTxs(this.executorFor(meta.chain), meta, txs, this.loader())
     timings.loadPlanMs = timings.loadPlanMs ?? 0

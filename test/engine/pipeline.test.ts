@@ -9,6 +9,7 @@ import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.t
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { Records } from '../../shared/store/records.ts'
 import { TemplateRegistry } from '../../shared/predict/templates.ts'
+import { decodePlannedTxs } from '../../shared/pipeline/codec.ts'
 import { createdAddress } from '../../shared/predict/predictor.ts'
 import type { WriteOp } from '../../shared/ports/kv-store.ts'
 import artifacts from '../../shared/workload/contracts/artifacts.json' with { type: 'json' }
@@ -142,5 +143,48 @@ describe('a coordinator that dies mid-seal', () => {
     expect(events.map((e) => e.sealed.record.number)).toEqual(['1', '2'])
     // The journal and the rest of the block's work are cleaned up after sealing.
     expect(kv.count('plans')).toBe(0)
+  })
+})
+
+describe('two sequencers racing for one block', () => {
+  it('one plan stands whole; the other sequencer backs off with a clear error and acknowledges nothing', async () => {
+    const { Sequencer, ConflictingPlanError } = await import('../../shared/sequencer/sequencer.ts')
+    const { initializeChain } = await import('../../shared/cluster/bootstrap.ts')
+    const genesis = testGenesis({ accounts: 6 })
+    const kv = new MemoryKeyValueStore()
+    await initializeChain(kv, genesis)
+    const shardQueue = new MemoryQueue({ name: 'shards' })
+    const make = (txs: string[]) => {
+      const ingress = new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 60_000 })
+      const sequencer = new Sequencer({
+        kv,
+        ingress,
+        shardQueue,
+        templates: new TemplateRegistry(),
+        config: { chain: genesis.chain, shardCount: 2, blockSizeMax: 10, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 5 },
+      })
+      return { ingress, sequencer, txs }
+    }
+    const a = make([signTx({ from: 0, nonce: 0, to: addressOf(9), value: 1n }), signTx({ from: 1, nonce: 0, to: addressOf(9), value: 1n })])
+    const b = make([signTx({ from: 2, nonce: 0, to: addressOf(9), value: 1n })])
+    for (const s of [a, b]) await s.ingress.send(s.txs.map((raw) => ({ body: JSON.stringify({ raw }) })))
+    const results = await Promise.allSettled([a.sequencer.planNext(), b.sequencer.planNext()])
+    const won = results.filter((r) => r.status === 'fulfilled')
+    const lost = results.filter((r) => r.status === 'rejected')
+    expect(won).toHaveLength(1)
+    expect(lost).toHaveLength(1)
+    expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictingPlanError)
+    // The standing plan is whole: every part it names can be read and decodes to its transactions.
+    const records = new Records(kv)
+    const meta = (await records.getPlanMeta(1n))!
+    let planned = 0
+    for (let shard = 0; shard < meta.shardParts.length; shard++) {
+      for (const part of await records.getShardPlanParts(meta, shard)) planned += decodePlannedTxs(part).length
+    }
+    expect(planned).toBe(meta.txCount)
+    // The loser acknowledged nothing: its messages are still held (they come back later).
+    const loser = (results[0]!.status === 'rejected' ? a : b).ingress
+    const depth = await loser.depth()
+    expect(depth.visible + depth.inFlight).toBeGreaterThan(0)
   })
 })
