@@ -127,7 +127,7 @@ export class Executor {
     this.inference = inference
   }
 
-  /** The Common that transactions of this block must be decoded with. */
+  /** The Common of this block's rules (the VM's). */
   commonForEnv(env: BlockEnv): Common {
     return commonFor(this.chain, BigInt(env.number), BigInt(env.timestamp))
   }
