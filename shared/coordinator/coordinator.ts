@@ -451,14 +451,23 @@ export class Coordinator {
     return { view, common, receipts, logs, raws, rejections, codes, final, fields, mispredicted, gasUsed, blobGasUsed, reexecuted, reexecuteMs, prediction }
   }
 
-  /** Teach the templates what each mispredicted call actually touched. */
+  /**
+   * Teach the templates what mispredicted calls actually touched: at most
+   * LEARN_PER_TEMPLATE_PER_BLOCK calls of each (contract, selector) per block — the first one
+   * usually fixes the template, and learning a call costs hundreds of hashes.
+   */
   private learn(planned: PlannedTx[], result: { final: StagedTx[]; fields: TxFields[]; mispredicted: number[] }, meta: PlanMeta): void {
     const coinbase = meta.env.coinbase.slice(2).toLowerCase()
+    const learned = new Map<string, number>()
     for (const i of result.mispredicted) {
       const { exec } = result.final[i]!
       if (!exec.valid) continue
       const tx = result.fields[i]!
       if (tx.to === undefined || tx.data.length < 4) continue
+      const id = `${toHex(tx.to)}:${toHex(tx.data.subarray(0, 4))}`
+      const count = learned.get(id) ?? 0
+      if (count >= LEARN_PER_TEMPLATE_PER_BLOCK) continue
+      learned.set(id, count + 1)
       const keep = (k: StateKey): boolean => k !== coinbase && k[0] !== WIPE_PREFIX
       this.deps.templates.learn(
         { caller: toHex(publicKeyToAddress(planned[i]!.senderPubKey)), to: toHex(tx.to), data: tx.data },
@@ -469,6 +478,8 @@ export class Coordinator {
     }
   }
 }
+
+const LEARN_PER_TEMPLATE_PER_BLOCK = 2
 
 /** A JSON-RPC quantity (any number of hex digits, odd included) as minimal big-endian bytes. */
 function quantityBytes(q: string): Uint8Array {

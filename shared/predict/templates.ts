@@ -123,24 +123,46 @@ function explainAddress(address: string, call: CallShape): Source {
   return { k: 'const', hex: address }
 }
 
-function explainSlot(slot: string, candidates: { source: Source; word: Uint8Array }[]): SlotTemplate {
-  // Small literal slots are plain state variables.
-  if (/^0{56}/.test(slot)) return { kind: 'const', slot }
-  const bases = Array.from({ length: MAP_BASES }, (_, b) => u256(b))
-  for (const c of candidates) {
-    for (let b = 0; b < MAP_BASES; b++) {
-      if (mapSlot(c.word, bases[b]!) === slot) return { kind: 'map', key: c.source, base: b }
-    }
-  }
-  for (const outer of candidates) {
-    for (let b = 0; b < MAP2_BASES; b++) {
-      const innerBase = fromHex(mapSlot(outer.word, bases[b]!))
-      for (const inner of candidates) {
-        if (mapSlot(inner.word, innerBase) === slot) return { kind: 'map2', outer: outer.source, inner: inner.source, base: b }
+const BASES = Array.from({ length: MAP_BASES }, (_, b) => u256(b))
+
+/**
+ * The mapping slots a call's candidate words can address, computed once per learned call (not
+ * once per slot): every `map` slot eagerly, the `map2` slots only when a slot needs them.
+ */
+class SlotExplainer {
+  private map: Map<string, SlotTemplate> | undefined
+  private map2: Map<string, SlotTemplate> | undefined
+
+  constructor(private readonly candidates: { source: Source; word: Uint8Array }[]) {}
+
+  explain(slot: string): SlotTemplate {
+    // Small literal slots are plain state variables.
+    if (/^0{56}/.test(slot)) return { kind: 'const', slot }
+    if (this.map === undefined) {
+      this.map = new Map()
+      for (const c of this.candidates) {
+        for (let b = 0; b < MAP_BASES; b++) {
+          const s = mapSlot(c.word, BASES[b]!)
+          if (!this.map.has(s)) this.map.set(s, { kind: 'map', key: c.source, base: b })
+        }
       }
     }
+    const direct = this.map.get(slot)
+    if (direct !== undefined) return direct
+    if (this.map2 === undefined) {
+      this.map2 = new Map()
+      for (const outer of this.candidates) {
+        for (let b = 0; b < MAP2_BASES; b++) {
+          const innerBase = fromHex(mapSlot(outer.word, BASES[b]!))
+          for (const inner of this.candidates) {
+            const s = mapSlot(inner.word, innerBase)
+            if (!this.map2.has(s)) this.map2.set(s, { kind: 'map2', outer: outer.source, inner: inner.source, base: b })
+          }
+        }
+      }
+    }
+    return this.map2.get(slot) ?? { kind: 'const', slot }
   }
-  return { kind: 'const', slot }
 }
 
 function entryId(e: KeyTemplate): string {
@@ -214,10 +236,10 @@ export class TemplateRegistry {
     }
     template ??= { entries: [], uses: 0, misses: 0, gasMean: gasUsed }
     const known = new Map(template.entries.map((e) => [entryId(e), e]))
-    const candidates = wordCandidates(call)
+    const explainer = new SlotExplainer(wordCandidates(call))
     for (const key of all) {
       if (predicted?.keys.has(key) === true && (!writeSet.has(key) || predicted.writes.has(key))) continue
-      const entry = this.explain(key, call, candidates, writeSet.has(key))
+      const entry = this.explain(key, call, explainer, writeSet.has(key))
       if (entry === undefined) continue
       const existing = known.get(entryId(entry))
       if (existing !== undefined) {
@@ -231,11 +253,11 @@ export class TemplateRegistry {
     this.templates.set(id, template)
   }
 
-  private explain(key: StateKey, call: CallShape, candidates: { source: Source; word: Uint8Array }[], write: boolean): KeyTemplate | undefined {
+  private explain(key: StateKey, call: CallShape, explainer: SlotExplainer, write: boolean): KeyTemplate | undefined {
     if (key.length === ACCOUNT_KEY_LENGTH) return { address: explainAddress(key, call), write }
     if (key.length !== STORAGE_KEY_LENGTH) return undefined
     const address = explainAddress(key.slice(0, ACCOUNT_KEY_LENGTH), call)
-    return { address, slot: explainSlot(key.slice(ACCOUNT_KEY_LENGTH), candidates), write }
+    return { address, slot: explainer.explain(key.slice(ACCOUNT_KEY_LENGTH)), write }
   }
 
   private resolve(template: Template, call: CallShape): { keys: Set<StateKey>; writes: Set<StateKey> } {
