@@ -15,7 +15,7 @@ compiled from Solidity) with a sequencer, parallel workers and a coordinator, an
 sealed block against sequential @ethereumjs/vm.
 
   --txs N            transactions to generate (default 2000)
-  --mix M            transfers | erc20 | amm | amm-hot | mixed | chain (default mixed)
+  --mix M            ${WORKLOAD_MIXES.join(' | ')} (default mixed)
   --accounts N       funded senders (default 500); as many fresh recipients
   --hot F            share of transactions aimed at one hot key, 0..1 (default 0.05)
   --pools N          AMM pools (default 50)
