@@ -312,7 +312,7 @@ export class Records {
 
   async getBlock(number: bigint | string): Promise<SealedBlockRecord | undefined> {
     const [item] = await this.kv.get([{ table: 'blocks', pk: bn(number), sk: 'header' }])
-    return item === undefined ? undefined : dec<SealedBlockRecord>(item)
+    return item === undefined ? undefined : dec<SealedBlockRecord>({ ...item, value: await this.joinSpan(item) })
   }
 
   async getBlockTxs(number: bigint | string, parts: number): Promise<Uint8Array[]> {
@@ -352,16 +352,21 @@ export class Records {
    * number is refused (returns false).
    */
   async seal(block: SealedBlockRecord, head: HeadRecord, rawTxParts: Uint8Array[][]): Promise<boolean> {
-    await this.writeAll(
-      rawTxParts.map((txs, k) => ({
+    // A big block's record (its transaction hashes: 10,000 of them are about 700 KB) spans
+    // items; the continuations go first, with the transactions, and the head item commits.
+    // Every attempt writes the same record (it comes from the block's seal journal).
+    const [header, ...continuations] = spanItems({ table: 'blocks', pk: block.number, sk: 'header' }, enc(block), 0)
+    await this.writeAll([
+      ...rawTxParts.map((txs, k) => ({
         op: 'put' as const,
         item: { table: 'blocks' as const, pk: block.number, sk: `txs#${k}`, value: RLP.encode(txs), version: 0 },
       })),
-    )
+      ...continuations.map((item) => ({ op: 'put' as const, item })),
+    ])
     const parent = Number(block.number) - 1
     try {
       await this.kv.transact([
-        { op: 'put', item: { table: 'blocks', pk: block.number, sk: 'header', value: enc(block), version: 0 }, condition: { kind: 'absent' } },
+        { op: 'put', item: header!, condition: { kind: 'absent' } },
         {
           op: 'put',
           item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: Number(block.number) },

@@ -5,13 +5,18 @@
  * wrong (fees credited twice, a wrong root). With the journal, a retry finds the decision and
  * only finishes it: the writes are idempotent by version, the seal is conditional.
  *
- * Layout in the plans table (dropped with the block's other work after sealing):
- *   plans / N / journal               meta (JSON), written last and only if absent: the commit point
- *   plans / N / journal#writes#K      net state writes with block-start versions (binary)
- *   plans / N / journal#codes#K       new contract code (binary)
- *   plans / N / journal#raws#K        included transactions in order (binary)
- *   plans / N / journal#receipts#K    receipts (JSON)
+ * Layout in the plans table (dropped with the block's other work after sealing); A is the
+ * attempt's random id, so that two attempts racing for one block never overwrite each other's
+ * parts (the meta names the winner's):
+ *   plans / N / journal                 meta (small JSON), written last and only if absent: the commit point
+ *   plans / N / journal#A#record#0      the block record and rejections (JSON; spans items in big blocks)
+ *   plans / N / journal#A#writes#K      net state writes with block-start versions (binary)
+ *   plans / N / journal#A#codes#K       new contract code (binary)
+ *   plans / N / journal#A#raws#K        included transactions in order (binary)
+ *   plans / N / journal#A#receipts#K    receipts (JSON)
  */
+import { randomBytes } from 'node:crypto'
+
 import { ConditionFailedError, ParevmError } from '../errors.ts'
 import { BinaryReader, BinaryWriter } from '../pipeline/binary.ts'
 import { chunkBySize } from '../pipeline/codec.ts'
@@ -36,13 +41,18 @@ export interface SealJournal {
 }
 
 interface JournalMeta {
-  v: 1
-  record: SealedBlockRecord
+  v: 2
+  attempt: string
   head: HeadRecord
   env: BlockEnv
-  rejections: Rejection[]
   report: Omit<BlockReport, 'block' | 'gasUsed'> & { block: string; gasUsed: string }
   parts: { writes: number; codes: number; raws: number; receipts: number }
+}
+
+/** What grows with the block's transaction count, apart from the meta. */
+interface JournalRecord {
+  record: SealedBlockRecord
+  rejections: Rejection[]
 }
 
 const enc = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value))
@@ -114,24 +124,25 @@ export async function putSealJournal(kv: KeyValueStore, j: SealJournal): Promise
   const codeParts = chunkBySize(j.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
   const rawParts = chunkBySize(j.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
   const receiptParts = chunkBySize(j.receipts, (r) => JSON.stringify(r).length + 2, PART_BYTES_MAX).map((chunk) => enc(chunk))
+  const attempt = randomBytes(6).toString('hex')
   const ops: UnconditionalOp[] = []
   const add = (kind: string, parts: Uint8Array[]): void => {
     // A part over one item (a transaction with megabytes of logs) spans items.
     parts.forEach((value, k) => {
-      for (const item of spanItems(key(block, `journal#${kind}#${k}`), value, 0)) ops.push({ op: 'put', item })
+      for (const item of spanItems(key(block, `journal#${attempt}#${kind}#${k}`), value, 0)) ops.push({ op: 'put', item })
     })
   }
+  add('record', [enc({ record: j.record, rejections: j.rejections } satisfies JournalRecord)])
   add('writes', writeParts)
   add('codes', codeParts)
   add('raws', rawParts)
   add('receipts', receiptParts)
   for (let i = 0; i < ops.length; i += 25) await kv.write(ops.slice(i, i + 25))
   const meta: JournalMeta = {
-    v: 1,
-    record: j.record,
+    v: 2,
+    attempt,
     head: j.head,
     env: j.env,
-    rejections: j.rejections,
     report: { ...j.report, block: j.report.block.toString(), gasUsed: j.report.gasUsed.toString() },
     parts: { writes: writeParts.length, codes: codeParts.length, raws: rawParts.length, receipts: receiptParts.length },
   }
@@ -149,8 +160,9 @@ export async function getSealJournal(kv: KeyValueStore, block: bigint | string):
   const [head] = await kv.get([key(number, 'journal')])
   if (head === undefined) return undefined
   const meta = dec<JournalMeta>(head.value)
+  if (meta.v !== 2) throw new ParevmError(`seal journal of block ${number} has format ${String(meta.v)}; this version reads 2`)
   const load = async (kind: string, count: number): Promise<Uint8Array[]> => {
-    const items = await kv.get(Array.from({ length: count }, (_, k) => key(number, `journal#${kind}#${k}`)))
+    const items = await kv.get(Array.from({ length: count }, (_, k) => key(number, `journal#${meta.attempt}#${kind}#${k}`)))
     return Promise.all(
       items.map((item, k) => {
         if (item === undefined) throw new ParevmError(`seal journal of block ${number} is missing ${kind} part ${k}`)
@@ -165,15 +177,16 @@ export async function getSealJournal(kv: KeyValueStore, block: bigint | string):
   })
   const raws = (await load('raws', meta.parts.raws)).flatMap((part) => decodeBlobs(part, false).items)
   const receipts = (await load('receipts', meta.parts.receipts)).flatMap((part) => dec<ReceiptRecord[]>(part))
+  const { record, rejections } = dec<JournalRecord>((await load('record', 1))[0]!)
   return {
-    record: meta.record,
+    record,
     head: meta.head,
     env: meta.env,
     writes,
     codes,
     raws,
     receipts,
-    rejections: meta.rejections,
+    rejections,
     report: { ...meta.report, block: BigInt(meta.report.block), gasUsed: BigInt(meta.report.gasUsed) },
   }
 }

@@ -146,6 +146,32 @@ describe('a coordinator that dies mid-seal', () => {
   })
 })
 
+describe('a block too big for one item', () => {
+  it('its record (10,000+ transaction hashes, over 400 KB) spans items in the seal journal and in the sealed block, and racing journals keep their own parts', async () => {
+    const { putSealJournal, getSealJournal } = await import('../../shared/store/seal-journal.ts')
+    const genesis = testGenesis({ accounts: 3 })
+    const { events } = await runInline(genesis, [signTx({ from: 0, nonce: 0, to: addressOf(1), value: 1n })])
+    const small = events[0]!.sealed
+    const hashes = Array.from({ length: 12_000 }, (_, i) => to0x(keccak256(Uint8Array.of(i >> 8, i & 255))))
+    const record = { ...small.record, number: '2', txHashes: hashes, rejected: hashes.slice(0, 2_000) }
+    expect(new TextEncoder().encode(JSON.stringify(record)).length).toBeGreaterThan(400 * 1024)
+    const kv = new MemoryKeyValueStore()
+    const journal = { record, head: { ...small.head, number: '2' }, env: small.env, writes: [], codes: [], raws: small.raws, receipts: small.receipts, rejections: [], report: small.report }
+    expect(await putSealJournal(kv, journal)).toBe(true)
+    // A second attempt loses the race and leaves the winner's journal readable and unchanged.
+    expect(await putSealJournal(kv, { ...journal, record: { ...record, sealedAtMs: record.sealedAtMs + 1 } })).toBe(false)
+    const back = await getSealJournal(kv, 2n)
+    expect(back!.record).toEqual(record)
+    expect(back!.receipts).toEqual(small.receipts)
+
+    const records = new Records(kv)
+    await records.putBaseHead({ ...small.record, number: '1' }, { ...small.head, number: '1' })
+    expect(await records.seal(record, { ...small.head, number: '2' }, [small.raws])).toBe(true)
+    expect(await records.getBlock(2n)).toEqual(record)
+    expect(await records.seal(record, { ...small.head, number: '2' }, [small.raws])).toBe(false)
+  })
+})
+
 describe('two sequencers racing for one block', () => {
   it('one plan stands whole; the other sequencer backs off with a clear error and acknowledges nothing', async () => {
     const { Sequencer, ConflictingPlanError } = await import('../../shared/sequencer/sequencer.ts')
