@@ -6,6 +6,12 @@
  *   npm run bench -- --full               1,000 and 10,000 transactions
  *   npm run bench -- --cases erc20,transfers --sizes 2000 --runs 5 --workers 1,2
  *   npm run bench -- --out bench/results  write <machine>.json and a plot (throughput.svg)
+ *   npm run bench -- --sections mainnet   only some sections (workloads, mainnet, gpu; default all)
+ *
+ * Sections: `workloads` (the generated workloads above), `mainnet` (the fixture blocks of
+ * ../shared/fixtures against runBlock: bench/mainnet.ts, one run, W = the most workers), `gpu`
+ * (each GPU stage against its CPU implementation and the end-to-end effect: bench/gpu.ts with
+ * its defaults). `npx tsx bench/mainnet.ts` and `npx tsx bench/gpu.ts` take more options.
  *
  * Every figure is the median of the runs with its range; ratios are of medians from the same
  * run. Every engine block passes the sequential check outside the timed region.
@@ -15,8 +21,13 @@ import { availableParallelism, cpus, hostname, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
+import { existsSync } from 'node:fs'
+
+import { probeWebGpu } from '../shared/gpu/backend.ts'
 import { keccakImplementation } from '../shared/crypto/keccak.ts'
 import { nativeSecp256k1Loaded } from '../shared/crypto/secp256k1.ts'
+import { benchEndToEnd, benchStages, e2eTable, stageTable } from './gpu.ts'
+import { benchMainnet, DEFAULT_FIXTURES, mainnetTable } from './mainnet.ts'
 import { benchCase, CASES, defaultWorkerCounts, type CaseResult } from './engine-bench.ts'
 import { throughputSvg } from './plot.ts'
 
@@ -30,8 +41,13 @@ const { values } = parseArgs({
     full: { type: 'boolean', default: false },
     out: { type: 'string' },
     label: { type: 'string' },
+    sections: { type: 'string', default: 'workloads,mainnet,gpu' },
   },
 })
+
+const SECTIONS = ['workloads', 'mainnet', 'gpu']
+const sections = values.sections.split(',')
+for (const s of sections) if (!SECTIONS.includes(s)) throw new Error(`--sections: unknown section ${s} (known: ${SECTIONS.join(', ')})`)
 
 const sizes = (values.sizes ?? (values.full ? '1000,10000' : '1000')).split(',').map(Number)
 const runs = Number(values.runs)
@@ -57,7 +73,7 @@ const log = (line: string): void => {
 log(`parevm bench on ${machine.cpu} (${machine.cores} cores), ${machine.node}; sizes ${sizes.join(', ')}, ${runs} runs, workers ${workerCounts.join(', ')}`)
 
 const results: CaseResult[] = []
-for (const size of sizes) {
+for (const size of sections.includes('workloads') ? sizes : []) {
   for (const spec of cases) {
     log(`${spec.name}, ${size} transactions`)
     results.push(await benchCase(spec, { size, runs, workerCounts, warmup: Number(values.warmup), log }))
@@ -117,24 +133,50 @@ function timeSplit(result: CaseResult[]): string {
 }
 
 const verified = results.reduce((s, r) => s + r.verifiedBlocks, 0)
-const output = [
+const parts = [
   `parevm bench — ${machine.label}: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, keccak ${machine.keccak}, secp256k1 ${machine.secp256k1}, ${machine.date}`,
-  `baseline: sequential @ethereumjs/vm 10.1.3, default settings (MerkleStateManager, runTx per transaction, pure-JS sender recovery, state root at the end)`,
-  `engine: embedded cluster, worker threads, one block of all measured transactions after a warm-up block; ceiling: the same threads executing their own share on their own state copy, no coordination`,
-  '',
-  table(results),
-  '',
-  timeSplit(results),
-  '',
-  `${verified} engine blocks passed the sequential check (outside the timed region).`,
-].join('\n')
+]
+if (results.length > 0) {
+  parts.push(
+    `baseline: sequential @ethereumjs/vm 10.1.3, default settings (MerkleStateManager, runTx per transaction, pure-JS sender recovery, state root at the end)`,
+    `engine: embedded cluster, worker threads, one block of all measured transactions after a warm-up block; ceiling: the same threads executing their own share on their own state copy, no coordination`,
+    '',
+    table(results),
+    '',
+    timeSplit(results),
+    '',
+    `${verified} engine blocks passed the sequential check (outside the timed region).`,
+  )
+}
+let mainnetResult: unknown
+if (sections.includes('mainnet')) {
+  if (!existsSync(DEFAULT_FIXTURES)) {
+    parts.push('', `## Mainnet blocks: skipped (${DEFAULT_FIXTURES} is absent)`)
+  } else {
+    log('mainnet blocks (bench/mainnet.ts, 1 run, W = the most workers)')
+    const mainnet = await benchMainnet({ workers: Math.max(...workerCounts), runs: 1, log })
+    mainnetResult = mainnet
+    parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks, runBlock baseline, 1 run)`, '', mainnetTable(mainnet))
+  }
+}
+let gpuResult: unknown
+if (sections.includes('gpu')) {
+  log('GPU stages (bench/gpu.ts defaults)')
+  const probe = await probeWebGpu()
+  const gpuOptions = { sizes: [1024, 2048], hashes: [4096], batches: [256, 4096], runs: 3, backends: undefined, e2e: true, e2eTxs: 3000, e2eBlock: 1000, e2eRuns: 2, workers: Math.max(2, ...workerCounts), log }
+  const stages = await benchStages(gpuOptions)
+  const e2e = await benchEndToEnd(gpuOptions)
+  gpuResult = { webgpu: probe, stages, e2e }
+  parts.push('', `## GPU stages (webgpu: ${probe.ok ? probe.device : `unavailable: ${probe.reason}`})`, '', stageTable(stages), '', e2eTable(e2e))
+}
+const output = parts.join('\n')
 process.stdout.write(`\n${output}\n`)
 
 if (values.out !== undefined) {
   mkdirSync(values.out, { recursive: true })
   const name = machine.label.replace(/[^a-zA-Z0-9._-]/g, '_')
-  writeFileSync(join(values.out, `${name}.json`), `${JSON.stringify({ machine, sizes, runs, workerCounts, results }, null, 2)}\n`)
+  writeFileSync(join(values.out, `${name}.json`), `${JSON.stringify({ machine, sizes, runs, workerCounts, results, mainnet: mainnetResult, gpu: gpuResult }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`)
   writeFileSync(join(values.out, `${name}.md`), `${output}\n`)
-  writeFileSync(join(values.out, `${name}-throughput.svg`), throughputSvg(results, workerCounts, machine.label))
-  log(`wrote ${values.out}/${name}.json, .md and -throughput.svg`)
+  if (results.length > 0) writeFileSync(join(values.out, `${name}-throughput.svg`), throughputSvg(results, workerCounts, machine.label))
+  log(`wrote ${values.out}/${name}.json, .md${results.length > 0 ? ' and -throughput.svg' : ''}`)
 }
