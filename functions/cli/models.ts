@@ -5,7 +5,7 @@
  * a model deployed earlier in the same block is visible to later transactions). Either way the
  * registry is chain state, so re-executing an old block sees exactly the models it saw.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 
 import { createFeeMarket1559Tx } from '@ethereumjs/tx'
 import { z } from 'zod'
@@ -17,7 +17,7 @@ import { parseGenesis, type GenesisFile } from '../../shared/chain/genesis.ts'
 import { ConfigError, ParevmError } from '../../shared/errors.ts'
 import { fromHex, to0x } from '../../shared/hex.ts'
 import { createRng } from '../../shared/workload/generator.ts'
-import { intOption, parseCommand } from './args.ts'
+import { intOption, parseCommand, readJsonFile } from './args.ts'
 import { stderr } from './output.ts'
 
 export const MODELS_HELP = `parevm models <subcommand>    the registry of AI models contracts can call
@@ -40,24 +40,10 @@ is the model: its address is the model id, its code hash the content address.
 
 type Sub = (argv: string[]) => Promise<number>
 
-function readJson(path: string, what: string): unknown {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read the ${what} file ${path}: ${(error as Error).message}`)
-  }
-  try {
-    return JSON.parse(text)
-  } catch (error) {
-    throw new ConfigError(`the ${what} file ${path} is not JSON: ${(error as Error).message}`)
-  }
-}
-
 function loadModel(path: string): { model: Model; code: Uint8Array } {
   let model: Model
   try {
-    model = modelFromFile(readJson(path, 'model'))
+    model = modelFromFile(readJsonFile(path, 'model'))
   } catch (error) {
     if (error instanceof ConfigError) throw error
     if (error instanceof ParevmError) throw new ConfigError(`${path}: ${error.message}`, error.hint === undefined ? {} : { hint: error.hint })
@@ -146,7 +132,7 @@ async function register(argv: string[]): Promise<number> {
     return 0
   }
   if (o.genesis === undefined) throw new ConfigError('parevm models register needs --genesis FILE (or --deploy)', { hint: 'run: parevm models --help' })
-  const genesis: GenesisFile = parseGenesis(readJson(o.genesis, 'genesis'))
+  const genesis: GenesisFile = parseGenesis(readJsonFile(o.genesis, 'genesis'))
   const address = (o.address ?? modelAddress(code)).toLowerCase()
   const existing = Object.entries(genesis.alloc).find(([a]) => a.toLowerCase().replace(/^0x/, '') === address.slice(2))
   if (existing !== undefined) {
@@ -177,7 +163,7 @@ async function list(argv: string[]): Promise<number> {
     z.object({ genesis: z.string({ error: 'is required' }), help: z.boolean().default(false), positionals: z.array(z.string()).max(0) }),
     'models list',
   )
-  const genesis = parseGenesis(readJson(o.genesis, 'genesis'))
+  const genesis = parseGenesis(readJsonFile(o.genesis, 'genesis'))
   const models = []
   for (const [address, account] of Object.entries(genesis.alloc)) {
     if (account.code === undefined) continue

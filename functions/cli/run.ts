@@ -1,11 +1,9 @@
 /** `parevm run`: a user's genesis and raw transactions through the embedded cluster. */
-import { readFileSync } from 'node:fs'
 
 import { z } from 'zod'
 
 import { parseGenesis } from '../../shared/chain/genesis.ts'
-import { ConfigError } from '../../shared/errors.ts'
-import { intOption, parseCommand } from './args.ts'
+import { intOption, parseCommand, readJsonFile, readTextFile } from './args.ts'
 import { stderr, summaryJson, summaryText } from './output.ts'
 import { runEmbedded } from './run-embedded.ts'
 
@@ -38,28 +36,8 @@ const schema = z.object({
   positionals: z.array(z.string()).max(0, 'run takes no positional arguments'),
 })
 
-function readJson(path: string, what: string): unknown {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read the ${what} file ${path}: ${(error as Error).message}`)
-  }
-  try {
-    return JSON.parse(text)
-  } catch (error) {
-    throw new ConfigError(`the ${what} file ${path} is not JSON: ${(error as Error).message}`)
-  }
-}
-
 export function readTxFile(path: string): string[] {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read the transactions file ${path}: ${(error as Error).message}`)
-  }
-  return text
+  return readTextFile(path, 'transactions')
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
@@ -87,7 +65,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     schema,
     'run',
   )
-  const genesisFile = parseGenesis(readJson(o.genesis, 'genesis'))
+  const genesisFile = parseGenesis(readJsonFile(o.genesis, 'genesis'))
   const rawTxs = readTxFile(o.txs)
   if (!o.json) stderr(`${rawTxs.length} transactions from ${o.txs}`)
   const summary = await runEmbedded({
