@@ -56,6 +56,9 @@ export interface GpuBenchOptions {
   log: (line: string) => void
 }
 
+/** What `npx tsx bench/gpu.ts` and `npm run bench`'s gpu section run when not told otherwise. */
+export const GPU_BENCH_DEFAULTS = { sizes: [1024, 2048], hashes: [4096], batches: [256, 4096], runs: 3, e2eTxs: 3000, e2eBlock: 1000, e2eRuns: 2 }
+
 export interface StageRow {
   stage: string
   size: number
@@ -299,16 +302,16 @@ export function e2eTable(rows: E2eRow[]): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      sizes: { type: 'string', default: '1024,2048' },
-      hashes: { type: 'string', default: '4096' },
-      batches: { type: 'string', default: '256,4096' },
-      runs: { type: 'string', default: '3' },
+      sizes: { type: 'string', default: GPU_BENCH_DEFAULTS.sizes.join(',') },
+      hashes: { type: 'string', default: GPU_BENCH_DEFAULTS.hashes.join(',') },
+      batches: { type: 'string', default: GPU_BENCH_DEFAULTS.batches.join(',') },
+      runs: { type: 'string', default: String(GPU_BENCH_DEFAULTS.runs) },
       backends: { type: 'string' },
       'skip-e2e': { type: 'boolean', default: false },
       'skip-stages': { type: 'boolean', default: false },
-      'e2e-txs': { type: 'string', default: '3000' },
-      'e2e-block': { type: 'string', default: '1000' },
-      'e2e-runs': { type: 'string', default: '2' },
+      'e2e-txs': { type: 'string', default: String(GPU_BENCH_DEFAULTS.e2eTxs) },
+      'e2e-block': { type: 'string', default: String(GPU_BENCH_DEFAULTS.e2eBlock) },
+      'e2e-runs': { type: 'string', default: String(GPU_BENCH_DEFAULTS.e2eRuns) },
       'e2e-cases': { type: 'string' },
       workers: { type: 'string', default: String(Math.max(2, availableParallelism())) },
       json: { type: 'boolean', default: false },

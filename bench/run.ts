@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs'
 import { probeWebGpu } from '../shared/gpu/backend.ts'
 import { keccakImplementation } from '../shared/crypto/keccak.ts'
 import { nativeSecp256k1Loaded } from '../shared/crypto/secp256k1.ts'
-import { benchEndToEnd, benchStages, e2eTable, stageTable } from './gpu.ts'
+import { benchEndToEnd, benchStages, e2eTable, GPU_BENCH_DEFAULTS, stageTable } from './gpu.ts'
 import { benchMainnet, DEFAULT_FIXTURES, mainnetTable } from './mainnet.ts'
 import { benchCase, CASES, defaultWorkerCounts, type CaseResult } from './engine-bench.ts'
 import { throughputSvg } from './plot.ts'
@@ -163,7 +163,7 @@ let gpuResult: unknown
 if (sections.includes('gpu')) {
   log('GPU stages (bench/gpu.ts defaults)')
   const probe = await probeWebGpu()
-  const gpuOptions = { sizes: [1024, 2048], hashes: [4096], batches: [256, 4096], runs: 3, backends: undefined, e2e: true, e2eTxs: 3000, e2eBlock: 1000, e2eRuns: 2, workers: Math.max(2, ...workerCounts), log }
+  const gpuOptions = { ...GPU_BENCH_DEFAULTS, backends: undefined, e2e: true, workers: Math.max(2, ...workerCounts), log }
   const stages = await benchStages(gpuOptions)
   const e2e = await benchEndToEnd(gpuOptions)
   gpuResult = { webgpu: probe, stages, e2e }
