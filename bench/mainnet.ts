@@ -1,5 +1,5 @@
 /**
- * Mainnet benchmark: for each fixture block (../shared/fixtures/mainnet-blocks), the time of
+ * Mainnet benchmark: for each fixture block (test/fixtures/mainnet-blocks), the time of
  * sequential @ethereumjs/vm with its default settings (MerkleStateManager, runBlock: the
  * baseline) against the engine with 1 worker and with W worker threads (W = cores), in the same
  * process, on the same block, interleaved block by block; and the geometric mean of the
@@ -27,7 +27,7 @@ import { ReplayCluster, type ReplayRun } from '../shared/replay/cluster.ts'
 import { isFixtureDir, loadFixture, type ReplayFixture } from '../shared/replay/fixture.ts'
 import { runReference } from '../shared/replay/reference.ts'
 
-export const DEFAULT_FIXTURES = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'mainnet-blocks')
+export const DEFAULT_FIXTURES = join(import.meta.dirname, '..', 'test', 'fixtures', 'mainnet-blocks')
 
 export interface MainnetBenchOptions {
   fixturesDir?: string

@@ -9,7 +9,7 @@
  *   npm run bench -- --sections mainnet   only some sections (workloads, mainnet, gpu; default all)
  *
  * Sections: `workloads` (the generated workloads above), `mainnet` (the fixture blocks of
- * ../shared/fixtures against runBlock: bench/mainnet.ts, one run, W = the most workers), `gpu`
+ * test/fixtures/mainnet-blocks against runBlock: bench/mainnet.ts, one run, W = the most workers), `gpu`
  * (each GPU stage against its CPU implementation and the end-to-end effect: bench/gpu.ts with
  * its defaults). `npx tsx bench/mainnet.ts` and `npx tsx bench/gpu.ts` take more options.
  *

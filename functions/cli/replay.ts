@@ -1,20 +1,22 @@
 /** `parevm replay`: real mainnet blocks through the parallel engine, compared with their headers. */
 import { z } from 'zod'
 
-import { ParevmError } from '../../shared/errors.ts'
+import { ConfigError, ParevmError } from '../../shared/errors.ts'
 import { describeReceipt } from '../../shared/replay/compare.ts'
+import { MAINNET_FIXTURES_PATH, mainnetFixturesDir } from '../../shared/replay/fixtures-dir.ts'
 import { expandFixtureDirs, replayFolders, type ReplayBlockResult } from '../../shared/replay/run.ts'
 import { intOption, parseCommand } from './args.ts'
 import { fmt, stderr } from './output.ts'
 import { defaultWorkers } from './run-embedded.ts'
 
-export const REPLAY_HELP = `parevm replay <block-folder>... [options]    replay real Ethereum blocks
+export const REPLAY_HELP = `parevm replay [block-folder...] [options]    replay real Ethereum blocks
 
 Executes each block through the sequencer (prediction, partitioning), shard workers and the
 coordinator, with the block's own transaction order, header fields and mainnet's hardfork for
 its number, from the pre-state in its folder, and checks receiptsRoot, gasUsed and logsBloom
 against the block's header. A folder holds block.json.gz, pre_state.json.gz and, where the
 block uses BLOCKHASH, block_hashes.json.gz; a folder of such folders replays them all.
+Without a folder: the repository's 47 mainnet blocks (${MAINNET_FIXTURES_PATH}).
 
   --workers N        worker threads (default: cores, ${defaultWorkers()} here)
   --shards N         shards per block (default: workers)
@@ -35,8 +37,19 @@ const schema = z.object({
   reference: z.boolean().default(false),
   json: z.boolean().default(false),
   help: z.boolean().default(false),
-  positionals: z.array(z.string()).min(1, 'give at least one block folder'),
+  positionals: z.array(z.string()),
 })
+
+/** No folder given: the repository's fixture blocks. */
+function defaultFolder(): string {
+  const dir = mainnetFixturesDir()
+  if (dir === undefined) {
+    throw new ConfigError(`give at least one block folder (this copy of parevm has no ${MAINNET_FIXTURES_PATH})`, {
+      hint: 'a block folder holds block.json.gz and pre_state.json.gz; the repository ships 47 in test/fixtures/mainnet-blocks',
+    })
+  }
+  return dir
+}
 
 const mark = (ok: boolean): string => (ok ? 'ok' : 'DIFFERS')
 
@@ -148,7 +161,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     schema,
     'replay',
   )
-  const dirs = expandFixtureDirs(o.positionals)
+  const dirs = expandFixtureDirs(o.positionals.length > 0 ? o.positionals : [defaultFolder()])
   const workers = o.workers ?? defaultWorkers()
   if (!o.json) {
     stderr(`replaying ${dirs.length} block(s): ${workers} worker${o.inline ? 's inline' : ' threads'}, ${o.shards ?? workers} shards per block`)

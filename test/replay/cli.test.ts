@@ -1,7 +1,7 @@
 /**
  * `parevm replay` as a user runs it: exit status 0 when every block matches its header, 1 with
  * the differing fields (and whether sequential @ethereumjs/vm agrees with the header) when one
- * does not, 2 for bad arguments. Skipped when ../shared/fixtures is absent.
+ * does not, 2 for bad arguments. The fixtures are in the repository (test/fixtures/mainnet-blocks).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,10 +12,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 
 import { main } from '../../functions/cli/main.ts'
 import { ConfigError } from '../../shared/errors.ts'
+import { mainnetFixturesDir } from '../../shared/replay/fixtures-dir.ts'
 
-const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'mainnet-blocks')
-const present = existsSync(join(FIXTURES, '19933122')) && existsSync(join(FIXTURES, '9068998'))
-if (!present) console.warn(`parevm replay CLI tests skipped: ${FIXTURES} is absent`)
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'mainnet-blocks')
 
 async function parevm(args: string[]): Promise<{ status: number; stdout: string }> {
   let stdout = ''
@@ -36,7 +35,14 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
-describe.skipIf(!present)('parevm replay', () => {
+describe('parevm replay', () => {
+  it('defaults to the repository\'s fixture blocks', () => {
+    expect(mainnetFixturesDir()).toBe(FIXTURES)
+    expect(mainnetFixturesDir(tmpdir())).toBeUndefined()
+    expect(existsSync(join(FIXTURES, '19933122', 'block.json.gz'))).toBe(true)
+    expect(existsSync(join(FIXTURES, '9068998', 'block.json.gz'))).toBe(true)
+  })
+
   it('reports every block matching its header and exits 0', async () => {
     const r = await parevm(['replay', join(FIXTURES, '9068998'), join(FIXTURES, '19933122'), '--inline', '--workers', '2'])
     expect(r.status, r.stdout).toBe(0)
@@ -71,6 +77,6 @@ describe.skipIf(!present)('parevm replay', () => {
 
   it('refuses a folder that is not a block', async () => {
     await expect(parevm(['replay', join(tmpdir(), 'no-such-block-folder')])).rejects.toThrow(ConfigError)
-    await expect(parevm(['replay'])).rejects.toThrow(/at least one block folder/)
+    await expect(parevm(['replay', '--workers', 'lots'])).rejects.toThrow(ConfigError)
   })
 })

@@ -7,9 +7,10 @@
  * partial pre-state after the block equals the reference's (it cannot be mainnet's).
  *
  * CI runs a fixed subset that covers every fork and the special cases; `npm run test:mainnet`
- * (PAREVM_MAINNET=all) runs all 47 fixture blocks. Skipped when ../shared/fixtures is absent.
+ * (PAREVM_MAINNET=all) runs all 47 fixture blocks. The fixtures are in the repository
+ * (test/fixtures/mainnet-blocks): a missing block fails, it is never skipped.
  */
-import { existsSync, readdirSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -19,8 +20,7 @@ import { describeReceipt, firstDifferingReceipt, referenceMatchesHeader } from '
 import { isFixtureDir, loadFixture } from '../../shared/replay/fixture.ts'
 import { runReference } from '../../shared/replay/reference.ts'
 
-const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'mainnet-blocks')
-const present = existsSync(FIXTURES)
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'mainnet-blocks')
 const ALL = process.env.PAREVM_MAINNET === 'all'
 
 /** One or more blocks per fork, the fork boundaries, and the blocks that once broke something. */
@@ -38,15 +38,17 @@ const SUBSET: Record<string, string> = {
   '19933122': 'Cancun: blob transaction, a value transfer to an account absent from the pre-state',
 }
 
-const blocks = !present
-  ? []
-  : ALL
-    ? readdirSync(FIXTURES).filter((d) => isFixtureDir(join(FIXTURES, d))).sort((a, b) => Number(a) - Number(b))
-    : Object.keys(SUBSET).filter((d) => isFixtureDir(join(FIXTURES, d)))
+const blocks = ALL
+  ? readdirSync(FIXTURES).filter((d) => isFixtureDir(join(FIXTURES, d))).sort((a, b) => Number(a) - Number(b))
+  : Object.keys(SUBSET)
 
-if (!present) console.warn(`mainnet replay tests skipped: ${FIXTURES} is absent (the fixtures live beside the checkout, never in it)`)
+describe(`mainnet blocks (${ALL ? 'all' : 'CI subset'}: ${blocks.length})`, () => {
+  it('the fixtures are in the repository: 47 blocks, every CI subset block among them', () => {
+    const all = readdirSync(FIXTURES).filter((d) => isFixtureDir(join(FIXTURES, d)))
+    expect(all).toHaveLength(47)
+    expect(all).toEqual(expect.arrayContaining(Object.keys(SUBSET)))
+  })
 
-describe.skipIf(!present)(`mainnet blocks (${ALL ? 'all' : 'CI subset'}: ${blocks.length})`, () => {
   let cluster: ReplayCluster
 
   beforeAll(async () => {
