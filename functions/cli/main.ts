@@ -2,6 +2,7 @@
 import { ParevmError } from '../../shared/errors.ts'
 import { loadtestCommand } from './loadtest.ts'
 import { modelsCommand } from './models.ts'
+import { setVerbose } from './output.ts'
 import { replayCommand } from './replay.ts'
 import { runCommand } from './run.ts'
 import { startCommand } from './start.ts'
@@ -26,10 +27,14 @@ function help(): string {
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
+    'start and run take --verbose: the summary adds the GPU loader\'s reason and each stage\'s decision.',
+    '',
   ].join('\n')
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(args: string[]): Promise<number> {
+  const argv = args.filter((a) => a !== '--verbose')
+  setVerbose(argv.length !== args.length)
   const [first, ...rest] = argv
   if (first === 'help' || first === '--help' || first === '-h') {
     process.stdout.write(help())

@@ -1,7 +1,14 @@
 /** Human-readable output for the CLI: progress on stderr, results on stdout. */
-import { gpuStatus, gpuStatusLine } from '../../shared/gpu/backend.ts'
+import { gpuStatus, gpuStatusLine, gpuSummaryLine } from '../../shared/gpu/backend.ts'
 
 import type { BlockEvent, RunSummary } from '../../shared/cluster/embedded.ts'
+
+let verbose = false
+
+/** `--verbose` (any command): summaries add their details (the GPU loader's reason, each stage's decision). */
+export function setVerbose(on: boolean): void {
+  verbose = on
+}
 
 export function stderr(line: string): void {
   process.stderr.write(`${line}\n`)
@@ -41,7 +48,8 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
     ['gas used', fmt(Number(s.gasUsed))],
     ['head', `#${s.head.number} ${s.head.hash}`],
     ['state root', s.head.stateRoot],
-    ['gpu (main thread)', gpuStatusLine()],
+    ['gpu', gpuSummaryLine()],
+    ...(verbose ? [['gpu details (main thread)', gpuStatusLine()] as [string, string]] : []),
     ...Object.entries(extra),
   ]
   if (s.deadLettered > 0) rows.push(['dead-lettered messages', String(s.deadLettered)])
@@ -50,5 +58,5 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
 }
 
 export function summaryJson(s: RunSummary, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ ...s, gasUsed: s.gasUsed.toString(), gpu: gpuStatus(), ...extra }, null, 2)
+  return JSON.stringify({ ...s, gasUsed: s.gasUsed.toString(), gpu: { summary: gpuSummaryLine(), ...gpuStatus() }, ...extra }, null, 2)
 }

@@ -6,7 +6,7 @@
  * Selection (`PAREVM_GPU_BACKEND`, see config.ts): `auto` tries `webgpu` (the `webgpu` package's
  * Dawn build must load, and an adapter must answer within ADAPTER_TIMEOUT_MS), else `webasm`
  * (WebAssembly, always present in Node), else `cpu`. Two set-up steps make gpu.js's webgpu
- * backend work in Node 20 (../shared/GPU.md): a `navigator.gpu` global from `webgpu`'s
+ * backend work in Node 20 (docs/gpu-and-ai.md): a `navigator.gpu` global from `webgpu`'s
  * `create()`, and an accessor on `GPUDevice.prototype.onuncapturederror`, because gpu.js assigns
  * that handler and webgpu@0.2.9 rejects the assignment.
  *
@@ -198,7 +198,7 @@ export function probeWebGpu(flags: string[] = parseGpuConfig().dawnFlags): Promi
         isFallbackAdapter?: boolean
       } | null
       if (adapter === null || adapter === undefined) {
-        return { ok: false, reason: 'Dawn loaded but found no WebGPU adapter (no Vulkan driver/ICD visible; see ../shared/GPU.md)' }
+        return { ok: false, reason: 'Dawn loaded but found no WebGPU adapter (no Vulkan driver/ICD visible; see docs/gpu-and-ai.md)' }
       }
       const nav = g['navigator'] as Record<string, unknown> | undefined
       if (nav === undefined) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true })
@@ -237,7 +237,7 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 export async function openBackend(name: GpuBackendName, why = 'requested'): Promise<GpuBackend> {
   if (name === 'webgpu') {
     const probe = await probeWebGpu()
-    if (!probe.ok) throw new ParevmError(`the webgpu backend cannot start: ${probe.reason}`, { hint: 'set PAREVM_GPU_BACKEND=auto to fall back to webasm, or see ../shared/GPU.md' })
+    if (!probe.ok) throw new ParevmError(`the webgpu backend cannot start: ${probe.reason}`, { hint: 'set PAREVM_GPU_BACKEND=auto to fall back to webasm, or see docs/gpu-and-ai.md' })
     return new GpuJsBackend('webgpu', probe.fallback !== true, `${why}; ${probe.reason}`, probe.device)
   }
   if (name === 'webasm' && typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object') throw new ParevmError('the webasm backend needs WebAssembly, which this runtime lacks')
@@ -323,7 +323,39 @@ export function gpuStatus(): GpuStatus {
   return { ...status, stages: { ...status.stages } }
 }
 
-/** One line for run summaries. */
+/**
+ * A short line for run summaries: what was found and where the stages run, e.g.
+ * `none found (webgpu unavailable); every stage on the CPU`. The loader's details are in
+ * gpuStatusLine() and gpuStatus().reason.
+ */
+export function gpuSummaryLine(): string {
+  const s = gpuStatus()
+  if (s.backend === 'not started') return 'not started (no stage asked for it)'
+  let found: string
+  if (s.backend === 'off') found = 'off (PAREVM_GPU_BACKEND=off)'
+  else if (s.isGpu) found = `${s.device !== undefined && s.device !== '' ? s.device : 'WebGPU adapter'} (${s.backend})`
+  else if (s.backend === 'webgpu') found = 'none found (a software WebGPU adapter only)'
+  else if (s.reason.startsWith('auto: webgpu unavailable')) found = 'none found (webgpu unavailable)'
+  else found = `none used (${s.backend}: ${s.reason})`
+  const kernels: GpuStageName[] = []
+  const auto: GpuStageName[] = []
+  const cpu: GpuStageName[] = []
+  for (const g of GPU_STAGES) {
+    const text = s.stages[g]
+    if (s.backend === 'off' || text.startsWith('off')) cpu.push(g)
+    else if (text.startsWith('on') || text.startsWith('calibrating')) kernels.push(g)
+    else if (text === 'auto' && !s.isGpu) cpu.push(g)
+    else auto.push(g)
+  }
+  const where = s.isGpu ? 'on the GPU' : `as ${s.backend} kernels on the CPU`
+  const parts: string[] = []
+  if (kernels.length > 0) parts.push(`${kernels.join(', ')} ${where}`)
+  if (auto.length > 0) parts.push(`${auto.join(', ')} on the GPU where it pays (auto)`)
+  if (cpu.length > 0) parts.push(kernels.length + auto.length === 0 ? 'every stage on the CPU' : `${cpu.join(', ')} on the CPU`)
+  return `${found}; ${parts.join('; ')}`
+}
+
+/** One line with every detail: the backend, the loader's reason, each stage's decision. */
 export function gpuStatusLine(): string {
   const s = gpuStatus()
   const head = s.backend === 'not started' ? 'not started (no stage asked for it)' : `${s.backend}${s.device !== undefined ? ` (${s.device})` : ''}: ${s.reason}`

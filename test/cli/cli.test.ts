@@ -28,11 +28,23 @@ describe('parevm start', () => {
   it('seals and verifies a small mixed workload with worker threads and prints a JSON summary', () => {
     const r = parevm(['start', ...SMALL, '--json'])
     expect(r.status, r.stderr).toBe(0)
-    const summary = JSON.parse(r.stdout) as { included: number; verifiedBlocks: number; blocks: number; head: { stateRoot: string } }
+    const summary = JSON.parse(r.stdout) as { included: number; verifiedBlocks: number; blocks: number; head: { stateRoot: string }; gpu: { summary: string; reason: string } }
     expect(summary.included).toBe(40)
+    expect(summary.gpu.summary).not.toContain('\n')
+    expect(summary.gpu.reason.length).toBeGreaterThan(0)
     expect(summary.blocks).toBe(2)
     expect(summary.verifiedBlocks).toBe(2)
     expect(summary.head.stateRoot).toMatch(/^0x[0-9a-f]{64}$/)
+  })
+
+  it('prints a one-line gpu row; --verbose adds the loader\'s details', () => {
+    const r = parevm(['start', ...SMALL, '--no-verify', '--verbose'])
+    expect(r.status, r.stderr).toBe(0)
+    const row = r.stdout.split('\n').find((l) => /^\s+gpu\s/.test(l))
+    expect(row).toBeDefined()
+    expect(row!.trim().length).toBeLessThan(130)
+    expect(row).toMatch(/^\s+gpu\s+\S.*; (every stage on the CPU|.* on the (GPU|CPU))/)
+    expect(r.stdout).toMatch(/gpu details \(main thread\)\s+\S+: .*stages: conflict/)
   })
 
   it('rejects bad options with a clear message and exit status 2', () => {

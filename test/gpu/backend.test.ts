@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 
 import { ConfigError } from '../../shared/errors.ts'
-import { gpuBackend, gpuStatus, gpuStatusLine, openBackend, probeWebGpu, resetGpuSelection, translateToWgsl, useGpuBackend, type GpuBackend } from '../../shared/gpu/backend.ts'
+import { gpuBackend, gpuStatus, gpuStatusLine, gpuSummaryLine, openBackend, probeWebGpu, resetGpuSelection, translateToWgsl, useGpuBackend, type GpuBackend } from '../../shared/gpu/backend.ts'
 import { parseGpuConfig } from '../../shared/gpu/config.ts'
 import { CALIBRATION_RUNS, resetStageGates, runStage, stageCounters, STAGE_MIN_BATCH } from '../../shared/gpu/gate.ts'
 import { CONFLICT_KERNEL, packedColumns, PIECES } from '../../shared/gpu/kernels/conflict.ts'
@@ -61,6 +61,27 @@ describe('backend selection', () => {
       resetGpuSelection({ PAREVM_GPU_BACKEND: 'webgpu' })
       await expect(gpuBackend()).rejects.toThrow(/PAREVM_GPU_BACKEND=webgpu: the webgpu backend cannot start/)
     }
+  })
+})
+
+describe('the summary line', () => {
+  it('says in one short line what was found and where the stages run; the details stay in the status', async () => {
+    expect(gpuSummaryLine()).toBe('not started (no stage asked for it)')
+    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
+    await gpuBackend()
+    expect(gpuSummaryLine()).toBe('off (PAREVM_GPU_BACKEND=off); every stage on the CPU')
+    resetGpuSelection({})
+    await gpuBackend()
+    if (!(await probeWebGpu()).ok) {
+      expect(gpuSummaryLine()).toBe('none found (webgpu unavailable); every stage on the CPU')
+      expect(gpuStatusLine()).toContain((await probeWebGpu()).reason)
+    }
+    expect(gpuSummaryLine().length).toBeLessThan(120)
+    resetGpuSelection({ PAREVM_GPU_BACKEND: 'cpu', PAREVM_GPU_STAGES: 'ai=on' })
+    await gpuBackend()
+    expect(gpuSummaryLine()).toBe('none used (cpu: forced by PAREVM_GPU_BACKEND=cpu); ai as cpu kernels on the CPU; conflict, keccak on the CPU')
+    useGpuBackend(await fakeGpu())
+    expect(gpuSummaryLine()).toBe('test (webgpu); conflict, keccak, ai on the GPU where it pays (auto)')
   })
 })
 
