@@ -38,13 +38,14 @@ export function blockLine(e: BlockEvent): string {
 
 export function summaryText(s: RunSummary, extra: Record<string, string> = {}): string {
   const rows: [string, string][] = [
+    ['inputs', `${fmt(s.inputs)} (${fmt(s.included)} included + ${fmt(s.rejected)} rejected${s.duplicatesDropped > 0 ? ` + ${fmt(s.duplicatesDropped)} duplicate deliveries dropped` : ''})`],
     ['blocks sealed', fmt(s.blocks)],
     ['transactions included', fmt(s.included)],
     ['transactions rejected', s.rejected === 0 ? '0' : `${fmt(s.rejected)} (${Object.entries(s.rejectedByCode).map(([k, v]) => `${k}: ${v}`).join(', ')})`],
     ['re-executed by the coordinator', `${fmt(s.reexecuted)} (${s.included === 0 ? 0 : fmt((100 * s.reexecuted) / s.included, 1)}%)`],
     ['prediction', `${fmt(s.prediction.txsFullyPredicted)} txs fully predicted; ${s.prediction.keysActual === 0 ? '-' : fmt((100 * s.prediction.keysPredicted) / s.prediction.keysActual, 1)}% of keys`],
     ['throughput', `${fmt(s.txPerSec, 1)} tx/s (pipeline ${fmt(s.pipelineMs)} ms)`],
-    ['sequential check', s.verifiedBlocks === 0 ? 'off (--no-verify)' : `${s.verifiedBlocks}/${s.blocks} blocks identical to @ethereumjs/vm (${fmt(s.verifyMs)} ms)`],
+    ['sequential check', !s.verify ? 'off (--no-verify)' : `${s.verifiedBlocks}/${s.blocks} blocks identical to @ethereumjs/vm, every rejection re-judged (${fmt(s.verifyMs)} ms)`],
     ['gas used', fmt(Number(s.gasUsed))],
     ['head', `#${s.head.number} ${s.head.hash}`],
     ['state root', s.head.stateRoot],

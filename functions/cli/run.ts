@@ -7,12 +7,15 @@ import { intOption, parseCommand, readJsonFile, readTextFile } from './args.ts'
 import { stderr, summaryJson, summaryText } from './output.ts'
 import { runEmbedded } from './run-embedded.ts'
 
+import type { RunSummary } from '../../shared/cluster/embedded.ts'
+
 export const RUN_HELP = `parevm run --genesis FILE --txs FILE [options]    execute your own transactions
 
   --genesis FILE     a geth-style genesis (config.chainId and fork activation, alloc, gasLimit,
                      baseFeePerGas, coinbase, timestamp); every fork active at genesis
-  --txs FILE         raw signed transactions, one 0x-hex per line, in execution order
-                     (blank lines and lines starting with # are skipped)
+  --txs FILE         raw signed transactions, one 0x-hex per line, executed in the file's
+                     order (blank lines and lines starting with # are skipped); each line is
+                     included or rejected once, with its line number and reason
   --block-size N     most transactions per block (default 1000)
   --workers N        worker threads (default: cores)
   --shards N         shards per block (default: workers)
@@ -20,6 +23,12 @@ export const RUN_HELP = `parevm run --genesis FILE --txs FILE [options]    execu
   --inline           run workers in the main thread
   --export DIR       write genesis, blocks, receipts and rejections as JSON-RPC shapes
   --json             print the summary as JSON on stdout
+
+Blocks are runs of consecutive lines (at most --block-size transactions whose gas limits fit the
+block gas limit). Each line is judged where it stands, as sequential execution judges it: a
+transaction refused there (nonce, funds, fee cap, a sender with code, ...) consumes nothing and
+the lines after it are judged against what really happened. Exit status 0 when every line is
+accounted for (included + rejected = lines read) and every block passed the sequential check.
 `
 
 const schema = z.object({
@@ -36,11 +45,19 @@ const schema = z.object({
   positionals: z.array(z.string()).max(0, 'run takes no positional arguments'),
 })
 
-export function readTxFile(path: string): string[] {
-  return readTextFile(path, 'transactions')
+/** The transaction lines of a txs file with their 1-based line numbers (blanks and # comments skipped). */
+export function readTxFile(path: string): { raws: string[]; lines: number[] } {
+  const raws: string[] = []
+  const lines: number[] = []
+  readTextFile(path, 'transactions')
     .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'))
+    .forEach((text, i) => {
+      const line = text.trim()
+      if (line === '' || line.startsWith('#')) return
+      raws.push(line)
+      lines.push(i + 1)
+    })
+  return { raws, lines }
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -66,11 +83,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     'run',
   )
   const genesisFile = parseGenesis(readJsonFile(o.genesis, 'genesis'))
-  const rawTxs = readTxFile(o.txs)
-  if (!o.json) stderr(`${rawTxs.length} transactions from ${o.txs}`)
+  const { raws: rawTxs, lines } = readTxFile(o.txs)
+  if (!o.json) stderr(`${rawTxs.length} transaction lines from ${o.txs}`)
   const summary = await runEmbedded({
     genesisFile,
     rawTxs,
+    ordered: { lineNumbers: lines },
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
     ...(o.shards !== undefined ? { shards: o.shards } : {}),
     blockSize: o['block-size'],
@@ -80,8 +98,23 @@ export async function runCommand(argv: string[]): Promise<number> {
     quiet: o.json,
   })
   if (o.json) process.stdout.write(`${summaryJson(summary)}\n`)
-  else process.stdout.write(`\nparevm run: ${rawTxs.length} transactions from ${o.txs}\n${summaryText(summary)}\n`)
-  const unaccounted = rawTxs.length - summary.included - summary.rejected
-  if (unaccounted !== 0) stderr(`error: ${unaccounted} transaction(s) neither included nor rejected`)
-  return unaccounted === 0 ? 0 : 1
+  else process.stdout.write(`\nparevm run: ${rawTxs.length} transaction lines from ${o.txs}\n${summaryText(summary)}\n`)
+  return accountedExitCode(summary, rawTxs.length)
+}
+
+/**
+ * 0 when every input is accounted for (included + rejected + dropped duplicates = inputs) and,
+ * with the check on, every sealed block passed it; otherwise 1 with the reason on stderr.
+ */
+export function accountedExitCode(summary: RunSummary, inputs: number): number {
+  const unaccounted = inputs - summary.included - summary.rejected - summary.duplicatesDropped
+  if (unaccounted !== 0) {
+    stderr(`error: ${unaccounted > 0 ? `${unaccounted} input(s) neither included nor rejected` : `${-unaccounted} more outcome(s) than inputs`}`)
+    return 1
+  }
+  if (summary.verify && summary.verifiedBlocks !== summary.blocks) {
+    stderr(`error: ${summary.blocks - summary.verifiedBlocks} sealed block(s) were not checked against sequential execution`)
+    return 1
+  }
+  return 0
 }

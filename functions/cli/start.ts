@@ -7,6 +7,7 @@ import { ConfigError } from '../../shared/errors.ts'
 import { intOption, parseCommand } from './args.ts'
 import { stderr, summaryJson, summaryText } from './output.ts'
 import { defaultWorkers, runEmbedded } from './run-embedded.ts'
+import { accountedExitCode } from './run.ts'
 
 export const START_HELP = `parevm start [options]    run a generated workload through the embedded cluster
 
@@ -103,7 +104,5 @@ export async function startCommand(argv: string[]): Promise<number> {
   const workloadInfo = { mix: o.mix, txs: o.txs, accounts: o.accounts, hotShare: o.hot, pools: o.pools, seed: o.seed }
   if (o.json) process.stdout.write(`${summaryJson(summary, { workload: workloadInfo })}\n`)
   else process.stdout.write(`\nparevm start: ${o.mix} workload, ${o.txs} transactions\n${summaryText(summary)}\n`)
-  const unaccounted = o.txs - summary.included - summary.rejected
-  if (unaccounted !== 0) stderr(`error: ${unaccounted} transaction(s) neither included nor rejected`)
-  return unaccounted === 0 ? 0 : 1
+  return accountedExitCode(summary, summary.inputs)
 }

@@ -11,7 +11,14 @@ import { ParevmError, VerificationError } from '../errors.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../predict/templates.ts'
-import { Sequencer, type PlanResult } from '../sequencer/sequencer.ts'
+import { Sequencer, planOrderedBlock, type PlanResult } from '../sequencer/sequencer.ts'
+import { nextBlockEnv } from '../chain/next-block.ts'
+import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
+import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
+import { keccak256 } from '../crypto/keccak.ts'
+import { to0x } from '../hex.ts'
+import { realClock } from '../ports/clock.ts'
+import { Records } from '../store/records.ts'
 import { SequentialVerifier, type VerifyResult } from '../verify/sequential.ts'
 import { ShardWorker } from '../worker/shard-worker.ts'
 import { silentLogger, type Logger } from '../log.ts'
@@ -21,9 +28,9 @@ import { serveRpc } from './rpc.ts'
 import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
 
 import type { GenesisState } from '../chain/genesis.ts'
-import type { RejectionCode } from '../intake/rejection.ts'
+import type { Rejection, RejectionCode } from '../intake/rejection.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
-import type { Queue } from '../ports/queue.ts'
+import { QUEUE_LIMITS, type Queue } from '../ports/queue.ts'
 import type { MessagePort } from 'node:worker_threads'
 
 export interface ClusterOptions {
@@ -75,7 +82,14 @@ export interface RunSummary {
   prediction: { txsFullyPredicted: number; keysPredicted: number; keysActual: number }
   head: { number: string; hash: string; stateRoot: string }
   deadLettered: number
+  /** Inputs taken in: lines of a txs file (`runOrdered`), or submitted transactions. */
+  inputs: number
+  /** Whether every sealed block was to be checked against sequential @ethereumjs/vm. */
+  verify: boolean
 }
+
+/** How many times one block's seal may fail the same way before the run ends with that error. */
+const SEAL_FAILURES_MAX = 3
 
 type Backends = NonNullable<ClusterOptions['backends']>
 
@@ -111,11 +125,16 @@ export class EmbeddedCluster {
   private readonly threads: Worker[] = []
   private readonly loops: Promise<void>[] = []
   private readonly sealed = new Map<string, SealedBlock>()
-  private readonly waiters = new Map<string, (sealed: SealedBlock) => void>()
+  private readonly waiters = new Map<string, { resolve(sealed: SealedBlock): void; reject(error: Error): void }>()
   private coordinatorError: unknown
+  private sealFailures: { text: string; count: number } | undefined
+  private fatal: Error | undefined
   private verifyThread: Worker | undefined
   private readonly verifyWaiters: { block: string; resolve(r: VerifyResult): void; reject(e: Error): void }[] = []
   private verifyFailure: ParevmError | undefined
+  /** Rejections made while submitting (oversize), counted by the next run. */
+  private readonly submitRejected: Rejection[] = []
+  private readonly records: Records
 
   private constructor(
     private readonly options: ClusterOptions,
@@ -128,6 +147,7 @@ export class EmbeddedCluster {
     this.shardQueue = backends.shardQueue
     this.doneQueue = backends.doneQueue
     this.verifier = verifier
+    this.records = new Records(this.kv)
     this.log = options.log ?? silentLogger
     this.sequencer = new Sequencer({
       kv: this.kv,
@@ -247,7 +267,7 @@ export class EmbeddedCluster {
   private verifyRemote(sealed: SealedBlock): Promise<VerifyResult> {
     return new Promise((resolve, reject) => {
       this.verifyWaiters.push({ block: sealed.record.number, resolve, reject })
-      this.verifyThread!.postMessage({ record: sealed.record, head: sealed.head, env: sealed.env, raws: sealed.raws, receipts: sealed.receipts, rejections: [], report: sealed.report })
+      this.verifyThread!.postMessage({ record: sealed.record, head: sealed.head, env: sealed.env, raws: sealed.raws, receipts: sealed.receipts, rejections: sealed.rejections, report: sealed.report })
     })
   }
 
@@ -258,49 +278,194 @@ export class EmbeddedCluster {
         try {
           const outcome = await this.coordinator.handleDone(message)
           await this.doneQueue.delete([message.receiptHandle])
+          this.sealFailures = undefined
           if (outcome.kind === 'sealed') {
             const key = outcome.sealed.record.number
             this.sealed.set(key, outcome.sealed)
-            this.waiters.get(key)?.(outcome.sealed)
+            this.waiters.get(key)?.resolve(outcome.sealed)
           }
         } catch (error) {
           this.coordinatorError = error
+          this.noteSealFailure(error)
           this.log.error('coordinator failed on a done message; it will be delivered again', { error })
+          // Try again soon rather than after the visibility timeout.
+          await this.doneQueue.extendVisibility(message.receiptHandle, 50).catch(() => {})
         }
       }
     }
+  }
+
+  /**
+   * The same error on every attempt is not going to go away: end the run with it at once
+   * instead of waiting for the seal timeout.
+   */
+  private noteSealFailure(error: unknown): void {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    const last = this.sealFailures
+    this.sealFailures = last !== undefined && last.text === text ? { text, count: last.count + 1 } : { text, count: 1 }
+    if (this.sealFailures.count < SEAL_FAILURES_MAX) return
+    const fatal =
+      error instanceof ParevmError
+        ? error
+        : new ParevmError(`the coordinator failed ${SEAL_FAILURES_MAX} times in a row: ${text}`, { cause: error })
+    this.fatal ??= fatal
+    for (const waiter of [...this.waiters.values()]) waiter.reject(fatal)
   }
 
   private waitForSeal(block: bigint, timeoutMs: number): Promise<SealedBlock> {
     const key = block.toString()
     const ready = this.sealed.get(key)
     if (ready !== undefined) return Promise.resolve(ready)
+    if (this.fatal !== undefined) return Promise.reject(this.fatal)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(key)
         const cause = this.coordinatorError instanceof Error ? ` (last coordinator error: ${this.coordinatorError.message})` : ''
         reject(new ParevmError(`block ${key} was not sealed within ${timeoutMs} ms${cause}`))
       }, timeoutMs)
-      this.waiters.set(key, (sealed) => {
-        clearTimeout(timer)
-        this.waiters.delete(key)
-        resolve(sealed)
+      this.waiters.set(key, {
+        resolve: (sealed) => {
+          clearTimeout(timer)
+          this.waiters.delete(key)
+          resolve(sealed)
+        },
+        reject: (error) => {
+          clearTimeout(timer)
+          this.waiters.delete(key)
+          reject(error)
+        },
       })
     })
   }
 
-  /** Put raw transactions on the ingress queue, `perMessage` to a message. */
-  async submit(rawTxs: readonly string[], perMessage = 1): Promise<void> {
+  /**
+   * Put raw transactions on the ingress queue, `perMessage` to a message. A transaction whose
+   * message would exceed the queue's size limit is not sent: it gets its `oversize` rejection
+   * here (returned, and recorded in the store), and the rest go on.
+   */
+  async submit(rawTxs: readonly string[], perMessage = 1): Promise<Rejection[]> {
     const entries = []
+    const rejected: Rejection[] = []
+    const limit = QUEUE_LIMITS.messageBytes
+    const envelopeBytes = (chunk: readonly string[]): number => Buffer.byteLength(JSON.stringify(chunk.length === 1 ? { raw: chunk[0] } : { txs: chunk }))
     for (let i = 0; i < rawTxs.length; i += perMessage) {
-      const chunk = rawTxs.slice(i, i + perMessage)
-      entries.push({ body: JSON.stringify(chunk.length === 1 ? { raw: chunk[0] } : { txs: chunk }) })
+      const chunk = rawTxs.slice(i, i + perMessage).filter((raw) => {
+        if (envelopeBytes([raw]) <= limit) return true
+        rejected.push(oversizeRejection(raw, limit))
+        return false
+      })
+      // A chunk of fitting transactions that is too big together goes one by one.
+      const pieces = envelopeBytes(chunk) <= limit ? [chunk] : chunk.map((raw) => [raw])
+      for (const piece of pieces) if (piece.length > 0) entries.push({ body: JSON.stringify(piece.length === 1 ? { raw: piece[0] } : { txs: piece }) })
     }
+    for (const r of rejected) await this.records.putRejection(r)
+    this.submitRejected.push(...rejected)
     for (let i = 0; i < entries.length; i += 10) await this.ingress.send(entries.slice(i, i + 10))
+    return rejected
   }
 
   /** Seal blocks until the ingress queue is empty; calls `onBlock` after each. */
-  async runUntilIdle(onBlock?: (event: BlockEvent) => void | Promise<void>, maxBlocks = 1_000_000): Promise<RunSummary> {
+  async runUntilIdle(
+    onBlock?: (event: BlockEvent) => void | Promise<void>,
+    maxBlocks = 1_000_000,
+    onRejections?: (rejections: readonly Rejection[]) => void,
+  ): Promise<RunSummary> {
+    const tally = this.startTally(onBlock, onRejections)
+    tally.countRejections(this.submitRejected.splice(0))
+    let idleRounds = 0
+    while (tally.summary.blocks < maxBlocks) {
+      const t0 = performance.now()
+      const plan = await this.sequencer.planNext()
+      if (plan !== undefined) tally.countRejections(plan.rejected)
+      tally.summary.duplicatesDropped += plan?.duplicates ?? 0
+      if (plan === undefined || plan.txCount === 0) {
+        const depth = await this.ingress.depth()
+        if (depth.visible + depth.inFlight + depth.delayed === 0 && this.sequencer.carried === 0) break
+        if (plan === undefined && ++idleRounds > 10_000) throw new ParevmError('ingress did not drain')
+        await new Promise((r) => setTimeout(r, 5))
+        continue
+      }
+      idleRounds = 0
+      tally.throwIfFailed()
+      // Take in the next block's transactions while this one executes (no state needed).
+      const prefetch = this.sequencer.prefetchIntake()
+      prefetch.catch(() => {})
+      const sealed = await this.waitForSeal(plan.block, this.options.sealTimeoutMs ?? 600_000)
+      await prefetch
+      await tally.sealed(plan, sealed, performance.now() - t0)
+    }
+    return tally.finish()
+  }
+
+  /**
+   * `parevm run`: inputs in the given order, each judged at its position as serial execution
+   * judges it. Lines that fail the stateless checks are rejected where they stand; the others
+   * are cut into blocks of consecutive lines (at most `blockSize` transactions, and gas limits
+   * that add up to at most the block's), and every block is planned in that order. A
+   * transaction refused at execution (nonce, funds, fee cap, sender with code) consumes
+   * nothing, and the lines after it are judged against what really happened. No queue is
+   * involved, so nothing can reorder the input. Each rejection names its line (1-based, or the
+   * `lineNumbers` given).
+   */
+  async runOrdered(
+    inputs: readonly string[],
+    onBlock?: (event: BlockEvent) => void | Promise<void>,
+    options: { lineNumbers?: readonly number[]; onRejections?: (rejections: readonly Rejection[]) => void } = {},
+  ): Promise<RunSummary> {
+    const tally = this.startTally(onBlock, options.onRejections)
+    tally.summary.inputs = inputs.length
+    const lineOf = (i: number): number => options.lineNumbers?.[i] ?? i + 1
+    const { chain } = this.options.genesis
+    const records = new Records(this.kv)
+    const clock = realClock
+    let head = (await records.getHead())!
+    let i = 0
+    while (i < inputs.length) {
+      const t0 = performance.now()
+      const number = BigInt(head.number) + 1n
+      const common = commonFor(chain, number, BigInt(head.timestamp) + BigInt(this.options.blockTimeSec ?? 12))
+      const env = nextBlockEnv(head, common, { coinbase: this.options.genesis.coinbase, blockTimeSec: this.options.blockTimeSec ?? 12 })
+      const gasLimit = BigInt(env.gasLimit)
+      const txCommon = sharedTxCommon(common)
+      // One block: consecutive lines until the block is full.
+      const txs: DecodedTx[] = []
+      const txLines: number[] = []
+      const rejected: Rejection[] = []
+      let gasBudget = 0n
+      const intakeStart = performance.now()
+      for (; i < inputs.length; i++) {
+        const result = decodeRawTx(inputs[i]!, { common: txCommon, blockGasLimit: gasLimit, clock: () => clock.now() })
+        if (!result.ok) {
+          rejected.push({ ...result.rejection, line: lineOf(i), block: number.toString() })
+          continue
+        }
+        if (txs.length >= this.options.blockSize || gasBudget + result.tx.tx.gasLimit > gasLimit) break
+        gasBudget += result.tx.tx.gasLimit
+        txs.push(result.tx)
+        txLines.push(lineOf(i))
+      }
+      const intakeMs = performance.now() - intakeStart
+      for (const r of rejected) await records.putRejection(r)
+      tally.countRejections(rejected)
+      if (txs.length === 0) continue
+      tally.throwIfFailed()
+      const { meta } = await planOrderedBlock(
+        { records, shardQueue: this.shardQueue, clock, templates: this.templates },
+        { chain, env, head, txs, shardCount: this.options.shards ?? this.options.workers },
+      )
+      meta.stats.intakeMs = intakeMs
+      const sealed = await this.waitForSeal(number, this.options.sealTimeoutMs ?? 600_000)
+      for (const r of sealed.rejections) if (r.position !== undefined) r.line = txLines[r.position]
+      sealed.report.timings.intakeMs = intakeMs
+      const plan: PlanResult = { block: number, txCount: txs.length, shards: meta.shardParts.length, rejected, duplicates: 0, carried: 0, stats: meta.stats }
+      await tally.sealed(plan, sealed, performance.now() - t0)
+      head = sealed.head
+    }
+    return tally.finish()
+  }
+
+  /** Counting, the sequential check of every sealed block, and `onBlock` in block order. */
+  private startTally(onBlock?: (event: BlockEvent) => void | Promise<void>, onRejections?: (rejections: readonly Rejection[]) => void) {
     const start = performance.now()
     const summary: RunSummary = {
       blocks: 0,
@@ -318,9 +483,13 @@ export class EmbeddedCluster {
       prediction: { txsFullyPredicted: 0, keysPredicted: 0, keysActual: 0 },
       head: { number: '0', hash: '', stateRoot: '' },
       deadLettered: 0,
+      inputs: 0,
+      verify: this.options.verify !== false,
     }
-    const countRejections = (codes: RejectionCode[]): void => {
-      for (const code of codes) {
+    /** `outsideBlocks`: rejections that no sealed block carries (intake, submission). */
+    const countRejections = (rejections: readonly Rejection[], outsideBlocks = true): void => {
+      if (outsideBlocks && rejections.length > 0) onRejections?.(rejections)
+      for (const { code } of rejections) {
         summary.rejected++
         summary.rejectedByCode[code] = (summary.rejectedByCode[code] ?? 0) + 1
       }
@@ -336,62 +505,48 @@ export class EmbeddedCluster {
         })
       }
     }
-    let idleRounds = 0
-    while (summary.blocks < maxBlocks) {
-      const t0 = performance.now()
-      const plan = await this.sequencer.planNext()
-      if (plan !== undefined) countRejections(plan.rejected.map((r) => r.code))
-      summary.duplicatesDropped += plan?.duplicates ?? 0
-      if (plan === undefined || plan.txCount === 0) {
-        const depth = await this.ingress.depth()
-        if (depth.visible + depth.inFlight + depth.delayed === 0 && this.sequencer.carried === 0) break
-        if (plan === undefined && ++idleRounds > 10_000) throw new ParevmError('ingress did not drain')
-        await new Promise((r) => setTimeout(r, 5))
-        continue
-      }
-      idleRounds = 0
+    const throwIfFailed = (): void => {
       if (this.verifyFailure !== undefined) throw this.verifyFailure
-      // Take in the next block's transactions while this one executes (no state needed).
-      const prefetch = this.sequencer.prefetchIntake()
-      prefetch.catch(() => {})
-      const sealed = await this.waitForSeal(plan.block, this.options.sealTimeoutMs ?? 600_000)
-      await prefetch
-      const t1 = performance.now()
-      summary.pipelineMs += t1 - t0
+    }
+    const sealed = async (plan: PlanResult, block: SealedBlock, wallMs: number): Promise<void> => {
+      summary.pipelineMs += wallMs
       summary.blocks++
-      summary.included += sealed.report.included
-      countRejections(sealed.rejections.map((r) => r.code))
-      summary.reexecuted += sealed.report.reexecuted
-      summary.gasUsed += sealed.report.gasUsed
-      summary.prediction.txsFullyPredicted += sealed.report.prediction.txsFullyPredicted
-      summary.prediction.keysPredicted += sealed.report.prediction.keysPredicted
-      summary.prediction.keysActual += sealed.report.prediction.keysActual
-      summary.head = { number: sealed.record.number, hash: sealed.record.hash, stateRoot: sealed.head.stateRoot }
-      const wallMs = t1 - t0
+      summary.included += block.report.included
+      countRejections(block.rejections, false)
+      summary.reexecuted += block.report.reexecuted
+      summary.gasUsed += block.report.gasUsed
+      summary.prediction.txsFullyPredicted += block.report.prediction.txsFullyPredicted
+      summary.prediction.keysPredicted += block.report.prediction.keysPredicted
+      summary.prediction.keysActual += block.report.prediction.keysActual
+      summary.head = { number: block.record.number, hash: block.record.hash, stateRoot: block.head.stateRoot }
       if (this.verifyThread !== undefined) {
         // Checked in the verify thread while the engine goes on; reported in block order.
-        const pending = this.verifyRemote(sealed)
+        const pending = this.verifyRemote(block)
         notified = notified.then(async () => {
           const verify = await pending
           countVerify(verify)
-          await onBlock?.({ plan, sealed, verify, wallMs })
+          await onBlock?.({ plan, sealed: block, verify, wallMs })
         })
         notified.catch(() => {})
       } else {
-        const verify = this.verifier === undefined ? undefined : await this.verifier.check(sealed)
+        const verify = this.verifier === undefined ? undefined : await this.verifier.verify(block)
         if (verify !== undefined) countVerify(verify)
-        await onBlock?.({ plan, sealed, verify, wallMs })
+        await onBlock?.({ plan, sealed: block, verify, wallMs })
       }
     }
-    await notified
-    if (this.verifyFailure !== undefined) throw this.verifyFailure
-    summary.wallMs = performance.now() - start
-    summary.txPerSec = summary.pipelineMs === 0 ? 0 : summary.included / (summary.pipelineMs / 1000)
-    if (this.deadLetter !== undefined) {
-      const d = await this.deadLetter.depth()
-      summary.deadLettered = d.visible + d.inFlight + d.delayed
+    const finish = async (): Promise<RunSummary> => {
+      await notified
+      throwIfFailed()
+      summary.wallMs = performance.now() - start
+      summary.txPerSec = summary.pipelineMs === 0 ? 0 : summary.included / (summary.pipelineMs / 1000)
+      if (this.deadLetter !== undefined) {
+        const d = await this.deadLetter.depth()
+        summary.deadLettered = d.visible + d.inFlight + d.delayed
+      }
+      if (summary.inputs === 0) summary.inputs = summary.included + summary.rejected + summary.duplicatesDropped
+      return summary
     }
-    return summary
+    return { summary, countRejections, sealed, throwIfFailed, finish }
   }
 
   /** Injected faults and redeliveries so far (fault-injection runs and reports). */
@@ -415,5 +570,18 @@ export class EmbeddedCluster {
     await Promise.all(this.threads.map((t) => t.terminate()))
     await this.verifyThread?.terminate()
     await Promise.allSettled(this.loops)
+  }
+}
+
+/** The rejection of a transaction too big for an ingress message. */
+export function oversizeRejection(raw: string, limitBytes: number): Rejection {
+  const hex = raw.startsWith('0x') || raw.startsWith('0X') ? raw.slice(2) : raw
+  const bytes = /^[0-9a-fA-F]*$/.test(hex) && hex.length % 2 === 0 ? Buffer.from(hex, 'hex') : Buffer.from(raw)
+  return {
+    id: to0x(keccak256(bytes)),
+    code: 'oversize',
+    reason: `transaction of ${bytes.length} bytes does not fit an ingress message (${limitBytes} bytes)`,
+    inputPrefix: raw.slice(0, 34),
+    atMs: Date.now(),
   }
 }

@@ -35,7 +35,7 @@ import { silentLogger, type Logger } from '../log.ts'
 import { lookupFromHashes } from '../worker/shard-worker.ts'
 import { applyBlockEnd, applyBlockStart } from './system.ts'
 
-import type { Rejection, RejectionCode } from '../intake/rejection.ts'
+import type { Rejection } from '../intake/rejection.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { QueueMessage } from '../ports/queue.ts'
 import type { TemplateRegistry } from '../predict/templates.ts'
@@ -86,15 +86,6 @@ export interface SealedBlock {
 }
 
 export type DoneOutcome = { kind: 'waiting'; block: bigint; done: number; of: number } | { kind: 'sealed'; sealed: SealedBlock } | { kind: 'already-sealed'; block: bigint }
-
-const INVALID_TO_REJECTION: Record<string, RejectionCode> = {
-  nonce: 'nonce-gap',
-  'insufficient-balance': 'insufficient-balance',
-  'fee-cap-below-base-fee': 'fee-cap-below-base-fee',
-  'intrinsic-gas': 'intrinsic-gas',
-  'sender-not-eoa': 'sender-not-eoa',
-  'gas-limit-above-block': 'gas-above-block-limit',
-}
 
 /** Is every read of this result still what it observed? */
 export function readsStillValid(reads: Map<StateKey, VersionedValue>, view: BlockView, block: bigint): boolean {
@@ -405,11 +396,13 @@ export class Coordinator {
       if (!exec.valid) {
         rejections.push({
           id: hashHex,
-          code: INVALID_TO_REJECTION[exec.invalidCode ?? ''] ?? 'invalid-at-execution',
+          code: exec.invalidCode ?? 'invalid-at-execution',
           reason: exec.invalidReason ?? 'invalid at execution',
           sender: from,
           nonce: bigintToHex(tx.nonce),
           block: number.toString(),
+          position: i,
+          raw: to0x(plannedTx.raw),
           atMs: Date.now(),
         })
         continue

@@ -4,6 +4,7 @@
  * (EIP-4895 withdrawals, proof-of-work rewards). They mirror @ethereumjs/vm's runBlock.
  */
 import { createAddressFromString } from '@ethereumjs/util'
+import { paramsVM } from '@ethereumjs/vm'
 
 import { fromHex, toHex } from '../hex.ts'
 import { makeVersion, POSITION_BLOCK_END, POSITION_SYSTEM, storageKey } from '../state/keys.ts'
@@ -25,22 +26,37 @@ async function hasCode(view: BlockView, address: string): Promise<boolean> {
   return account !== undefined && !bytesEqual(account.codeHash, KECCAK256_NULL)
 }
 
+const withVmParams = new WeakSet<Common>()
+
+/**
+ * The system operations' parameters (beacon-roots ring length, history window, miner reward)
+ * are VM parameters: a Common has them only once a VM was created over it. The coordinator runs
+ * the system operations before its executor makes a VM for the block, so add them here.
+ */
+function vmParam(common: Common, name: string): bigint {
+  if (!withVmParams.has(common)) {
+    common.updateParams(paramsVM)
+    withVmParams.add(common)
+  }
+  return BigInt(common.param(name))
+}
+
 /** System writes before the first transaction (position 0). */
 export async function applyBlockStart(view: BlockView, env: BlockEnv, common: Common): Promise<number> {
   const writes = new Map<string, StateValue>()
   if (common.isActivatedEIP(4788) && env.parentBeaconBlockRoot !== undefined) {
     const address = toHex(BEACON_ROOTS.bytes)
     if (await hasCode(view, address)) {
-      const length = BigInt(common.param('historicalRootsLength'))
+      const length = vmParam(common, 'historicalRootsLength')
       const index = BigInt(env.timestamp) % length
       writes.set(storageKey(address, slotHex(index)), normalizeStorageValue(fromHex(BigInt(env.timestamp).toString(16).padStart(16, '0'))))
       writes.set(storageKey(address, slotHex(index + length)), normalizeStorageValue(fromHex(env.parentBeaconBlockRoot)))
     }
   }
   if (common.isActivatedEIP(2935)) {
-    const address = BigInt(common.param('historyStorageAddress')).toString(16).padStart(40, '0')
+    const address = vmParam(common, 'historyStorageAddress').toString(16).padStart(40, '0')
     if (await hasCode(view, address)) {
-      const window = BigInt(common.param('historyServeWindow'))
+      const window = vmParam(common, 'historyServeWindow')
       writes.set(storageKey(address, slotHex((BigInt(env.number) - 1n) % window)), normalizeStorageValue(fromHex(env.parentHash)))
     }
   }
@@ -57,7 +73,7 @@ export async function applyBlockEnd(view: BlockView, env: BlockEnv, common: Comm
     }
   }
   if (!common.gteHardfork('paris')) {
-    const minerReward = common.param('minerReward')
+    const minerReward = vmParam(common, 'minerReward')
     const uncles = env.uncles ?? []
     for (const uncle of uncles) {
       const heightDiff = BigInt(env.number) - BigInt(uncle.number)

@@ -12,6 +12,7 @@ import { TxStateManager, type TxAccess } from '../state/tx-state-manager.ts'
 import { commonFor, sharedTxCommon } from './common-for.ts'
 
 import { headerDataFromEnv, type BlockEnv, type ChainSpec } from './block-env.ts'
+import type { RejectionCode } from '../intake/rejection.ts'
 import type { StateKey } from '../state/keys.ts'
 import type { BlockView } from '../state/view.ts'
 import type { Common } from '@ethereumjs/common'
@@ -21,15 +22,11 @@ import type { TypedTransaction } from '@ethereumjs/tx'
 /** Hashes of earlier blocks for BLOCKHASH; undefined where unknown (then execution fails loudly). */
 export type BlockHashLookup = (number: bigint) => Uint8Array | undefined
 
-export type InvalidReasonCode =
-  | 'nonce'
-  | 'insufficient-balance'
-  | 'fee-cap-below-base-fee'
-  | 'intrinsic-gas'
-  | 'sender-not-eoa'
-  | 'gas-limit-above-block'
-  | 'blob-fee'
-  | 'other'
+/** Why runTx refused a transaction: the rejection codes that execution can give. */
+export type InvalidReasonCode = Extract<
+  RejectionCode,
+  'nonce-too-low' | 'nonce-gap' | 'insufficient-balance' | 'fee-cap-below-base-fee' | 'intrinsic-gas' | 'sender-not-eoa' | 'gas-above-block-limit' | 'blob-fee' | 'invalid-at-execution'
+>
 
 export interface TxExecution {
   /** False when the transaction could not be included (runTx rejected it); no state changed. */
@@ -96,15 +93,20 @@ export function unsuppliedRead(access: TxAccess): StateKey | undefined {
   return undefined
 }
 
-function classifyInvalid(message: string): InvalidReasonCode {
-  if (message.includes('nonce')) return 'nonce'
+/**
+ * The rejection code of a runTx refusal, from its message (runTx checks, in this order: gas
+ * above the block's, intrinsic gas, fee cap, EIP-3607, funds, blob fee, nonce).
+ */
+export function classifyInvalid(message: string): InvalidReasonCode {
+  const nonce = /account has nonce of: (\d+) tx has nonce of: (\d+)/.exec(message)
+  if (nonce !== null) return BigInt(nonce[2]!) < BigInt(nonce[1]!) ? 'nonce-too-low' : 'nonce-gap'
   if (message.includes("doesn't have enough funds")) return 'insufficient-balance'
-  if (message.includes('is less than the block\'s baseFeePerGas')) return 'fee-cap-below-base-fee'
+  if (message.includes("is less than the block's baseFeePerGas")) return 'fee-cap-below-base-fee'
   if (message.includes('INTRINSIC_GAS_TOO_LOW') || message.includes('intrinsic')) return 'intrinsic-gas'
   if (message.includes('EIP-3607')) return 'sender-not-eoa'
-  if (message.includes('higher gas limit than the block')) return 'gas-limit-above-block'
+  if (message.includes('higher gas limit than the')) return 'gas-above-block-limit'
   if (message.includes('maxFeePerBlobGas')) return 'blob-fee'
-  return 'other'
+  return 'invalid-at-execution'
 }
 
 /** ethereumjs appends "(vm hf=… -> block … -> tx …)"; keep the sentence. */

@@ -16,6 +16,9 @@ export const REJECTION_CODES = [
   'duplicate',
   'insufficient-balance',
   'sender-not-eoa',
+  'tip-above-fee-cap',
+  'initcode-too-large',
+  'blob-fee',
   'invalid-at-execution',
 ] as const
 export type RejectionCode = (typeof REJECTION_CODES)[number]
@@ -30,6 +33,16 @@ export interface Rejection {
   nonce?: string
   /** The block it was planned in, when rejected at execution. */
   block?: string
+  /**
+   * Rejected at execution: its place in the block's plan (0-based over every planned
+   * transaction, included or not). The included transactions fill the other places in order,
+   * so the sequential check re-judges the rejection exactly where serial execution met it.
+   */
+  position?: number
+  /** Rejected at execution: the raw transaction (0x-hex), for the sequential check and exports. */
+  raw?: string
+  /** `parevm run`: the 1-based line of the transactions file. */
+  line?: number
   /** First bytes of the input, for undecodable input. */
   inputPrefix?: string
   atMs: number

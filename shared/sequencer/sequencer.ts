@@ -27,7 +27,7 @@ import { silentLogger, type Logger } from '../log.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import { to0x } from '../hex.ts'
 
-import type { Rejection, RejectionCode } from '../intake/rejection.ts'
+import type { Rejection } from '../intake/rejection.ts'
 import type { Common } from '@ethereumjs/common'
 import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
@@ -80,7 +80,6 @@ interface Delivery {
   message: QueueMessage
   /** Transactions of this message not yet planned, rejected or dropped. */
   open: number
-  malformed: boolean
 }
 
 interface Pending {
@@ -93,11 +92,17 @@ interface Pending {
 /** Most transactions held for a later block (nonce gaps, full blocks), in block sizes. */
 const CARRY_BLOCKS_MAX = 10
 
+/** A rejection at intake, with the message it came in (undefined for none). */
+interface IntakeRejection {
+  rejection: Rejection
+  delivery: Delivery | undefined
+}
+
 /** Transactions taken in for a block, with the messages they came in and what was rejected. */
 interface IntakeBatch {
   pending: Pending[]
   deliveries: Delivery[]
-  rejected: Rejection[]
+  rejected: IntakeRejection[]
   duplicates: number
   seen: Set<string>
   intakeMs: number
@@ -158,42 +163,39 @@ export class Sequencer {
     const common = commonFor(config.chain, number, BigInt(head.timestamp) + BigInt(config.blockTimeSec))
     const env = nextBlockEnv(head, common, { coinbase: config.coinbase, blockTimeSec: config.blockTimeSec })
     const gasLimit = BigInt(env.gasLimit)
-    const baseFee = env.baseFeePerGas === undefined ? undefined : BigInt(env.baseFeePerGas)
 
     // 1. Intake: what was taken in ahead (while the previous block executed), topped up.
     const batch = this.prefetched ?? this.startBatch()
     this.prefetched = undefined
     await this.intake(batch, common, gasLimit, false)
-    const { pending, deliveries, rejected } = batch
+    const { deliveries } = batch
     let duplicates = batch.duplicates
     const intakeMs = batch.intakeMs
 
-    // 2. Order and state checks: nonces against block-start state, fees, gas and size.
-    const senders = [...new Set(pending.map((p) => p.decoded.senderHex))]
+    // 2. Order. State-dependent validity (nonce, funds, fee cap, a sender with code) is judged
+    // by execution, at the transaction's place in the block, exactly as serial execution judges
+    // it: a transaction refused there consumes nothing, and the sender's later ones are judged
+    // against what really happened. The sequencer only drops what it has seen before, orders
+    // each sender's transactions by nonce from the sealed nonce, and holds nonce gaps a while.
+    const senders = [...new Set(batch.pending.map((p) => p.decoded.senderHex))]
     const accounts = await this.state.load(senders)
-    const nextNonce = new Map<string, bigint>()
-    senders.forEach((s, i) => nextNonce.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
-    const ordered = orderByNonce(pending)
+    const sealedNonce = new Map<string, bigint>()
+    senders.forEach((s, i) => sealedNonce.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
+    duplicates += await this.dropSeen(batch, sealedNonce)
+    const rejected = batch.rejected.map((r) => r.rejection)
+    const nextNonce = new Map(sealedNonce)
+    const ordered = orderByNonce(batch.pending)
     const included: Pending[] = []
     const deferredSenders = new Set<string>()
-    const staleCandidates: Pending[] = []
-    let gasUsed = 0n
-    const reject = (p: Pending, code: RejectionCode, reason: string): void => {
-      rejected.push({ id: p.decoded.hashHex, code, reason, sender: `0x${p.decoded.senderHex}`, nonce: `0x${p.decoded.tx.nonce.toString(16)}`, atMs: this.clock.now() })
-      p.delivery.open--
-    }
+    let gasBudget = 0n
     for (const p of ordered) {
       const { tx, senderHex } = p.decoded
       if (deferredSenders.has(senderHex)) {
         this.carry.push(p)
         continue
       }
-      const expected = nextNonce.get(senderHex)!
-      if (tx.nonce < expected) {
-        staleCandidates.push(p)
-        continue
-      }
-      if (tx.nonce > expected) {
+      const next = nextNonce.get(senderHex)!
+      if (tx.nonce > next) {
         const heldMs = this.clock.now() - p.firstSeenMs
         if (heldMs < (config.nonceGapHoldMs ?? 1000) && this.carry.length < CARRY_BLOCKS_MAX * config.blockSizeMax) {
           // The missing nonce may still be on its way: hold this one (and the sender's later ones).
@@ -201,34 +203,18 @@ export class Sequencer {
           this.carry.push(p)
           continue
         }
-        reject(p, 'nonce-gap', `nonce ${tx.nonce} leaves a gap: the sender's next nonce is ${expected} (waited ${Math.round(heldMs)} ms for it)`)
-        continue
+        // The hold is over: execution rejects it as a nonce gap (or for what it meets first).
       }
-      const maxFee = 'maxFeePerGas' in tx ? (tx as { maxFeePerGas: bigint }).maxFeePerGas : (tx as { gasPrice: bigint }).gasPrice
-      if (baseFee !== undefined && maxFee < baseFee) {
-        reject(p, 'fee-cap-below-base-fee', `fee cap ${maxFee} is below the block's base fee ${baseFee}`)
-        continue
-      }
-      if (included.length >= config.blockSizeMax || gasUsed + tx.gasLimit > gasLimit) {
+      // Block budget: the sum of gas limits never passes the block's, so no transaction can
+      // fail for want of block gas; what does not fit waits for the next block.
+      if (included.length >= config.blockSizeMax || gasBudget + tx.gasLimit > gasLimit) {
         deferredSenders.add(senderHex)
         this.carry.push(p)
         continue
       }
-      gasUsed += tx.gasLimit
-      nextNonce.set(senderHex, expected + 1n)
+      gasBudget += tx.gasLimit
+      if (tx.nonce === next) nextNonce.set(senderHex, next + 1n)
       included.push(p)
-    }
-    // A nonce below the account's: a redelivered, already included transaction, or a stale one.
-    if (staleCandidates.length > 0) {
-      const known = await this.records.getReceipts(staleCandidates.map((p) => p.decoded.hashHex))
-      staleCandidates.forEach((p, i) => {
-        if (known[i]?.kind === 'receipt') {
-          duplicates++
-          p.delivery.open--
-        } else {
-          reject(p, 'nonce-too-low', `nonce ${p.decoded.tx.nonce} was already used: the sender's next nonce is ${nextNonce.get(p.decoded.senderHex)}`)
-        }
-      })
     }
 
     // 3. Predict and partition.
@@ -260,6 +246,33 @@ export class Sequencer {
     await this.keepCarriedInvisible()
     this.log.info('block planned', { block: number.toString(), txs: included.length, shards: meta.shardParts.length, rejected: rejected.length, carried: this.carry.length })
     return { block: number, txCount: included.length, shards: meta.shardParts.length, rejected, duplicates, carried: this.carry.length, stats }
+  }
+
+  /**
+   * Drop what was decided before: a transaction below its sender's sealed nonce that has a
+   * receipt (a redelivered message of an included one), and anything from a redelivered message
+   * that already has a record (its rejection was recorded on an earlier delivery). Returns how
+   * many were dropped; their rejections are neither recorded nor counted again.
+   */
+  private async dropSeen(batch: IntakeBatch, sealedNonce: Map<string, bigint>): Promise<number> {
+    const redelivered = (d: Delivery): boolean => d.message.receiveCount > 1
+    const askPending = batch.pending.filter((p) => p.decoded.tx.nonce < sealedNonce.get(p.decoded.senderHex)! || redelivered(p.delivery))
+    const askRejected = batch.rejected.filter((r) => r.delivery !== undefined && redelivered(r.delivery))
+    if (askPending.length === 0 && askRejected.length === 0) return 0
+    const known = await this.records.getReceipts([...askPending.map((p) => p.decoded.hashHex), ...askRejected.map((r) => r.rejection.id)])
+    const dropPending = new Set<Pending>()
+    askPending.forEach((p, i) => {
+      const record = known[i]
+      if (record?.kind === 'receipt' || (record !== undefined && redelivered(p.delivery))) dropPending.add(p)
+    })
+    const dropRejected = new Set<IntakeRejection>()
+    askRejected.forEach((r, i) => {
+      if (known[askPending.length + i] !== undefined) dropRejected.add(r)
+    })
+    for (const p of dropPending) p.delivery.open--
+    batch.pending = batch.pending.filter((p) => !dropPending.has(p))
+    batch.rejected = batch.rejected.filter((r) => !dropRejected.has(r))
+    return dropPending.size + dropRejected.size
   }
 
   private startBatch(): IntakeBatch {
@@ -297,18 +310,20 @@ export class Sequencer {
       const messages = await this.deps.ingress.receive({ maxMessages: 10, waitMs: first && !background ? config.intakeWaitMs : 0 })
       if (messages.length === 0) break
       for (const message of messages) {
-        const delivery: Delivery = { message, open: 0, malformed: false }
+        const delivery: Delivery = { message, open: 0 }
         batch.deliveries.push(delivery)
         const parsed = ingressMessageSchema.safeParse(parseJson(message.body))
         if (!parsed.success) {
-          delivery.malformed = true
           const issue = parsed.error.issues[0]
           batch.rejected.push({
+            delivery,
+            rejection: {
             id: to0x(keccak256(new TextEncoder().encode(message.body))),
             code: 'malformed-envelope',
             reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
             inputPrefix: message.body.slice(0, 32),
             atMs: this.clock.now(),
+            },
           })
           continue
         }
@@ -316,7 +331,7 @@ export class Sequencer {
         for (const raw of raws) {
           const result = decodeRawTx(raw, { common: txCommon, blockGasLimit: gasLimit, clock: () => this.clock.now() })
           if (!result.ok) {
-            batch.rejected.push(result.rejection)
+            batch.rejected.push({ rejection: result.rejection, delivery })
             continue
           }
           if (batch.seen.has(result.tx.hashHex)) {
@@ -342,13 +357,14 @@ export class Sequencer {
     await dispatchPlan(this.deps.shardQueue, meta)
   }
 
-  /** Delete messages whose transactions are all settled; malformed ones stay (dead-letter). */
+  /**
+   * Delete messages whose transactions are all settled. A malformed message is settled by its
+   * rejection record (stored before this), so it is deleted too: one rejection per bad input,
+   * never one per delivery.
+   */
   private async acknowledge(deliveries: Delivery[]): Promise<void> {
-    const done = deliveries.filter((d) => !d.malformed && d.open === 0).map((d) => d.message.receiptHandle)
+    const done = deliveries.filter((d) => d.open === 0).map((d) => d.message.receiptHandle)
     if (done.length > 0) await this.deps.ingress.delete(done)
-    // Malformed messages come straight back, so they reach the dead-letter queue after the
-    // queue's bounded number of receives instead of after several visibility timeouts.
-    for (const d of deliveries) if (d.malformed) await this.deps.ingress.extendVisibility(d.message.receiptHandle, 0).catch(() => {})
   }
 
   private async keepCarriedInvisible(): Promise<void> {

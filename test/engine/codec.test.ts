@@ -23,7 +23,7 @@ const stagedTx: fc.Arbitrary<StagedTx> = fc.record({
   logs: fc.array(fc.tuple(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 4 }), fc.uint8Array({ maxLength: 100 })), { maxLength: 3 }),
   bloom: fc.uint8Array({ minLength: 256, maxLength: 256 }),
   created: fc.option(fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => `0x${hexKey(b)}`), { nil: undefined }),
-  invalid: fc.option(fc.tuple(fc.constantFrom('nonce' as const, 'insufficient-balance' as const), fc.string()), { nil: undefined }),
+  invalid: fc.option(fc.tuple(fc.constantFrom('nonce-gap' as const, 'insufficient-balance' as const), fc.string()), { nil: undefined }),
   reads: fc.array(fc.tuple(key, value, fc.nat({ max: 2 ** 52 })), { maxLength: 12 }),
   writes: fc.array(fc.tuple(key, value), { maxLength: 8 }),
   codes: fc.array(fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }).map(hexKey), fc.uint8Array({ minLength: 1, maxLength: 200 })), { maxLength: 2 }),
