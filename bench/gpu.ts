@@ -18,7 +18,7 @@
  * the slowest worker, the coordinator's re-execution time, block time). Block 1 of each run is
  * left out of the medians (no templates learned yet).
  *
- * On the GPU machine (Ubuntu 24.04, glibc >= 2.38, NVIDIA Vulkan ICD; ../shared/GPU.md), the same
+ * On the GPU machine (Ubuntu 24.04, glibc >= 2.38, NVIDIA Vulkan ICD; docs/gpu-and-ai.md), the same
  * command picks webgpu automatically; PAREVM_DAWN_FLAGS passes Dawn flags.
  */
 import { availableParallelism, cpus } from 'node:os'

@@ -4,7 +4,7 @@
 # Runtime base: Ubuntu 24.04, because WebGPU (Dawn, `webgpu` npm package) needs glibc >= 2.38
 # and GLIBCXX_3.4.32 (Debian 12 has 2.36) and the Vulkan loader (libvulkan1); the NVIDIA
 # container runtime mounts the driver and its Vulkan ICD when NVIDIA_DRIVER_CAPABILITIES
-# includes `graphics` (see ../shared/GPU.md beside the checkout).
+# includes `graphics` (see docs/gpu-and-ai.md).
 
 # --- build: install, bundle the worker with esbuild, keep production packages -------------
 FROM node:24-bookworm-slim AS build

@@ -8,7 +8,7 @@
  *   instances follow the tasks, and a terminating instance's task gets SIGTERM first.
  * - Task: `gpuCount: 1`; image built from infra/worker.Dockerfile (Ubuntu 24.04: glibc >= 2.38,
  *   the Vulkan loader) with `NVIDIA_DRIVER_CAPABILITIES` including `graphics`, so the NVIDIA
- *   runtime mounts the Vulkan ICD that WebGPU (Dawn) needs; see ../shared/GPU.md.
+ *   runtime mounts the Vulkan ICD that WebGPU (Dawn) needs; see docs/gpu-and-ai.md.
  * - Scaling: target tracking on the metric-math expression backlog / running tasks
  *   (ApproximateNumberOfMessagesVisible of the shard queue over Container Insights'
  *   RunningTaskCount), bounded by minWorkers..maxWorkers.

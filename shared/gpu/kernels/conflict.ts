@@ -3,7 +3,7 @@
  *
  * Each transaction i has a read bitmap R_i and a write bitmap W_i of BITMAP_BITS bits, given as
  * PIECES 16-bit pieces (float32 holds 16-bit values exactly; gpu.js casts operands of `&` to
- * i32, so wider words would lose bits: ../shared/GPU.md). Cell (i, j) is set when j < i and
+ * i32, so wider words would lose bits: docs/gpu-and-ai.md). Cell (i, j) is set when j < i and
  * W_j & R_i != 0: transaction i may read what an earlier j wrote. The output is packed: row i,
  * column c holds the 16 cells j = 16c .. 16c+15 as a 16-bit number (bit b = cell 16c + b), so
  * the readback is n * n / 16 floats instead of n * n.
