@@ -81,6 +81,12 @@ export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
     if (/chain ?id|EIP155/i.test(message)) {
       return reject(id, 'wrong-chain-id', `transaction is not for chain ${ctx.common.chainId()}: ${message}`, now, prefix)
     }
+    if (message.includes('maxFeePerGas cannot be less than maxPriorityFeePerGas')) {
+      return reject(id, 'tip-above-fee-cap', `the tip (maxPriorityFeePerGas) is above the fee cap (maxFeePerGas): ${message}`, now, prefix)
+    }
+    if (message.includes('initcode size')) {
+      return reject(id, 'initcode-too-large', `contract creation with too much initcode (EIP-3860): ${message}`, now, prefix)
+    }
     return reject(id, 'malformed-transaction', `cannot decode transaction: ${message}`, now, prefix)
   }
   if (first >= 0xc0 && !tx.supports(Capability.EIP155ReplayProtection)) {

@@ -20,12 +20,14 @@ import { createResources, deleteResources, openBackend, type AwsBackend } from '
 import { buildGenesis, type GenesisState } from '../../shared/chain/genesis.ts'
 import { FaultyQueue } from '../../shared/cluster/faults.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
-import { to0x } from '../../shared/hex.ts'
+import { bigintToHex, fromHex, to0x } from '../../shared/hex.ts'
+import { createChainCommon } from '../../shared/chain/common.ts'
+import { privateKeyToAddress } from '../../shared/crypto/secp256k1.ts'
 import { decodeAccount } from '../../shared/state/values.ts'
 import { Records } from '../../shared/store/records.ts'
 import { StateTable } from '../../shared/store/state-table.ts'
 import { SequentialVerifier } from '../../shared/verify/sequential.ts'
-import { generateWorkload, type Workload } from '../../shared/workload/generator.ts'
+import { generateWorkload, signIntent, type Workload } from '../../shared/workload/generator.ts'
 import { bootstrapChain } from '../../functions/commons/bootstrap.ts'
 import { coordinatorEnvSchema, loadEnv, sequencerEnvSchema } from '../../functions/commons/config.ts'
 import { createCoordinatorRuntime, createHandler, type CoordinatorRuntime } from '../../functions/seal-block.ts'
@@ -63,6 +65,7 @@ const workers: WorkerProcess[] = []
 const sealed: SealedBlock[] = []
 const verified: bigint[] = []
 const submitted: string[] = []
+const POOR_KEY = Uint8Array.from({ length: 32 }, (_, i) => (i === 31 ? 0x77 : 0x11))
 const timings: { scenario: string; txs: number; blocks: number; ms: number }[] = []
 let txCursor = 0
 
@@ -158,6 +161,8 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
   beforeAll(async () => {
     workerBundle = await bundleWorker()
     workload = generateWorkload({ txs: 200, mix: 'mixed', accounts: 60, hotShare: 0.1, pools: 4, seed: 5 })
+    // A sender with little money, for the refused-then-valid scenario.
+    workload.genesis.alloc[to0x(privateKeyToAddress(POOR_KEY))] = { balance: bigintToHex(10n ** 16n) }
     genesis = buildGenesis(workload.genesis)
     await createResources(clients, prefix, {
       // Short timeouts so redeliveries happen within the test; many receives, because
@@ -300,7 +305,24 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
     expect(esm.stats.redelivered).toBeGreaterThan(redeliveredBefore)
   })
 
-  it('malformed ingress messages get rejection records and end in the dead-letter queue; the rest of the block proceeds', async () => {
+  it('a transaction refused at execution consumes nothing: the same sender’s next one reuses its nonce, and its later ones are included', async () => {
+    const common = createChainCommon(genesis.chainId, genesis.hardfork)
+    const sign = (nonce: number, value: bigint): string =>
+      to0x(signIntent(common, POOR_KEY, BigInt(nonce), { to: workload.senders[0]!.address, value, data: '0x', gasLimit: 21_000n }, 2, genesis.chainId).serialize())
+    const cannotPay = sign(0, 10n ** 18n)
+    const valid = [sign(0, 1n), sign(1, 2n), sign(2, 3n), sign(3, 4n)]
+    // One message: the refused transaction arrives first, as in the reported run.
+    await backend.queues.ingress.send([{ body: JSON.stringify({ txs: [cannotPay, ...valid] }) }])
+    submitted.push(...valid)
+    const result = await runScenario('refused, then valid', 4)
+    expect(result.txs).toBe(5)
+    const records = new Records(backend.kv)
+    const outcomes = await records.getReceipts([cannotPay, ...valid].map((raw) => to0x(keccak256(fromHex(raw)))))
+    expect(outcomes[0]).toMatchObject({ kind: 'rejection', code: 'insufficient-balance' })
+    expect(outcomes.slice(1).map((o) => o?.kind)).toEqual(['receipt', 'receipt', 'receipt', 'receipt'])
+  })
+
+  it('malformed ingress messages get one rejection record each and are deleted; the rest of the block proceeds', async () => {
     const malformed = ['this is not json', '{"foo":1}', '{"raw":"0xzz"}', '{"txs":[]}']
     await backend.queues.ingress.send(malformed.map((body) => ({ body })))
     await backend.queues.ingress.send([{ body: JSON.stringify({ raw: '0xdeadbeef' }) }])
@@ -313,8 +335,8 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
     const rejections = await records.getReceipts([...ids, to0x(keccak256(Uint8Array.from([0xde, 0xad, 0xbe, 0xef])))])
     for (const r of rejections.slice(0, 4)) expect(r).toMatchObject({ kind: 'rejection', code: 'malformed-envelope' })
     expect(rejections[4]).toMatchObject({ kind: 'rejection' })
-    const dead = await drain(backend.deadLetters.ingress, malformed.length)
-    expect(dead.sort()).toEqual([...malformed].sort())
+    // The record is the outcome: the message is deleted, not redelivered into the dead-letter queue.
+    expect(await drain(backend.deadLetters.ingress, 1, 2)).toEqual([])
   })
 
   it('no transaction is lost or applied twice; the shard and done dead-letter queues are empty', async () => {
