@@ -63,6 +63,8 @@ export interface BlockEvent {
   verify: VerifyResult | undefined
   /** Wall time from planning to seal. */
   wallMs: number
+  /** `runOrdered`: the input line of each planned transaction, in plan order. */
+  lines?: readonly number[]
 }
 
 export interface RunSummary {
@@ -458,7 +460,7 @@ export class EmbeddedCluster {
       for (const r of sealed.rejections) if (r.position !== undefined) r.line = txLines[r.position]
       sealed.report.timings.intakeMs = intakeMs
       const plan: PlanResult = { block: number, txCount: txs.length, shards: meta.shardParts.length, rejected, duplicates: 0, carried: 0, stats: meta.stats }
-      await tally.sealed(plan, sealed, performance.now() - t0)
+      await tally.sealed(plan, sealed, performance.now() - t0, txLines)
       head = sealed.head
     }
     return tally.finish()
@@ -508,7 +510,8 @@ export class EmbeddedCluster {
     const throwIfFailed = (): void => {
       if (this.verifyFailure !== undefined) throw this.verifyFailure
     }
-    const sealed = async (plan: PlanResult, block: SealedBlock, wallMs: number): Promise<void> => {
+    const sealed = async (plan: PlanResult, block: SealedBlock, wallMs: number, lines?: readonly number[]): Promise<void> => {
+      const extra = lines === undefined ? {} : { lines }
       summary.pipelineMs += wallMs
       summary.blocks++
       summary.included += block.report.included
@@ -525,13 +528,13 @@ export class EmbeddedCluster {
         notified = notified.then(async () => {
           const verify = await pending
           countVerify(verify)
-          await onBlock?.({ plan, sealed: block, verify, wallMs })
+          await onBlock?.({ plan, sealed: block, verify, wallMs, ...extra })
         })
         notified.catch(() => {})
       } else {
         const verify = this.verifier === undefined ? undefined : await this.verifier.verify(block)
         if (verify !== undefined) countVerify(verify)
-        await onBlock?.({ plan, sealed: block, verify, wallMs })
+        await onBlock?.({ plan, sealed: block, verify, wallMs, ...extra })
       }
     }
     const finish = async (): Promise<RunSummary> => {

@@ -75,7 +75,7 @@ export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
     tx = createTxFromRLP(raw, { common: ctx.common })
   } catch (error) {
     const message = (error as Error).message.split(' (tx type=')[0]!
-    if (/invalid signature/i.test(message)) {
+    if (/invalid signature|y-parity|signature recovery/i.test(message)) {
       return reject(id, 'bad-signature', `signature is invalid: ${message}`, now, prefix)
     }
     if (/chain ?id|EIP155/i.test(message)) {
