@@ -22,7 +22,7 @@
 import { createBlock, createBlockHeader, type Block } from '@ethereumjs/block'
 import { createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
 import { Account, Address, bytesToHex, KECCAK256_RLP } from '@ethereumjs/util'
-import { buildBlock, createVM, type BlockBuilder, type RunTxResult, type VM } from '@ethereumjs/vm'
+import { buildBlock, createVM, runTx, type BlockBuilder, type RunTxResult, type VM } from '@ethereumjs/vm'
 
 import { aiCustomPrecompiles, cpuInference } from '../ai/precompile.ts'
 import { createChainCommon } from '../chain/common.ts'
@@ -121,6 +121,29 @@ function effectiveGasPrice(tx: TypedTransaction, baseFee: bigint | undefined): b
 
 class Difference extends Error {}
 
+/**
+ * BlockBuilder's bookkeeping (@ethereumjs/vm 10.1.3, buildBlock.js). `addTransaction` makes a
+ * new header and block for every transaction it runs; for speed the check runs each plain
+ * transaction with `runTx` over one block made from the builder's own header data, and keeps
+ * the builder's books exactly as addTransaction does, so that `build()` (transactions and
+ * receipts tries, bloom, gas used, withdrawals, miner reward, state root) is the builder's own.
+ */
+interface BuilderInternals {
+  headerData: Record<string, unknown>
+  transactions: TypedTransaction[]
+  transactionResults: RunTxResult[]
+  checkpointed: boolean
+  gasUsed: bigint
+  _minerValue: bigint
+}
+
+function builderInternals(builder: BlockBuilder): BuilderInternals | undefined {
+  const b = builder as unknown as Partial<BuilderInternals>
+  const shaped =
+    typeof b.headerData === 'object' && Array.isArray(b.transactions) && Array.isArray(b.transactionResults) && typeof b.checkpointed === 'boolean' && typeof b.gasUsed === 'bigint' && typeof b._minerValue === 'bigint'
+  return shaped ? (b as BuilderInternals) : undefined
+}
+
 export class SequentialVerifier {
   /** Set after a failed verification: the verifier's state can no longer be trusted. */
   private failedAt: bigint | undefined
@@ -192,13 +215,11 @@ export class SequentialVerifier {
     let builder: BlockBuilder | undefined
     try {
       builder = await this.startBlock(sealed)
-      const { txs, results } = await this.addTransactions(builder, sealed)
-      // The builder's transaction list was kept short while adding (see addTransactions).
-      ;(builder as unknown as { transactions: TypedTransaction[] }).transactions = txs
+      const { txs, hashes, results } = await this.addTransactions(builder, sealed)
       const { block } = await builder.build()
       builder = undefined
       this.parent = block
-      this.compareBlock(sealed, block, txs, results)
+      this.compareBlock(sealed, block, txs, hashes, results)
       return result()
     } catch (error) {
       if (builder !== undefined) await builder.revert().catch(() => undefined)
@@ -259,7 +280,7 @@ export class SequentialVerifier {
   }
 
   /** Walk the planned positions: included transactions are added, rejections re-judged. */
-  private async addTransactions(builder: BlockBuilder, sealed: SealedBlock): Promise<{ txs: TypedTransaction[]; results: RunTxResult[] }> {
+  private async addTransactions(builder: BlockBuilder, sealed: SealedBlock): Promise<{ txs: TypedTransaction[]; hashes: string[]; results: RunTxResult[] }> {
     const positioned = new Map<number, Rejection>()
     for (const rejection of sealed.rejections ?? []) {
       if (rejection.position === undefined) continue // intake: judgeStatelessRejection
@@ -272,21 +293,20 @@ export class SequentialVerifier {
         throw new Difference(`rejection at position ${position}: outside the block's ${total} planned transactions`)
       }
     }
-    // BlockBuilder.addTransaction makes a block of every transaction so far for each one it
-    // runs (quadratic in the block's size); runTx needs only the header, so its list is kept
-    // empty while adding and set before build().
-    const pending = builder as unknown as { transactions: TypedTransaction[] }
+    const add = this.adder(builder)
     const txs: TypedTransaction[] = []
     const results: RunTxResult[] = []
+    const hashes: string[] = []
     let included = 0
     for (let position = 0; position < total; position++) {
       const rejection = positioned.get(position)
       if (rejection !== undefined) {
-        await this.judgeRejection(builder, rejection, position)
+        await this.judgeRejection(add, rejection, position)
         continue
       }
       const raw = sealed.raws[included]!
-      const label = `transaction ${included} at position ${position} (${to0x(keccak256(raw))})`
+      const hash = to0x(keccak256(raw))
+      const label = `transaction ${included} at position ${position} (${hash})`
       let tx: TypedTransaction
       try {
         tx = createTxFromRLP(raw, { common: this.common })
@@ -295,20 +315,47 @@ export class SequentialVerifier {
       }
       let result: RunTxResult
       try {
-        result = await builder.addTransaction(tx)
+        result = await add(tx)
       } catch (error) {
         const message = shortMessage(error)
         throw new Difference(`${label}: the engine includes it, but @ethereumjs/vm rejects it as ${classifyExecutionError(message) ?? 'invalid'} (${message})`)
       }
-      pending.transactions.length = 0
       txs.push(tx)
+      hashes.push(hash)
       results.push(result)
       included++
     }
-    return { txs, results }
+    return { txs, hashes, results }
   }
 
-  private async judgeRejection(builder: BlockBuilder, rejection: Rejection, position: number): Promise<void> {
+  /**
+   * addTransaction's effect, one transaction at a time: the remaining-gas check, then runTx
+   * (which reverts its own changes when it throws). Blob transactions, and builders whose
+   * books look different, take addTransaction itself.
+   */
+  private adder(builder: BlockBuilder): (tx: TypedTransaction) => Promise<RunTxResult> {
+    const books = builderInternals(builder)
+    const common = this.common
+    if (books === undefined || common.isActivatedEIP(8037) || common.isActivatedEIP(7928)) return (tx) => builder.addTransaction(tx)
+    const block = createBlock({ header: { ...books.headerData, gasUsed: 0n } as never }, { common, setHardfork: false })
+    const gasLimit = block.header.gasLimit
+    return async (tx) => {
+      if (tx.type >= 3) return builder.addTransaction(tx)
+      if (tx.gasLimit > gasLimit - books.gasUsed) throw new Error('tx has a higher gas limit than the remaining gas in the block')
+      if (!books.checkpointed) {
+        await this.vm.evm.journal.checkpoint()
+        books.checkpointed = true
+      }
+      const result = await runTx(this.vm, { tx, block, blockGasUsed: books.gasUsed })
+      books.transactions.push(tx)
+      books.transactionResults.push(result)
+      books.gasUsed += result.blockGasSpent
+      books._minerValue += result.minerValue
+      return result
+    }
+  }
+
+  private async judgeRejection(add: (tx: TypedTransaction) => Promise<RunTxResult>, rejection: Rejection, position: number): Promise<void> {
     const label = `rejection at position ${position} (${rejection.id})`
     if (rejection.raw === undefined) throw new Difference(`${label}: recorded ${rejection.code} without its raw transaction`)
     const raw = fromHex(rejection.raw)
@@ -326,7 +373,7 @@ export class SequentialVerifier {
     }
     let accepted = false
     try {
-      await builder.addTransaction(tx)
+      await add(tx)
       accepted = true
     } catch (error) {
       const message = shortMessage(error)
@@ -339,7 +386,7 @@ export class SequentialVerifier {
   }
 
   /** Every field of the sealed block against the reference block. */
-  private compareBlock(sealed: SealedBlock, block: Block, txs: TypedTransaction[], results: RunTxResult[]): void {
+  private compareBlock(sealed: SealedBlock, block: Block, txs: TypedTransaction[], hashes: string[], results: RunTxResult[]): void {
     const header = block.header
     const hash = to0x(block.hash())
     const differ = (what: string, engine: unknown, reference: unknown): never => {
@@ -366,7 +413,7 @@ export class SequentialVerifier {
       const tx = txs[i]!
       const result = results[i]!
       const ours = sealed.receipts[i]!
-      const txHash = to0x(tx.hash())
+      const txHash = hashes[i]!
       const what = (field: string): string => `receipt ${i} (${txHash}) ${field}`
       cumulative = result.receipt.cumulativeBlockGasUsed
       const reference: Record<keyof Omit<ReceiptRecord, 'kind' | 'includedAtMs' | 'logs'>, unknown> = {
@@ -425,7 +472,7 @@ export class SequentialVerifier {
     eqD('block hash', sealed.record.hash, hash)
     eqQ('record number', sealed.record.number, header.number)
     if (sealed.record.txHashes.length !== txs.length) differ('record txHashes count', sealed.record.txHashes.length, txs.length)
-    sealed.raws.forEach((raw, i) => eqD(`record txHashes[${i}]`, sealed.record.txHashes[i], to0x(keccak256(raw))))
+    hashes.forEach((h, i) => eqD(`record txHashes[${i}]`, sealed.record.txHashes[i], h))
     const rejectedIds = (sealed.rejections ?? []).map((r) => r.id)
     if (sealed.record.rejected.length !== rejectedIds.length || sealed.record.rejected.some((id, i) => data(id) !== data(rejectedIds[i]))) {
       differ('record rejected', sealed.record.rejected.join(','), rejectedIds.join(','))
