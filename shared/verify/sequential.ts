@@ -473,10 +473,17 @@ export class SequentialVerifier {
     eqQ('record number', sealed.record.number, header.number)
     if (sealed.record.txHashes.length !== txs.length) differ('record txHashes count', sealed.record.txHashes.length, txs.length)
     hashes.forEach((h, i) => eqD(`record txHashes[${i}]`, sealed.record.txHashes[i], h))
-    const rejectedIds = (sealed.rejections ?? []).map((r) => r.id)
-    if (sealed.record.rejected.length !== rejectedIds.length || sealed.record.rejected.some((id, i) => data(id) !== data(rejectedIds[i]))) {
-      differ('record rejected', sealed.record.rejected.join(','), rejectedIds.join(','))
+    // The record lists every rejection at a position, in block order, and nothing unknown.
+    const rejections = sealed.rejections ?? []
+    const known = new Set(rejections.map((r) => data(r.id)))
+    const positioned = rejections.filter((r) => r.position !== undefined).sort((a, b) => a.position! - b.position!)
+    const listed = sealed.record.rejected.map(data)
+    let next = 0
+    for (const id of listed) {
+      if (!known.has(id)) differ('record rejected', `${id} listed`, 'no such rejection')
+      if (next < positioned.length && id === data(positioned[next]!.id)) next++
     }
+    if (next < positioned.length) differ('record rejected', `${positioned[next]!.id} missing (or out of order)`, `rejected at position ${positioned[next]!.position}`)
 
     // The head record the engine moved to.
     const head = sealed.head

@@ -243,6 +243,8 @@ describe('the sequential check', () => {
       // Positions must be inside the block and distinct; the id must be the raw's hash.
       expect(await withRejection(gap, 'nonce-gap', 9)).toMatch(/outside the block's 6 planned transactions/)
       expect(await check((b) => void b.rejections.push({ ...rejection(gap, 'nonce-gap', 1), id: hash32(1) }))).toMatch(/id is not the hash/)
+      // The record must list it.
+      expect(await check((b) => void b.rejections.push(rejection(gap, 'nonce-gap', 1)))).toMatch(/^record rejected: engine 0x[0-9a-f]{64} missing/)
     })
   })
 
