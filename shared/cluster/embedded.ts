@@ -19,7 +19,8 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { to0x } from '../hex.ts'
 import { realClock } from '../ports/clock.ts'
 import { Records } from '../store/records.ts'
-import { SequentialVerifier, type VerifyResult } from '../verify/sequential.ts'
+import { SequentialVerifier, judgeStatelessRejection, type VerifyResult } from '../verify/sequential.ts'
+import { createChainCommon } from '../chain/common.ts'
 import { ShardWorker } from '../worker/shard-worker.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { initializeChain } from './bootstrap.ts'
@@ -32,6 +33,7 @@ import type { Rejection, RejectionCode } from '../intake/rejection.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import { QUEUE_LIMITS, type Queue } from '../ports/queue.ts'
 import type { MessagePort } from 'node:worker_threads'
+import type { Common } from '@ethereumjs/common'
 
 export interface ClusterOptions {
   genesis: GenesisState
@@ -137,6 +139,7 @@ export class EmbeddedCluster {
   /** Rejections made while submitting (oversize), counted by the next run. */
   private readonly submitRejected: Rejection[] = []
   private readonly records: Records
+  private referenceCommon: Common | undefined
 
   private constructor(
     private readonly options: ClusterOptions,
@@ -466,6 +469,19 @@ export class EmbeddedCluster {
     return tally.finish()
   }
 
+  /** The sequential check of an intake rejection: the reference's decoder must find that reason. */
+  private judgeIntakeRejection(r: Rejection): void {
+    if (r.raw === undefined || this.verifyFailure !== undefined) return
+    const { genesis } = this.options
+    this.referenceCommon ??= createChainCommon(genesis.chainId, genesis.hardfork)
+    const judged = judgeStatelessRejection(r.raw, r.code, this.referenceCommon, { blockGasLimit: BigInt(genesis.header.gasLimit) })
+    if (!judged.ok) {
+      this.verifyFailure = new VerificationError(`${r.line !== undefined ? `line ${r.line}` : `input ${r.id}`} was rejected as ${r.code}, but the reference finds: ${judged.reference}`, {
+        hint: 'this is a correctness bug in intake: the rejection record does not give the reason serial execution gives',
+      })
+    }
+  }
+
   /** Counting, the sequential check of every sealed block, and `onBlock` in block order. */
   private startTally(onBlock?: (event: BlockEvent) => void | Promise<void>, onRejections?: (rejections: readonly Rejection[]) => void) {
     const start = performance.now()
@@ -488,9 +504,16 @@ export class EmbeddedCluster {
       inputs: 0,
       verify: this.options.verify !== false,
     }
-    /** `outsideBlocks`: rejections that no sealed block carries (intake, submission). */
+    /**
+     * `outsideBlocks`: rejections that no sealed block carries (intake, submission). With the
+     * check on, each one that names its input is re-judged by the reference's own decoder
+     * (a rejection at execution is re-judged at its position with its block).
+     */
     const countRejections = (rejections: readonly Rejection[], outsideBlocks = true): void => {
-      if (outsideBlocks && rejections.length > 0) onRejections?.(rejections)
+      if (outsideBlocks && rejections.length > 0) {
+        onRejections?.(rejections)
+        if (summary.verify) for (const r of rejections) this.judgeIntakeRejection(r)
+      }
       for (const { code } of rejections) {
         summary.rejected++
         summary.rejectedByCode[code] = (summary.rejectedByCode[code] ?? 0) + 1

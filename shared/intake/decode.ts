@@ -54,6 +54,13 @@ function parseHex(input: string): Uint8Array | undefined {
 export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
   const now = (ctx.clock ?? Date.now)()
   const maxBytes = ctx.maxTxBytes ?? MAX_TX_BYTES
+  const result = decodeChecked(input, ctx, now, maxBytes)
+  // A rejected input keeps its text (up to the size limit) for the sequential check and exports.
+  if (!result.ok && input.length <= 2 * maxBytes + 2) result.rejection.raw = input
+  return result
+}
+
+function decodeChecked(input: string, ctx: IntakeContext, now: number, maxBytes: number): IntakeResult {
   const raw = parseHex(input)
   if (raw === undefined) {
     const id = to0x(keccak256(new TextEncoder().encode(input)))
