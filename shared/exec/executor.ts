@@ -47,6 +47,18 @@ export interface TxExecution {
   access: TxAccess
 }
 
+/** The outcome of `simulate`: the call's return (or revert) data, its gas and logs. */
+export interface SimulatedCall {
+  returnValue: Uint8Array
+  /** The EVM's error ('revert', 'out of gas', ...) when the call failed. */
+  error?: string
+  gasUsed: bigint
+  /** Gas refunded at the end (part of what the call needs before the refund). */
+  gasRefund: bigint
+  logs: Log[]
+  createdAddress?: string
+}
+
 interface VmSlot {
   vm: VM
   sm: TxStateManager
@@ -194,6 +206,39 @@ export class Executor {
   async prepareInference(txs: readonly TypedTransaction[]): Promise<void> {
     if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
     await this.inference.prepare(txs, viewModelLoader(this.current.view))
+  }
+
+  /**
+   * Run a call on the current view without the nonce, balance and block gas limit checks
+   * (eth_call, eth_estimateGas): `tx` may be unsigned with its sender given by
+   * `getSenderAddress`. Nothing is written to the view; a refusal by runTx is thrown.
+   */
+  async simulate(tx: TypedTransaction): Promise<SimulatedCall> {
+    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    const { slot, block } = this.current
+    const { sm, vm } = slot
+    sm.beginTx()
+    this.runningTx = tx
+    try {
+      const result = await runTx(vm, { tx, block, skipHardForkValidation: true, skipNonce: true, skipBalance: true, skipBlockGasLimitValidation: true, blockGasUsed: 0n })
+      if (sm.fatal !== undefined) throw sm.fatal
+      const out: SimulatedCall = {
+        returnValue: result.execResult.returnValue,
+        gasUsed: result.totalGasSpent,
+        gasRefund: result.gasRefund ?? 0n,
+        logs: result.execResult.logs ?? [],
+      }
+      const error = result.execResult.exceptionError?.error
+      if (error !== undefined) out.error = error
+      if (result.createdAddress !== undefined) out.createdAddress = result.createdAddress.toString()
+      return out
+    } catch (error) {
+      if (sm.fatal !== undefined) throw sm.fatal
+      if (error instanceof MissingStateError) throw error
+      throw new ParevmError(cleanMessage(error instanceof Error ? error.message : String(error)))
+    } finally {
+      await sm.finishTx().catch(() => undefined)
+    }
   }
 
   /** Run one transaction on the current view. Invalid transactions are a result, not an error. */
