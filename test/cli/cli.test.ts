@@ -146,8 +146,18 @@ function shellLines(page: string): string[] {
   return lines
 }
 
+/** Scripts of the repository that the docs call, run here with these arguments appended (small sizes). */
+const SCRIPTS: [RegExp, string[]][] = [[/^npx tsx scripts\/gen-adversarial\.ts /, ['--lines', '80']]]
+
+function tsxScript(line: string, extra: string[], cwd: string): { status: number; stdout: string; stderr: string } {
+  const [, , script, ...args] = line.split(/\s+/)
+  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, script!), ...args, ...extra], { cwd, encoding: 'utf8', timeout: 120_000 })
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
+
 /** The parevm arguments of a line that is run here, or undefined. */
 function runnable(line: string): string[] | undefined {
+  if (SCRIPTS.some(([rule]) => rule.test(line))) return []
   const m = /^(?:npm start --|npm start$|npx parevm|node dist\/cli\.js)(.*)$/.exec(line)
   if (m === null) return undefined
   const words = m[1]!.trim() === '' ? [] : m[1]!.trim().split(/\s+/)
@@ -220,7 +230,8 @@ describe('README and docs examples', () => {
       writeFileSync(join(dir, 'genesis.json'), JSON.stringify(testGenesisFile({ accounts: 4 })))
       writeFileSync(join(dir, 'txs.txt'), [signTx({ from: 0, nonce: 0, to: addressOf(9), value: 5n }), signTx({ from: 1, nonce: 0, to: addressOf(9), value: 7n })].join('\n'))
       for (const line of lines) {
-        const r = parevm(runnable(line)!, dir)
+        const script = SCRIPTS.find(([rule]) => rule.test(line))
+        const r = script !== undefined ? tsxScript(line, script[1], dir) : parevm(runnable(line)!, dir)
         expect(r.status, `${line}\n${r.stderr}`).toBe(0)
       }
     })
