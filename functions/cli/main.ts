@@ -2,6 +2,7 @@
 import { ParevmError } from '../../shared/errors.ts'
 import { loadtestCommand } from './loadtest.ts'
 import { modelsCommand } from './models.ts'
+import { nodeCommand } from './node.ts'
 import { setVerbose } from './output.ts'
 import { replayCommand } from './replay.ts'
 import { runCommand } from './run.ts'
@@ -15,6 +16,7 @@ export const COMMANDS: Record<string, { run: Command; summary: string }> = {
   run: { run: runCommand, summary: 'execute a genesis and a file of raw transactions' },
   loadtest: { run: loadtestCommand, summary: 'inject transactions into the ingress queue at a target rate; report throughput and latency' },
   replay: { run: replayCommand, summary: 'replay real Ethereum blocks (fixture folders) and check their receipts against the headers' },
+  node: { run: nodeCommand, summary: 'the embedded cluster behind an Ethereum JSON-RPC endpoint (wallets, viem, ethers, Foundry)' },
   models: { run: modelsCommand, summary: 'the AI model registry: register a model in a genesis or as a deployment, inspect, list' },
 }
 

@@ -202,7 +202,9 @@ export class CallRunner {
         return false
       }
     }
-    let lo = first.gasUsed - 1n
+    // Most calls need exactly what they used (no refund, no 63/64 reserve): one try settles them.
+    if (first.gasUsed < hi && (await ok(first.gasUsed))) return first.gasUsed
+    let lo = first.gasUsed
     const optimistic = ((first.gasUsed + first.gasRefund + 2300n) * 64n) / 63n
     if (optimistic < hi) {
       if (await ok(optimistic)) hi = optimistic
