@@ -66,7 +66,7 @@ export class ReferenceBlockHashes implements EVMMockBlockchainInterface {
     this.hashes.delete(number - BLOCKHASH_WINDOW - 1n)
   }
 
-  /** number → 0x-hash, the window a block after `head` can read. */
+  /** number → hash of the blocks recorded (the last 257: the window of the block being checked and its own). */
   recent(): Map<bigint, Uint8Array> {
     return this.hashes
   }
