@@ -26,7 +26,10 @@ import { parseRamp, type RampStep } from '../../shared/loadtest/schedule.ts'
 import { memoryBackends, parseStackOutputs, regionOfQueueUrl } from '../../shared/loadtest/targets.ts'
 import { DEFAULT_CHAIN_ID } from '../../shared/workload/generator.ts'
 import { openCliAwsBackend } from '../commons/cli-backend.ts'
+import { StoreBackend } from '../../shared/rpc/backend.ts'
+import { RpcService } from '../../shared/rpc/service.ts'
 import { intOption, parseCommand } from './args.ts'
+import { listenRpc, type RpcListener } from './node.ts'
 
 import type { ClusterOptions } from '../../shared/cluster/embedded.ts'
 
@@ -47,6 +50,10 @@ Target
   --queue-url URL     aws: the ingress queue URL (default: from --outputs or by name)
   --with-pipeline     aws: also run the pipeline (sequencer, workers, coordinator) here over
                       those tables and queues; without --prefix on fresh ones, deleted after
+  --via V             queue (default: send to the ingress queue) | rpc: send each transaction
+                      with eth_sendRawTransaction to a JSON-RPC endpoint
+  --rpc-url URL       with --via rpc and --target aws: the endpoint (the stack's RpcUrl); the
+                      embedded target serves its own endpoint here, as parevm node does
   Endpoints and credentials come from the SDK's usual variables (AWS_REGION, AWS_PROFILE,
   AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS + AWS_ENDPOINT_URL_DYNAMODB).
 
@@ -99,6 +106,8 @@ const schema = z.object({
   prefix: z.string().optional(),
   'queue-url': z.url({ error: 'expected a URL' }).optional(),
   'with-pipeline': z.boolean().default(false),
+  via: z.enum(['queue', 'rpc']).default('queue'),
+  'rpc-url': z.url({ error: 'expected a URL' }).optional(),
   workers: intOption(1, 256).optional(),
   shards: intOption(1, 4096).optional(),
   'block-size': intOption(1, 100_000).default(1000),
@@ -179,13 +188,50 @@ function pipelineOptions(o: Options): Omit<ClusterOptions, 'genesis' | 'backends
   }
 }
 
+/** `--via rpc` against an AWS target: the endpoint named by --rpc-url (a deployed RpcUrl). */
+function rpcInjector(o: Options): { kind: 'rpc'; url: string } | undefined {
+  if (o.via !== 'rpc') return undefined
+  if (o['rpc-url'] === undefined) throw new ConfigError('parevm loadtest --target aws --via rpc: which endpoint?', { hint: 'give --rpc-url URL (the stack\'s RpcUrl output, or a parevm node)' })
+  return { kind: 'rpc', url: o['rpc-url'] }
+}
+
 async function openTarget(o: Options, genesisFile: GenesisFile | undefined): Promise<OpenedTarget> {
+  if (o['rpc-url'] !== undefined && o.via !== 'rpc') throw new ConfigError('parevm loadtest: --rpc-url needs --via rpc', { hint: 'run: parevm loadtest --help' })
   if (o.target === 'embedded') {
     for (const flag of ['outputs', 'stack', 'prefix', 'queue-url'] as const) {
       if (o[flag] !== undefined) throw new ConfigError(`parevm loadtest: --${flag} needs --target aws`, { hint: 'run: parevm loadtest --help' })
     }
     if (o['with-pipeline']) throw new ConfigError('parevm loadtest: --with-pipeline needs --target aws (the embedded target always runs its pipeline here)')
     const backends = memoryBackends()
+    if (o['rpc-url'] !== undefined) {
+      throw new ConfigError('parevm loadtest: --rpc-url is for --target aws: the embedded target serves its own JSON-RPC endpoint over its cluster', { hint: 'leave out --rpc-url' })
+    }
+    if (o.via === 'rpc') {
+      // Through JSON-RPC: an endpoint given, or one served here over the cluster's store and queue.
+      const injector = { kind: 'rpc' as const, url: '' }
+      let listener: RpcListener | undefined
+      return {
+        target: {
+          kind: 'embedded',
+          description: 'embedded cluster (in-process store and queues), injected through its JSON-RPC endpoint',
+          kv: backends.kv,
+          ingress: backends.ingress,
+          deadLetter: backends.deadLetter!,
+          injector,
+          startPipeline: async (genesis) => {
+            const handle = await startPipeline({ ...pipelineOptions(o), genesis, backends })
+            const backend = new StoreBackend({ kv: backends.kv, ingress: backends.ingress, chain: genesis.chain, chainId: genesis.chainId, coinbase: genesis.coinbase })
+            listener = await listenRpc(new RpcService({ backend, limits: { maxBatch: 1000 } }), { port: 0, host: '127.0.0.1' })
+            injector.url = listener.url
+            return handle
+          },
+          ...(genesisFile !== undefined ? { genesisFile } : {}),
+        },
+        close: async () => {
+          await listener?.close()
+        },
+      }
+    }
     return {
       target: {
         kind: 'embedded',
@@ -223,7 +269,7 @@ async function openTarget(o: Options, genesisFile: GenesisFile | undefined): Pro
         kv: aws.backends.kv,
         ingress,
         deadLetter: aws.backend.deadLetters.ingress,
-        injector: { kind: 'sqs', url: ingress.url, name: ingress.name, region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1' },
+        injector: rpcInjector(o) ?? { kind: 'sqs', url: ingress.url, name: ingress.name, region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1' },
         startPipeline: (genesis) => startPipeline({ ...pipelineOptions(o), genesis, backends: aws.backends, idleSleepMs: 50 }),
         ...(genesisFile !== undefined ? { genesisFile } : {}),
       },
@@ -260,7 +306,7 @@ async function openTarget(o: Options, genesisFile: GenesisFile | undefined): Pro
       kv: backend.kv,
       ingress,
       deadLetter: backend.deadLetters.ingress,
-      injector: { kind: 'sqs', url: ingress.url, name: ingress.name, region },
+      injector: rpcInjector(o) ?? { kind: 'sqs', url: ingress.url, name: ingress.name, region },
       ...(genesisFile !== undefined ? { genesisFile } : {}),
     },
     close: async () => {

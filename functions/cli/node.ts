@@ -209,24 +209,7 @@ export async function startNode(o: NodeOptions = {}): Promise<RunningNode> {
   })()
 
   // ----- HTTP ------------------------------------------------------------------------------
-  const server = createServer((req, res) => {
-    serveHttp(req, res, service).catch((error) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: `internal error: ${(error as Error).message}` } }))
-    })
-  })
-  server.requestTimeout = o.requestTimeoutMs ?? 30_000
-  server.headersTimeout = Math.min(server.requestTimeout, 10_000)
-  server.keepAliveTimeout = 5_000
-  server.maxHeadersCount = 100
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(o.port ?? 8545, o.host ?? '127.0.0.1', () => resolve())
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : (o.port ?? 8545)
-  const host = o.host ?? '127.0.0.1'
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const { server, url, port } = await listenRpc(service, { port: o.port ?? 8545, host: o.host ?? '127.0.0.1', ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs } : {}) })
 
   print(`parevm node: JSON-RPC at ${url} (live page: ${url}/)`)
   print(`chain id ${genesis.chainId} (${genesis.hardfork}), genesis ${to0x(genesis.hash)}, ${blockTimeSec === 0 ? 'blocks sealed as soon as transactions arrive' : `a block at most every ${blockTimeSec} s while transactions wait`}`)
@@ -259,8 +242,7 @@ export async function startNode(o: NodeOptions = {}): Promise<RunningNode> {
       stopping ??= (async () => {
         stopped = true
         wake?.()
-        server.closeAllConnections()
-        await new Promise<void>((resolve) => server.close(() => resolve()))
+        await closeServer(server)
         await loop
         idleWaiters = []
         await cluster.stop()
@@ -269,6 +251,41 @@ export async function startNode(o: NodeOptions = {}): Promise<RunningNode> {
     },
   }
   return node
+}
+
+export interface RpcListener {
+  server: Server
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+/** An HTTP server for a JSON-RPC service (the node's, and `parevm loadtest --via rpc`'s). */
+export async function listenRpc(service: RpcService, o: { port: number; host: string; requestTimeoutMs?: number }): Promise<RpcListener> {
+  const server = createServer((req, res) => {
+    serveHttp(req, res, service).catch((error) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: `internal error: ${(error as Error).message}` } }))
+    })
+  })
+  // Slow clients: a request must arrive whole within the timeout; others are served meanwhile.
+  server.requestTimeout = o.requestTimeoutMs ?? 30_000
+  server.headersTimeout = Math.min(server.requestTimeout, 10_000)
+  server.keepAliveTimeout = 5_000
+  server.maxHeadersCount = 100
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(o.port, o.host, () => resolve())
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : o.port
+  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
+  return { server, url, port, close: () => closeServer(server) }
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
 }
 
 /** One HTTP exchange: JSON-RPC on POST, the live page on GET /, CORS for browsers. */

@@ -1,15 +1,18 @@
 /** The injector behind one interface: in this thread over a Queue, or in its own thread over SQS. */
 import { ParevmError } from '../errors.ts'
 import { epochNow, runInjection, type InjectionResult } from './inject.ts'
+import { rpcSender } from './rpc-send.ts'
 import { loadtestThread } from './threads.ts'
 
-import type { Queue } from '../ports/queue.ts'
+import type { Queue, SendEntry } from '../ports/queue.ts'
 import type { Worker } from 'node:worker_threads'
 
 export type InjectorTarget =
   | { kind: 'queue'; queue: Queue }
   /** An SQS queue, reached from the injector's own thread with the SDK's usual configuration. */
   | { kind: 'sqs'; url: string; name: string; region: string }
+  /** A JSON-RPC endpoint (eth_sendRawTransaction), from this thread. */
+  | { kind: 'rpc'; url: string }
 
 export interface InjectorOptions {
   perMessage: number
@@ -66,7 +69,7 @@ export class Injector {
       sentAt: new SharedArrayBuffer(8 * raws.length),
       failed: new SharedArrayBuffer(raws.length),
     }
-    if (target.kind === 'queue') return new Injector(target, raws, offsetsMs, options, undefined, buffers)
+    if (target.kind !== 'sqs') return new Injector(target, raws, offsetsMs, options, undefined, buffers)
     const data: InjectThreadData = {
       ...options,
       raws,
@@ -97,14 +100,15 @@ export class Injector {
 
   async run(startMs: number): Promise<InjectorOutcome> {
     if (this.thread === undefined) {
-      const queue = (this.target as { kind: 'queue'; queue: Queue }).queue
+      const target = this.target as Exclude<InjectorTarget, { kind: 'sqs' }>
+      const send = target.kind === 'rpc' ? rpcSender(target.url) : (entries: SendEntry[]) => target.queue.send(entries)
       const result = await runInjection({
         raws: this.raws,
         offsetsMs: this.offsetsMs,
         startMs,
         ...this.options,
         sentAtMs: this.sentAtMs,
-        send: (entries) => queue.send(entries),
+        send,
         stopped: () => this.stopRequested,
         now: epochNow,
         onIssued: (count) => (this.issuedHere = count),
