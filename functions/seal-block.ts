@@ -16,7 +16,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch'
 
 import { Coordinator, type DoneOutcome } from '../shared/coordinator/coordinator.ts'
-import { ParevmError } from '../shared/errors.ts'
+import { MalformedInputError, ParevmError, isRetryable } from '../shared/errors.ts'
 import { TemplateRegistry } from '../shared/predict/templates.ts'
 import { KvTrieNodeStore } from '../shared/trie/node-store.ts'
 import { WorldStateTrie } from '../shared/trie/world-state.ts'
@@ -66,7 +66,14 @@ export async function handleDoneMessage(rt: CoordinatorRuntime, message: QueueMe
   try {
     outcome = await rt.coordinator.handleDone(message)
   } catch (error) {
-    logger.error('done message failed; SQS will deliver it again', { messageId: message.id, receiveCount: message.receiveCount, error: error as Error })
+    // A broken invariant or bad input is not an ordinary retryable condition: say which it is.
+    const retryable = isRetryable(error)
+    logger.error(retryable ? 'done message failed; SQS will deliver it again' : 'done message hit a broken invariant or bad input (not retryable); SQS delivers it until the dead-letter queue', {
+      messageId: message.id,
+      receiveCount: message.receiveCount,
+      retryable,
+      error: error as Error,
+    })
     throw error
   }
   metrics.addMetric('DoneQueueWaitMs', MetricUnit.Milliseconds, queueWaitMs)
@@ -128,7 +135,7 @@ export function createHandler(getRuntime: () => Promise<CoordinatorRuntime>) {
   const processor = new BatchProcessor(EventType.SQS)
   return async (event: unknown, context?: unknown): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> => {
     const parsed = sqsEventSchema.safeParse(event)
-    if (!parsed.success) throw new ParevmError(`coordinator: not an SQS event: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    if (!parsed.success) throw new MalformedInputError(`coordinator: not an SQS event: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
     const rt = await getRuntime()
     const recordHandler = async (record: unknown): Promise<DoneOutcome> => handleDoneMessage(rt, recordToMessage(sqsRecordSchema.parse(record)))
     return processPartialResponse(parsed.data as { Records: Record<string, unknown>[] }, recordHandler, processor, {

@@ -14,7 +14,7 @@
 import { Records } from '../shared/store/records.ts'
 import { Sequencer, type PlanResult } from '../shared/sequencer/sequencer.ts'
 import { TemplateRegistry } from '../shared/predict/templates.ts'
-import { ConfigError, ParevmError } from '../shared/errors.ts'
+import { ConfigError, MalformedInputError, ParevmError } from '../shared/errors.ts'
 import { loadEnv, sequencerConfig, sequencerEnvSchema, type SequencerEnv } from './commons/config.ts'
 import { openAwsRuntime, once } from './commons/clients.ts'
 import { sequencerInvocationSchema } from './commons/events.ts'
@@ -168,7 +168,7 @@ const SAFETY_MARGIN_MS = 10_000
 export const handler = async (event: unknown, context?: { getRemainingTimeInMillis?: () => number }): Promise<SequencerRunResult> => {
   const parsed = sequencerInvocationSchema.safeParse(event ?? {})
   if (!parsed.success) {
-    throw new ParevmError(`sequencer: unexpected invocation: ${parsed.error.issues[0]?.message ?? 'invalid'}`, {
+    throw new MalformedInputError(`sequencer: unexpected invocation: ${parsed.error.issues[0]?.message ?? 'invalid'}`, {
       hint: 'invoke with a scheduled event or { "maxBlocks"?: n, "budgetMs"?: ms }',
     })
   }

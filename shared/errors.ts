@@ -11,6 +11,11 @@ export interface ParevmErrorOptions {
 export class ParevmError extends Error {
   readonly details: string | undefined
   readonly hint: string | undefined
+  /**
+   * Whether the same call may succeed if tried again (a throttled call, a plan not stored yet).
+   * A broken invariant, bad input or bad configuration is never retryable: retrying hides it.
+   */
+  readonly retryable: boolean = false
 
   constructor(message: string, options: ParevmErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -50,14 +55,65 @@ export class ConditionFailedError extends ParevmError {
 
 /** The backend asked us to slow down; retrying later is safe. */
 export class ThrottledError extends ParevmError {
+  override readonly retryable = true
   constructor(message: string, options: ParevmErrorOptions = {}) {
     super(message, options)
     this.name = 'ThrottledError'
   }
 }
 
+/**
+ * An ordinary condition that time resolves: a plan or a shard that is not stored yet, a head
+ * that has not moved yet. The caller (or the queue's redelivery) tries again.
+ */
+export class NotReadyError extends ParevmError {
+  override readonly retryable = true
+  constructor(message: string, options: ParevmErrorOptions = {}) {
+    super(message, options)
+    this.name = 'NotReadyError'
+  }
+}
+
+/** A store or queue call failed (a network error, a server error): the call may be retried. */
+export class BackendError extends ParevmError {
+  override readonly retryable: boolean
+  constructor(message: string, options: ParevmErrorOptions & { retryable?: boolean } = {}) {
+    super(message, options)
+    this.name = 'BackendError'
+    this.retryable = options.retryable ?? true
+  }
+}
+
+/** A request the port refuses by its limits (an item, a transaction, a message too big). */
+export class LimitError extends ParevmError {
+  constructor(message: string, options: ParevmErrorOptions = {}) {
+    super(message, options)
+    this.name = 'LimitError'
+  }
+}
+
+/** Outside input that is not what it must be (a queue message, a Lambda event, a stored record). */
+export class MalformedInputError extends ParevmError {
+  constructor(message: string, options: ParevmErrorOptions = {}) {
+    super(message, options)
+    this.name = 'MalformedInputError'
+  }
+}
+
+/**
+ * A broken invariant: a shard staged twice with different results, a journal whose root
+ * disagrees with the trie, a second seal with another hash, an object used out of order. Never
+ * an ordinary retryable condition: it stops the role and must be looked at.
+ */
+export class InvariantError extends ParevmError {
+  constructor(message: string, options: ParevmErrorOptions = {}) {
+    super(message, options)
+    this.name = 'InvariantError'
+  }
+}
+
 /** A sealed block differs from sequential execution: a correctness failure, never ignored. */
-export class VerificationError extends ParevmError {
+export class VerificationError extends InvariantError {
   constructor(message: string, options: ParevmErrorOptions = {}) {
     super(message, options)
     this.name = 'VerificationError'
@@ -72,6 +128,12 @@ export class ConfigError extends ParevmError {
   }
 }
 
-export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new ParevmError(`assertion failed: ${message}`)
+/** An invariant that must hold here; a broken one throws an InvariantError. */
+export function assert(condition: unknown, message: string, options: ParevmErrorOptions = {}): asserts condition {
+  if (!condition) throw new InvariantError(`invariant broken: ${message}`, options)
+}
+
+/** Whether an error is worth trying again (anything not a ParevmError is assumed transient). */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof ParevmError ? error.retryable : true
 }

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads'
 
 import { Coordinator, type SealedBlock } from '../coordinator/coordinator.ts'
-import { ParevmError, VerificationError } from '../errors.ts'
+import { ConfigError, ParevmError, VerificationError, isRetryable } from '../errors.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../predict/templates.ts'
@@ -176,7 +176,7 @@ export class EmbeddedCluster {
 
   static async start(options: ClusterOptions): Promise<EmbeddedCluster> {
     if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > 256) {
-      throw new ParevmError(`workers must be 1..256 (got ${options.workers})`)
+      throw new ConfigError(`workers must be 1..256 (got ${options.workers})`)
     }
     const vt = options.visibilityTimeoutMs ?? 30_000
     let backends = options.backends
@@ -308,7 +308,8 @@ export class EmbeddedCluster {
     const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     const last = this.sealFailures
     this.sealFailures = last !== undefined && last.text === text ? { text, count: last.count + 1 } : { text, count: 1 }
-    if (this.sealFailures.count < SEAL_FAILURES_MAX) return
+    // A broken invariant or bad input ends the run at the first attempt.
+    if (isRetryable(error) && this.sealFailures.count < SEAL_FAILURES_MAX) return
     const fatal =
       error instanceof ParevmError
         ? error

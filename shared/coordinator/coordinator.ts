@@ -19,7 +19,7 @@ import { RLP } from '@ethereumjs/rlp'
 import { keccak256 } from '../crypto/keccak.ts'
 import { publicKeyToAddress } from '../crypto/secp256k1.ts'
 import { effectiveGasPrice, txFieldsFromRaw, type TxFields } from '../intake/tx-fields.ts'
-import { MissingStateError, ParevmError } from '../errors.ts'
+import { InvariantError, MalformedInputError, MissingStateError, NotReadyError } from '../errors.ts'
 import { Executor, unsuppliedRead } from '../exec/executor.ts'
 import { headerDataFromEnv, type BlockEnv } from '../exec/block-env.ts'
 import { bigintToHex, bigintToMinimalBytes, bytesEqual, fromHex, to0x, toHex } from '../hex.ts'
@@ -42,6 +42,7 @@ import type { TemplateRegistry } from '../predict/templates.ts'
 import type { WorldStateTrie } from '../trie/world-state.ts'
 import type { VersionedValue } from '../state/values.ts'
 import type { Common } from '@ethereumjs/common'
+import { realClock, type Clock } from '../ports/clock.ts'
 
 export interface CoordinatorDeps {
   kv: KeyValueStore
@@ -49,6 +50,8 @@ export interface CoordinatorDeps {
   /** The state trie, kept warm between blocks (its root is the head's state root). */
   trie: WorldStateTrie
   log?: Logger
+  /** Time for the records' timestamps (default: the real clock). */
+  clock?: Clock
 }
 
 export interface PredictionReport {
@@ -105,6 +108,7 @@ export class Coordinator {
   private readonly records: Records
   private readonly state: StateTable
   private readonly log: Logger
+  private readonly clock: Clock
   private executor: Executor | undefined
   private executorChain = ''
 
@@ -112,6 +116,7 @@ export class Coordinator {
     this.records = new Records(deps.kv)
     this.state = new StateTable(deps.kv)
     this.log = deps.log ?? silentLogger
+    this.clock = deps.clock ?? realClock
   }
 
   private loader(): StateLoader {
@@ -121,13 +126,13 @@ export class Coordinator {
   /** A shard-done message: record progress; seal when every shard of the block is done. */
   async handleDone(message: QueueMessage): Promise<DoneOutcome> {
     const parsed = doneMessageSchema.safeParse(parseJson(message.body))
-    if (!parsed.success) throw new ParevmError(`malformed done message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    if (!parsed.success) throw new MalformedInputError(`malformed done message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
     const msg = parsed.data
     const block = BigInt(msg.block)
     if ((await this.records.getBlock(block)) !== undefined) return { kind: 'already-sealed', block }
     await this.records.markShardDone(block, msg.shard, msg.parts, msg.timings ?? {})
     const meta = await this.records.getPlanMeta(block)
-    if (meta === undefined) throw new ParevmError(`shard done for block ${block}, but no plan is stored`)
+    if (meta === undefined) throw new NotReadyError(`shard done for block ${block}, but no plan is stored`)
     const done = await this.records.doneShards(block)
     if (done.size < meta.shardParts.length) return { kind: 'waiting', block, done: done.size, of: meta.shardParts.length }
     const sealed = await this.seal(block)
@@ -144,10 +149,10 @@ export class Coordinator {
     if ((await this.records.getBlock(number)) !== undefined) return undefined
     const head = await this.records.getHead()
     if (head === undefined || BigInt(head.number) !== number - 1n) {
-      throw new ParevmError(`cannot seal block ${number}: the head is ${head?.number ?? 'missing'}`)
+      throw new NotReadyError(`cannot seal block ${number}: the head is ${head?.number ?? 'missing'}`)
     }
     const meta = await this.records.getPlanMeta(number)
-    if (meta === undefined) throw new ParevmError(`cannot seal block ${number}: no plan`)
+    if (meta === undefined) throw new NotReadyError(`cannot seal block ${number}: no plan`)
     let journal = await getSealJournal(this.deps.kv, number)
     let learning: (() => void) | undefined
     if (journal === undefined) {
@@ -163,7 +168,7 @@ export class Coordinator {
       // parent root), then finish the apply and the seal.
       const { root } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), journal.writes.map((w) => [w.key, w.value] as const))
       if (to0x(root) !== journal.head.stateRoot) {
-        throw new ParevmError(`block ${number}: the journaled state root ${journal.head.stateRoot} is not the trie's ${to0x(root)}`)
+        throw new InvariantError(`block ${number}: the journaled state root ${journal.head.stateRoot} is not the trie's ${to0x(root)}`)
       }
       this.log.warn('finishing a journaled seal', { block: number.toString() })
     }
@@ -183,16 +188,16 @@ export class Coordinator {
         for (const tx of decodePlannedTxs(part)) planned[tx.index] = tx
       }
       const stagedParts = done.get(shard)?.parts
-      if (stagedParts === undefined) throw new ParevmError(`cannot seal block ${number}: shard ${shard} is not done`)
+      if (stagedParts === undefined) throw new NotReadyError(`cannot seal block ${number}: shard ${shard} is not done`)
       for (const part of await this.records.getStaged(number, shard, stagedParts)) {
         for (const result of decodeStagedTxs(part)) {
-          if (staged[result.index] !== undefined) throw new ParevmError(`block ${number}: transaction ${result.index} staged twice`)
+          if (staged[result.index] !== undefined) throw new InvariantError(`block ${number}: transaction ${result.index} staged twice`)
           staged[result.index] = result
         }
       }
     }
     for (let i = 0; i < meta.txCount; i++) {
-      if (planned[i] === undefined || staged[i] === undefined) throw new ParevmError(`block ${number}: transaction ${i} has no ${planned[i] === undefined ? 'plan' : 'result'}`)
+      if (planned[i] === undefined || staged[i] === undefined) throw new InvariantError(`block ${number}: transaction ${i} has no ${planned[i] === undefined ? 'plan' : 'result'}`)
     }
     const tLoad = performance.now()
     const result = await this.validateAndSettle(meta, planned, staged)
@@ -301,7 +306,7 @@ export class Coordinator {
       txParts: chunkBySize(result.raws, (r) => r.length + 4, PART_BYTES_MAX).length,
       rejected: result.rejections.map((r) => r.id),
       stats: { reexecuted: result.reexecuted, shards: meta.shardParts.length, txsFullyPredicted: result.prediction.txsFullyPredicted },
-      sealedAtMs: Date.now(),
+      sealedAtMs: this.clock.now(),
     }
     return {
       journal: { record, head: headRecord, env: meta.env, writes, codes: [...result.codes], raws: result.raws, receipts: result.receipts, rejections: result.rejections, report },
@@ -323,7 +328,7 @@ export class Coordinator {
     const sealedNow = await this.records.seal(journal.record, journal.head, rawParts)
     if (!sealedNow) {
       const other = await this.records.getBlock(number)
-      if (other?.hash !== journal.record.hash) throw new ParevmError(`block ${number} was sealed by another coordinator with a different hash (${other?.hash} vs ${journal.record.hash})`)
+      if (other?.hash !== journal.record.hash) throw new InvariantError(`block ${number} was sealed by another coordinator with a different hash (${other?.hash} vs ${journal.record.hash})`)
       return undefined
     }
     const report = journal.report
@@ -403,7 +408,7 @@ export class Coordinator {
           block: number.toString(),
           position: i,
           raw: to0x(plannedTx.raw),
-          atMs: Date.now(),
+          atMs: this.clock.now(),
         })
         continue
       }
@@ -437,7 +442,7 @@ export class Coordinator {
         })),
         type: tx.type,
         ...(exec.blobGasUsed > 0n ? { blobGasUsed: bigintToHex(exec.blobGasUsed) } : {}),
-        includedAtMs: Date.now(),
+        includedAtMs: this.clock.now(),
       })
     }
     await applyBlockEnd(view, env, common)

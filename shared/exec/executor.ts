@@ -7,7 +7,7 @@ import { createVM, runTx, type VM } from '@ethereumjs/vm'
 
 import { defaultInferenceService, viewModelLoader, type InferenceService } from '../ai/inference.ts'
 import { aiCustomPrecompiles } from '../ai/precompile.ts'
-import { MissingStateError, ParevmError } from '../errors.ts'
+import { InvariantError, MissingStateError, ParevmError } from '../errors.ts'
 import { TxStateManager, type TxAccess } from '../state/tx-state-manager.ts'
 import { commonFor, sharedTxCommon } from './common-for.ts'
 
@@ -195,7 +195,7 @@ export class Executor {
   }
 
   get block(): Block {
-    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    if (this.current === undefined) throw new InvariantError('Executor used before beginBlock()')
     return this.current.block
   }
 
@@ -204,7 +204,7 @@ export class Executor {
    * model, before they run (shared/ai/inference.ts); a no-op where the `ai` GPU stage is off.
    */
   async prepareInference(txs: readonly TypedTransaction[]): Promise<void> {
-    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    if (this.current === undefined) throw new InvariantError('Executor used before beginBlock()')
     await this.inference.prepare(txs, viewModelLoader(this.current.view))
   }
 
@@ -214,7 +214,7 @@ export class Executor {
    * `getSenderAddress`. Nothing is written to the view; a refusal by runTx is thrown.
    */
   async simulate(tx: TypedTransaction): Promise<SimulatedCall> {
-    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    if (this.current === undefined) throw new InvariantError('Executor used before beginBlock()')
     const { slot, block } = this.current
     const { sm, vm } = slot
     sm.beginTx()
@@ -243,7 +243,7 @@ export class Executor {
 
   /** Run one transaction on the current view. Invalid transactions are a result, not an error. */
   async execute(tx: TypedTransaction): Promise<TxExecution> {
-    if (this.current === undefined) throw new ParevmError('Executor used before beginBlock()')
+    if (this.current === undefined) throw new InvariantError('Executor used before beginBlock()')
     const { slot, block } = this.current
     const { sm, vm } = slot
     sm.beginTx()

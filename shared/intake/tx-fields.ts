@@ -5,7 +5,7 @@
  */
 import { RLP } from '@ethereumjs/rlp'
 
-import { ParevmError } from '../errors.ts'
+import { MalformedInputError } from '../errors.ts'
 import { bytesToBigint } from '../hex.ts'
 
 export interface TxFields {
@@ -28,7 +28,7 @@ type Fields = Uint8Array[]
 export function txFieldsFromRaw(raw: Uint8Array): TxFields {
   const type = raw[0]! >= 0xc0 ? 0 : raw[0]!
   const list = RLP.decode(type === 0 ? raw : raw.subarray(1)) as unknown as Fields
-  if (!Array.isArray(list)) throw new ParevmError('not a transaction')
+  if (!Array.isArray(list)) throw new MalformedInputError('not a transaction')
   const to = (b: Uint8Array): Uint8Array | undefined => (b.length === 0 ? undefined : b)
   if (type === 0) {
     const [nonce, gasPrice, gasLimit, dest, value, data] = list
@@ -51,7 +51,7 @@ export function txFieldsFromRaw(raw: Uint8Array): TxFields {
       data: data!,
     }
   }
-  throw new ParevmError(`unknown transaction type ${type}`)
+  throw new MalformedInputError(`unknown transaction type ${type}`)
 }
 
 /** The price per gas the sender paid (the receipt's effectiveGasPrice). */

@@ -4,7 +4,7 @@
  * worker's budget encoding and the coordinator's decoding; this format writes varints and raw
  * bytes into one growing buffer, and reads values as views of the input (no copies).
  */
-import { ParevmError } from '../errors.ts'
+import { InvariantError, MalformedInputError } from '../errors.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type StateKey } from '../state/keys.ts'
 
@@ -43,7 +43,7 @@ export class BinaryWriter {
 
   /** Unsigned integer up to 2^53 (LEB128). */
   uint(v: number): void {
-    if (!Number.isSafeInteger(v) || v < 0) throw new ParevmError(`cannot encode ${v} as an unsigned integer`)
+    if (!Number.isSafeInteger(v) || v < 0) throw new InvariantError(`cannot encode ${v} as an unsigned integer`)
     this.ensure(8)
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80
@@ -71,7 +71,7 @@ export class BinaryWriter {
   }
 
   bigint(v: bigint): void {
-    if (v < 0n) throw new ParevmError('cannot encode a negative bigint')
+    if (v < 0n) throw new InvariantError('cannot encode a negative bigint')
     if (v <= BigInt(Number.MAX_SAFE_INTEGER)) {
       this.u8(0)
       this.uint(Number(v))
@@ -100,14 +100,14 @@ export class BinaryWriter {
       this.u8(KEY_WIPE)
       this.hexFixed(k.slice(1), 20)
     } else {
-      throw new ParevmError(`not a state key: ${k}`)
+      throw new InvariantError(`not a state key: ${k}`)
     }
   }
 
   private hexFixed(hex: string, length: number): void {
     this.ensure(length)
     const written = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, length).write(hex, 'hex')
-    if (written !== length) throw new ParevmError(`invalid hex in state key ${hex}`)
+    if (written !== length) throw new InvariantError(`invalid hex in state key ${hex}`)
     this.pos += length
   }
 
@@ -139,7 +139,7 @@ export class BinaryReader {
   }
 
   private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new ParevmError('malformed record: truncated')
+    if (this.pos + n > this.buf.length) throw new MalformedInputError('malformed record: truncated')
   }
 
   u8(): number {
@@ -156,7 +156,7 @@ export class BinaryReader {
       if (b < 0x80) return result
       scale *= 0x80
     }
-    throw new ParevmError('malformed record: varint too long')
+    throw new MalformedInputError('malformed record: varint too long')
   }
 
   /** A view of the input (no copy). */
@@ -195,7 +195,7 @@ export class BinaryReader {
     if (kind === KEY_ACCOUNT) return toHex(this.fixed(20))
     if (kind === KEY_STORAGE) return toHex(this.fixed(52))
     if (kind === KEY_WIPE) return WIPE_PREFIX + toHex(this.fixed(20))
-    throw new ParevmError(`malformed record: state key kind ${kind}`)
+    throw new MalformedInputError(`malformed record: state key kind ${kind}`)
   }
 
   value(): StateValue {

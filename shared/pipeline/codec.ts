@@ -2,7 +2,7 @@
  * Binary encodings of the pipeline's bulk records: shard plans and staged results (the format
  * of shared/pipeline/binary.ts: varints, raw key bytes, values read back as views).
  */
-import { ParevmError } from '../errors.ts'
+import { MalformedInputError } from '../errors.ts'
 import { BinaryReader, BinaryWriter } from './binary.ts'
 
 import type { InvalidReasonCode, TxExecution } from '../exec/executor.ts'
@@ -15,7 +15,7 @@ const FORMAT_STAGED = 0x53
 
 function expectFormat(r: BinaryReader, format: number, what: string): void {
   const got = r.u8()
-  if (got !== format) throw new ParevmError(`malformed ${what} record (format byte 0x${got.toString(16)})`)
+  if (got !== format) throw new MalformedInputError(`malformed ${what} record (format byte 0x${got.toString(16)})`)
 }
 
 // ----- shard plans -----------------------------------------------------------------------
@@ -191,7 +191,7 @@ export function decodeStagedTxs(bytes: Uint8Array): StagedTx[] {
     if (createdAddress !== undefined) exec.createdAddress = createdAddress
     out[i] = { index, exec }
   }
-  if (!r.done) throw new ParevmError('malformed staged record: trailing bytes')
+  if (!r.done) throw new MalformedInputError('malformed staged record: trailing bytes')
   return out
 }
 

@@ -15,7 +15,7 @@
 import { Account, KECCAK256_NULL, KECCAK256_RLP, type Address } from '@ethereumjs/util'
 
 import { keccak256 } from '../crypto/keccak.ts'
-import { ParevmError } from '../errors.ts'
+import { InvariantError, ParevmError } from '../errors.ts'
 import { bytesEqual, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from './keys.ts'
 import { decodeAccount, normalizeStorageValue, type StateValue, type VersionedValue } from './values.ts'
@@ -84,7 +84,7 @@ export class TxStateManager implements StateManagerInterface {
   }
 
   async finishTx(): Promise<TxAccess> {
-    if (this.frames.length !== 0) throw new ParevmError(`transaction ended with ${this.frames.length} open checkpoint(s)`)
+    if (this.frames.length !== 0) throw new InvariantError(`transaction ended with ${this.frames.length} open checkpoint(s)`)
     const net: WriteSet = new Map()
     const deferredCoinbase = this.cbState === 'feeRead' || this.cbState === 'feeCredited'
     for (const [key, value] of this.writes) {
@@ -124,7 +124,7 @@ export class TxStateManager implements StateManagerInterface {
   // ----- reads -------------------------------------------------------------------------
 
   private requireView(): BlockView {
-    if (this.view === undefined) throw new ParevmError('TxStateManager used before setView()')
+    if (this.view === undefined) throw new InvariantError('TxStateManager used before setView()')
     return this.view
   }
 
@@ -292,8 +292,8 @@ export class TxStateManager implements StateManagerInterface {
   }
 
   async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
-    if (key.length !== 32) throw new ParevmError('storage key must be 32 bytes long')
-    if (value.length > 32) throw new ParevmError('storage value cannot be longer than 32 bytes')
+    if (key.length !== 32) throw new InvariantError('storage key must be 32 bytes long')
+    if (value.length > 32) throw new InvariantError('storage value cannot be longer than 32 bytes')
     this.setWrite(toHex(address.bytes) + toHex(key), normalizeStorageValue(value))
   }
 
@@ -328,7 +328,7 @@ export class TxStateManager implements StateManagerInterface {
 
   async commit(): Promise<void> {
     const top = this.frames.pop()
-    if (top === undefined) throw new ParevmError('commit() without checkpoint()')
+    if (top === undefined) throw new InvariantError('commit() without checkpoint()')
     const parent = this.frames[this.frames.length - 1]
     if (parent === undefined) return
     for (const [key, prior] of top) if (!parent.has(key)) parent.set(key, prior)
@@ -336,7 +336,7 @@ export class TxStateManager implements StateManagerInterface {
 
   async revert(): Promise<void> {
     const top = this.frames.pop()
-    if (top === undefined) throw new ParevmError('revert() without checkpoint()')
+    if (top === undefined) throw new InvariantError('revert() without checkpoint()')
     for (const [key, prior] of top) {
       if (prior === UNSET) this.writes.delete(key)
       else this.writes.set(key, prior)

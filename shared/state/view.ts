@@ -5,7 +5,7 @@
  */
 import { Account } from '@ethereumjs/util'
 
-import { ParevmError } from '../errors.ts'
+import { InvariantError } from '../errors.ts'
 import {
   ACCOUNT_KEY_LENGTH,
   STORAGE_KEY_LENGTH,
@@ -111,7 +111,7 @@ export class BlockView {
     if (cached !== undefined) return cached
     const [code] = await this.loader.loadCode([codeHashHex])
     this.stats.loadCalls++
-    if (code === undefined) throw new ParevmError(`code not found for hash 0x${codeHashHex}`)
+    if (code === undefined) throw new InvariantError(`code not found for hash 0x${codeHashHex}`)
     this.codes.set(codeHashHex, code)
     return code
   }

@@ -19,7 +19,7 @@
  */
 import { RLP } from '@ethereumjs/rlp'
 
-import { ConditionFailedError, ParevmError } from '../errors.ts'
+import { ConditionFailedError, InvariantError } from '../errors.ts'
 import { concatBytes } from '../hex.ts'
 import { STORE_LIMITS, type Item, type KeyValueStore, type TableName, type UnconditionalOp, type WriteOp } from '../ports/kv-store.ts'
 
@@ -156,7 +156,7 @@ export async function joinSpan(kv: KeyValueStore, head: Item): Promise<Uint8Arra
   const rest = await kv.get(keys)
   const chunks = [head.value.subarray(SPAN_HEADER_BYTES)]
   rest.forEach((item, i) => {
-    if (item === undefined) throw new ParevmError(`item ${head.table}/${head.pk}/${head.sk} is missing its continuation ${i + 1} of ${count - 1}`)
+    if (item === undefined) throw new InvariantError(`item ${head.table}/${head.pk}/${head.sk} is missing its continuation ${i + 1} of ${count - 1}`)
     chunks.push(item.value)
   })
   return concatBytes(...chunks)
@@ -199,11 +199,11 @@ export class Records {
 
   async getShardPlanParts(meta: PlanMeta, shard: number): Promise<Uint8Array[]> {
     const parts = meta.shardParts[shard]
-    if (parts === undefined) throw new ParevmError(`plan of block ${meta.block} has no shard ${shard}`)
+    if (parts === undefined) throw new InvariantError(`plan of block ${meta.block} has no shard ${shard}`)
     const keys = Array.from({ length: parts }, (_, k) => ({ table: 'plans' as const, pk: meta.block, sk: planPartKey(meta.planId, shard, k) }))
     const items = await this.kv.get(keys)
     return items.map((item, k) => {
-      if (item === undefined) throw new ParevmError(`plan of block ${meta.block} is missing shard ${shard} part ${k}`)
+      if (item === undefined) throw new InvariantError(`plan of block ${meta.block} is missing shard ${shard} part ${k}`)
       return item.value
     })
   }
@@ -269,7 +269,7 @@ export class Records {
     const items = await this.kv.get(keys)
     return Promise.all(
       items.map((item, k) => {
-        if (item === undefined) throw new ParevmError(`staged results of block ${bn(block)} shard ${shard} part ${k} are missing`)
+        if (item === undefined) throw new InvariantError(`staged results of block ${bn(block)} shard ${shard} part ${k} are missing`)
         return this.joinSpan(item)
       }),
     )
@@ -319,7 +319,7 @@ export class Records {
     const keys = Array.from({ length: parts }, (_, k) => ({ table: 'blocks' as const, pk: bn(number), sk: `txs#${k}` }))
     const out: Uint8Array[] = []
     for (const item of await this.kv.get(keys)) {
-      if (item === undefined) throw new ParevmError(`transactions of block ${bn(number)} are incomplete in the store`)
+      if (item === undefined) throw new InvariantError(`transactions of block ${bn(number)} are incomplete in the store`)
       out.push(...(RLP.decode(item.value) as Uint8Array[]))
     }
     return out
@@ -339,7 +339,7 @@ export class Records {
    * block expects. Only into an empty store.
    */
   async putBaseHead(block: SealedBlockRecord, head: HeadRecord): Promise<void> {
-    if (block.number !== head.number) throw new ParevmError(`base block ${block.number} and head ${head.number} differ`)
+    if (block.number !== head.number) throw new InvariantError(`base block ${block.number} and head ${head.number} differ`)
     await this.kv.transact([
       { op: 'put', item: { table: 'blocks', pk: block.number, sk: 'header', value: enc(block), version: 0 }, condition: { kind: 'absent' } },
       { op: 'put', item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: Number(head.number) }, condition: { kind: 'absent' } },

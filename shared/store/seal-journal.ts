@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto'
 
-import { ConditionFailedError, ParevmError } from '../errors.ts'
+import { ConditionFailedError, InvariantError, MalformedInputError } from '../errors.ts'
 import { BinaryReader, BinaryWriter } from '../pipeline/binary.ts'
 import { chunkBySize } from '../pipeline/codec.ts'
 import { joinSpan, PART_BYTES_MAX, spanItems, type HeadRecord, type ReceiptRecord, type SealedBlockRecord } from './records.ts'
@@ -112,7 +112,7 @@ function decodeBlobs(bytes: Uint8Array, labelled: boolean): { labels: string[]; 
 }
 
 function expectFormat(r: BinaryReader): void {
-  if (r.u8() !== FORMAT) throw new ParevmError('malformed seal journal part')
+  if (r.u8() !== FORMAT) throw new MalformedInputError('malformed seal journal part')
 }
 
 const key = (block: string, sk: string) => ({ table: 'plans' as const, pk: block, sk })
@@ -160,12 +160,12 @@ export async function getSealJournal(kv: KeyValueStore, block: bigint | string):
   const [head] = await kv.get([key(number, 'journal')])
   if (head === undefined) return undefined
   const meta = dec<JournalMeta>(head.value)
-  if (meta.v !== 2) throw new ParevmError(`seal journal of block ${number} has format ${String(meta.v)}; this version reads 2`)
+  if (meta.v !== 2) throw new MalformedInputError(`seal journal of block ${number} has format ${String(meta.v)}; this version reads 2`)
   const load = async (kind: string, count: number): Promise<Uint8Array[]> => {
     const items = await kv.get(Array.from({ length: count }, (_, k) => key(number, `journal#${meta.attempt}#${kind}#${k}`)))
     return Promise.all(
       items.map((item, k) => {
-        if (item === undefined) throw new ParevmError(`seal journal of block ${number} is missing ${kind} part ${k}`)
+        if (item === undefined) throw new InvariantError(`seal journal of block ${number} is missing ${kind} part ${k}`)
         return joinSpan(kv, item)
       }),
     )

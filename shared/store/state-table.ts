@@ -6,7 +6,7 @@
  * the account, carrying the wipe's version; a slot item older than its account's wipe reads
  * as absent, so a wipe never has to find and delete every slot.
  */
-import { ConditionFailedError, ParevmError } from '../errors.ts'
+import { ConditionFailedError, InvariantError, MalformedInputError } from '../errors.ts'
 import { fromHex, toHex } from '../hex.ts'
 import {
   ACCOUNT_KEY_LENGTH,
@@ -76,7 +76,7 @@ export class StateTable {
   async loadCode(codeHashes: readonly string[]): Promise<Uint8Array[]> {
     const items = await this.kv.get(codeHashes.map(codeItemKey))
     return items.map((item, i) => {
-      if (item === undefined) throw new ParevmError(`contract code 0x${codeHashes[i]} is not in the store`)
+      if (item === undefined) throw new InvariantError(`contract code 0x${codeHashes[i]} is not in the store`)
       return item.value
     })
   }
@@ -106,7 +106,7 @@ export class StateTable {
         await this.kv.transact(ops)
       } catch (error) {
         if (error instanceof ConditionFailedError) {
-          throw new ParevmError(`state changed under block apply (${error.keys.length} item(s))`, {
+          throw new InvariantError(`state changed under block apply (${error.keys.length} item(s))`, {
             details: error.keys.map((k) => describeKey(k.split('|')[1]!)).slice(0, 5).join('; '),
             hint: 'another writer modified state between this block’s execution and its apply: the block must be re-executed',
             cause: error,
@@ -146,6 +146,6 @@ export function encodeStateKey(key: StateKey): Uint8Array {
 
 export function decodeStateKey(bytes: Uint8Array): StateKey {
   if (bytes.length === 21 && bytes[0] === 0x77) return WIPE_PREFIX + toHex(bytes.subarray(1))
-  if (bytes.length !== 20 && bytes.length !== 52) throw new ParevmError(`not an encoded state key (${bytes.length} bytes)`)
+  if (bytes.length !== 20 && bytes.length !== 52) throw new MalformedInputError(`not an encoded state key (${bytes.length} bytes)`)
   return toHex(bytes)
 }

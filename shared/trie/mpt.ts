@@ -13,7 +13,7 @@
 import { RLP } from '@ethereumjs/rlp'
 
 import { keccak256 } from '../crypto/keccak.ts'
-import { ParevmError } from '../errors.ts'
+import { InvariantError, MalformedInputError, ParevmError } from '../errors.ts'
 import { EMPTY_STRING, encodeBytes, encodeList } from './rlp.ts'
 
 interface LeafNode {
@@ -249,9 +249,9 @@ function firstUnresolved(node: TrieNode | null, key: Uint8Array, pos: number): H
 }
 
 function decodeHexPrefix(bytes: Uint8Array): { path: Uint8Array; leaf: boolean } {
-  if (bytes.length === 0) throw new ParevmError('trie node has an empty path')
+  if (bytes.length === 0) throw new MalformedInputError('trie node has an empty path')
   const flag = bytes[0]! >> 4
-  if (flag > 3) throw new ParevmError(`trie node has an invalid hex-prefix flag ${flag}`)
+  if (flag > 3) throw new MalformedInputError(`trie node has an invalid hex-prefix flag ${flag}`)
   const odd = flag & 1
   const nibbles = bytesToNibbles(bytes.subarray(1))
   const path = odd ? concatNibbles(Uint8Array.of(bytes[0]! & 0x0f), nibbles) : nibbles
@@ -265,7 +265,7 @@ function decodeChild(raw: Decoded): TrieNode | null {
   if (raw instanceof Uint8Array) {
     if (raw.length === 0) return null
     if (raw.length === 32) return hashNode(raw)
-    throw new ParevmError(`trie node has a ${raw.length}-byte child reference`)
+    throw new MalformedInputError(`trie node has a ${raw.length}-byte child reference`)
   }
   return decodeNodeList(raw)
 }
@@ -274,20 +274,20 @@ function decodeNodeList(raw: Decoded[]): TrieNode {
   if (raw.length === 17) {
     const children = raw.slice(0, 16).map(decodeChild)
     const value = raw[16]
-    if (!(value instanceof Uint8Array)) throw new ParevmError('trie branch value is not a string')
+    if (!(value instanceof Uint8Array)) throw new MalformedInputError('trie branch value is not a string')
     return { t: 2, children, value: value.length === 0 ? null : value, ref: undefined }
   }
   if (raw.length === 2 && raw[0] instanceof Uint8Array) {
     const { path, leaf: isLeaf } = decodeHexPrefix(raw[0])
     if (isLeaf) {
-      if (!(raw[1] instanceof Uint8Array)) throw new ParevmError('trie leaf value is not a string')
+      if (!(raw[1] instanceof Uint8Array)) throw new MalformedInputError('trie leaf value is not a string')
       return leaf(path, raw[1])
     }
     const child = decodeChild(raw[1]!)
-    if (child === null) throw new ParevmError('trie extension without a child')
+    if (child === null) throw new MalformedInputError('trie extension without a child')
     return extension(path, child)
   }
-  throw new ParevmError(`not a trie node (a list of ${raw.length} items)`)
+  throw new MalformedInputError(`not a trie node (a list of ${raw.length} items)`)
 }
 
 /** Fill an unresolved node in place with its RLP encoding, after checking it hashes to it. */
@@ -296,10 +296,10 @@ export function resolveNode(node: UnresolvedNode, encoded: Uint8Array): void {
   if (target.t !== 3) return
   const hash = keccak256(encoded)
   if (Buffer.compare(Buffer.from(hash), Buffer.from(target.hash)) !== 0) {
-    throw new ParevmError(`trie node store returned bytes that do not hash to 0x${Buffer.from(target.hash).toString('hex')}`)
+    throw new InvariantError(`trie node store returned bytes that do not hash to 0x${Buffer.from(target.hash).toString('hex')}`)
   }
   const decoded = RLP.decode(encoded) as Decoded
-  if (decoded instanceof Uint8Array) throw new ParevmError('a trie node is an RLP list')
+  if (decoded instanceof Uint8Array) throw new MalformedInputError('a trie node is an RLP list')
   // Same node, now loaded: its reference in its parent stays what it was.
   Object.assign(target, decodeNodeList(decoded), { ref: target.ref })
 }

@@ -16,7 +16,7 @@ import { Account, createAccountFromRLP } from '@ethereumjs/util'
 
 import { keccak256 } from '../crypto/keccak.ts'
 import { trieKeccak } from '../gpu/stages.ts'
-import { ParevmError } from '../errors.ts'
+import { InvariantError } from '../errors.ts'
 import { bytesEqual, fromHex, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from '../state/keys.ts'
 import { EMPTY_TRIE_ROOT, MerkleTrie, MissingTrieNodeError, resolveNode, type NodeSink, type UnresolvedNode } from './mpt.ts'
@@ -135,7 +135,7 @@ export class WorldStateTrie {
     ids.forEach((id, i) => {
       const bytes = encoded[i]
       if (bytes === undefined) {
-        throw new ParevmError(`trie node 0x${id} is missing from the node store`, {
+        throw new InvariantError(`trie node 0x${id} is missing from the node store`, {
           hint: 'the trie table must hold every node of the head state root: initialise the chain with its trie nodes (saveGenesisTrie) and seal only through coordinators that save theirs',
         })
       }
@@ -174,7 +174,7 @@ export class WorldStateTrie {
         if (needed.length === 0) return
         await this.load(store, needed)
       }
-      throw new ParevmError(`trie paths still unresolved after ${LOAD_ROUNDS_MAX} load rounds`)
+      throw new InvariantError(`trie paths still unresolved after ${LOAD_ROUNDS_MAX} load rounds`)
     }
     await resolvePaths([...touched].map((address) => [this.accounts, this.addressKey(address)]))
     // The storage root of every touched account whose storage trie is not in memory yet.

@@ -7,7 +7,7 @@
  */
 import { createTxFromRLP } from '@ethereumjs/tx'
 
-import { ParevmError } from '../errors.ts'
+import { ConfigError, MalformedInputError, NotReadyError } from '../errors.ts'
 import { Executor, type BlockHashLookup } from '../exec/executor.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { chunkBySize, decodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
@@ -86,7 +86,7 @@ export class ShardWorker {
   /** Handle one shard message. Throws on errors that should make the message come back. */
   async handle(message: QueueMessage): Promise<ShardOutcome> {
     const parsed = shardMessageSchema.safeParse(parseJson(message.body))
-    if (!parsed.success) throw new ParevmError(`malformed shard message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    if (!parsed.success) throw new MalformedInputError(`malformed shard message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
     return this.executeShard(parsed.data)
   }
 
@@ -102,9 +102,9 @@ export class ShardWorker {
       return { kind: 'already-staged', block, shard: msg.shard }
     }
     const meta = await this.records.getPlanMeta(block)
-    if (meta === undefined) throw new ParevmError(`no plan stored for block ${block}`)
+    if (meta === undefined) throw new NotReadyError(`no plan stored for block ${block}`)
     if (this.deps.allowChain !== undefined && !this.deps.allowChain(meta.chain)) {
-      throw new ParevmError(`block ${block} is for a chain this worker does not serve`)
+      throw new ConfigError(`block ${block} is for a chain this worker does not serve`)
     }
     const t0 = performance.now()
     const parts = await this.records.getShardPlanParts(meta, msg.shard)

@@ -4,7 +4,7 @@ import { buildGenesis } from '../../shared/chain/genesis.ts'
 import { Coordinator } from '../../shared/coordinator/coordinator.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { fromHex, to0x } from '../../shared/hex.ts'
-import { ParevmError } from '../../shared/errors.ts'
+import { BackendError } from '../../shared/errors.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { Records } from '../../shared/store/records.ts'
@@ -121,7 +121,7 @@ describe('a coordinator that dies mid-seal', () => {
         const movesHead = ops.some((op) => op.op === 'put' && op.item.table === 'meta' && op.item.pk === 'head' && op.item.version > 0)
         if (movesHead && this.failures > 0) {
           this.failures--
-          throw new ParevmError('injected failure: the coordinator died before its seal')
+          throw new BackendError('injected failure: the store call that moves the head failed (the coordinator died before its seal)')
         }
         return super.transact(ops)
       }

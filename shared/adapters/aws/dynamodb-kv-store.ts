@@ -30,7 +30,7 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb'
 
-import { ConditionFailedError, ParevmError, ThrottledError } from '../../errors.ts'
+import { BackendError, ConditionFailedError, ConfigError, InvariantError, LimitError, ParevmError, ThrottledError } from '../../errors.ts'
 import { realClock, type Clock } from '../../ports/clock.ts'
 import {
   STORE_LIMITS,
@@ -131,7 +131,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF
     this.concurrency = options.concurrency ?? 8
     this.clock = options.clock ?? realClock
-    if (this.backoff.attemptsMax < 1 || this.backoff.attemptsMax > 50) throw new ParevmError(`backoff.attemptsMax must be 1..50 (got ${this.backoff.attemptsMax})`)
+    if (this.backoff.attemptsMax < 1 || this.backoff.attemptsMax > 50) throw new ConfigError(`backoff.attemptsMax must be 1..50 (got ${this.backoff.attemptsMax})`)
     for (const table of ALL_TABLES) {
       const name = tableName(this.prefix, table)
       this.physical.set(table, name)
@@ -179,7 +179,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
     const value = attrs[A.value]?.B
     const version = attrs[A.version]?.N
     if (pk === undefined || sk === undefined || version === undefined) {
-      throw new ParevmError(`table ${this.tableOf(table)} holds an item without pk, sk or ver`, { hint: 'parevm tables hold only items written by parevm' })
+      throw new InvariantError(`table ${this.tableOf(table)} holds an item without pk, sk or ver`, { hint: 'parevm tables hold only items written by parevm' })
     }
     return { table, pk, sk, value: value ?? new Uint8Array(0), version: Number(version) }
   }
@@ -187,7 +187,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
   private checkItem(item: Item): number {
     const size = itemSize(item)
     if (size > STORE_LIMITS.itemBytes) {
-      throw new ParevmError(`item ${keyString(item)} is ${size} bytes, over the ${STORE_LIMITS.itemBytes}-byte item limit`)
+      throw new LimitError(`item ${keyString(item)} is ${size} bytes, over the ${STORE_LIMITS.itemBytes}-byte item limit`)
     }
     return size
   }
@@ -203,13 +203,13 @@ export class DynamoKeyValueStore implements KeyValueStore {
     if (error instanceof ParevmError) return error
     const name = errorName(error)
     if (name === 'ResourceNotFoundException') {
-      return new ParevmError(`DynamoDB ${what}: a table does not exist (prefix ${this.prefix})`, {
+      return new ConfigError(`DynamoDB ${what}: a table does not exist (prefix ${this.prefix})`, {
         details: describeAwsError(error),
         hint: 'create the tables (shared/adapters/aws/provision.ts createResources, or cdk deploy) or check PAREVM_PREFIX and the endpoint',
         cause: error,
       })
     }
-    return new ParevmError(`DynamoDB ${what} failed: ${describeAwsError(error)}`, { cause: error })
+    return new BackendError(`DynamoDB ${what} failed: ${describeAwsError(error)}`, { cause: error })
   }
 
   // ----- get -------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
   async transact(ops: readonly WriteOp[]): Promise<void> {
     if (ops.length === 0) return
     if (ops.length > STORE_LIMITS.transactOps) {
-      throw new ParevmError(`transaction of ${ops.length} operations exceeds the limit of ${STORE_LIMITS.transactOps}`)
+      throw new LimitError(`transaction of ${ops.length} operations exceeds the limit of ${STORE_LIMITS.transactOps}`)
     }
     let bytes = 0
     const seen = new Set<string>()
@@ -274,7 +274,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
     const items: TransactWriteItem[] = ops.map((op) => {
       const key = op.op === 'put' ? op.item : op.key
       const id = keyString(key)
-      if (seen.has(id)) throw new ParevmError(`transaction touches ${id} twice (DynamoDB forbids this)`)
+      if (seen.has(id)) throw new LimitError(`transaction touches ${id} twice (DynamoDB forbids this)`)
       seen.add(id)
       keys.push(id)
       const condition = op.condition === undefined ? undefined : conditionExpression(op.condition)
@@ -304,7 +304,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
       }
     })
     if (bytes > STORE_LIMITS.transactBytes) {
-      throw new ParevmError(`transaction of ${bytes} bytes exceeds the ${STORE_LIMITS.transactBytes}-byte limit`)
+      throw new LimitError(`transaction of ${bytes} bytes exceeds the ${STORE_LIMITS.transactBytes}-byte limit`)
     }
     await this.timed('transact', ops.length, async () => {
       for (let attempt = 1; ; attempt++) {
@@ -388,7 +388,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
 
   async query(table: TableName, pk: string, options: QueryOptions = {}): Promise<QueryPage> {
     const limit = Math.min(options.limit ?? STORE_LIMITS.queryLimitMax, STORE_LIMITS.queryLimitMax)
-    if (!Number.isInteger(limit) || limit < 1) throw new ParevmError(`query limit must be 1..${STORE_LIMITS.queryLimitMax} (got ${options.limit})`)
+    if (!Number.isInteger(limit) || limit < 1) throw new LimitError(`query limit must be 1..${STORE_LIMITS.queryLimitMax} (got ${options.limit})`)
     const prefix = options.skPrefix
     let after = options.after
     if (prefix !== undefined && after !== undefined && !after.startsWith(prefix)) {
@@ -429,7 +429,7 @@ export class DynamoKeyValueStore implements KeyValueStore {
         if (start === undefined) return { items }
         if (items.length >= limit) return { items, next: items[items.length - 1]!.sk }
       }
-      throw new ParevmError(`DynamoDB Query of ${table}/${pk} did not finish within ${limit + 1} pages`)
+      throw new BackendError(`DynamoDB Query of ${table}/${pk} did not finish within ${limit + 1} pages`)
     })
   }
 }

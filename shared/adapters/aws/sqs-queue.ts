@@ -29,7 +29,7 @@ import {
   type SendMessageBatchRequestEntry,
 } from '@aws-sdk/client-sqs'
 
-import { ParevmError, ThrottledError } from '../../errors.ts'
+import { BackendError, ConfigError, InvariantError, LimitError, ParevmError, ThrottledError } from '../../errors.ts'
 import { QUEUE_LIMITS, type Queue, type QueueDepth, type QueueMessage, type ReceiveOptions, type SendEntry } from '../../ports/queue.ts'
 import { DEFAULT_BACKOFF, backoffDelayMs, chunks, sleep, type BackoffOptions } from './retry.ts'
 
@@ -103,7 +103,7 @@ export class SqsQueue implements Queue {
 
   /** The queue URL (throws if it is looked up on first use and that has not happened yet). */
   get url(): string {
-    if (this.resolvedUrl === undefined) throw new ParevmError(`the URL of queue ${this.name} is not resolved yet (call resolve() first)`)
+    if (this.resolvedUrl === undefined) throw new InvariantError(`the URL of queue ${this.name} is not resolved yet (call resolve() first)`)
     return this.resolvedUrl
   }
 
@@ -136,13 +136,13 @@ export class SqsQueue implements Queue {
     if (error instanceof ParevmError) return error
     const name = error instanceof Error ? error.name : ''
     if (name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue') {
-      return new ParevmError(`SQS ${what}: queue ${this.name} does not exist`, {
+      return new ConfigError(`SQS ${what}: queue ${this.name} does not exist`, {
         hint: 'create the queues (shared/adapters/aws/provision.ts createResources, or cdk deploy) or check PAREVM_PREFIX and the endpoint',
         cause: error,
       })
     }
     if (isThrottle(error)) return new ThrottledError(`SQS ${what} on ${this.name} throttled: ${describe(error)}`, { cause: error })
-    return new ParevmError(`SQS ${what} on ${this.name} failed: ${describe(error)}`, { cause: error })
+    return new BackendError(`SQS ${what} on ${this.name} failed: ${describe(error)}`, { cause: error })
   }
 
   /** Entries → batches within 10 entries and 256 KB, every entry checked first. */
@@ -150,15 +150,15 @@ export class SqsQueue implements Queue {
     const prepared: { entry: SendMessageBatchRequestEntry; bytes: number }[] = entries.map((e, i) => {
       const bytes = Buffer.byteLength(e.body)
       if (bytes > this.messageBytesMax) {
-        throw new ParevmError(`message of ${bytes} bytes exceeds the ${this.messageBytesMax}-byte limit of queue ${this.name}`, {
+        throw new LimitError(`message of ${bytes} bytes exceeds the ${this.messageBytesMax}-byte limit of queue ${this.name}`, {
           hint: 'queue messages are small pointers; put large payloads in the store',
         })
       }
-      if (bytes === 0) throw new ParevmError(`queue ${this.name}: SQS refuses an empty message body`)
+      if (bytes === 0) throw new LimitError(`queue ${this.name}: SQS refuses an empty message body`)
       const entry: SendMessageBatchRequestEntry = { Id: `m${i}`, MessageBody: e.body }
       if (this.fifo) {
-        if (e.groupId === undefined) throw new ParevmError(`FIFO queue ${this.name} needs a groupId on every message`)
-        if (e.delayMs !== undefined && e.delayMs > 0) throw new ParevmError(`FIFO queue ${this.name}: SQS has no per-message delay on FIFO queues`)
+        if (e.groupId === undefined) throw new LimitError(`FIFO queue ${this.name} needs a groupId on every message`)
+        if (e.delayMs !== undefined && e.delayMs > 0) throw new LimitError(`FIFO queue ${this.name}: SQS has no per-message delay on FIFO queues`)
         entry.MessageGroupId = e.groupId
         if (e.dedupId !== undefined) entry.MessageDeduplicationId = e.dedupId
       } else if (e.delayMs !== undefined && e.delayMs > 0) {
@@ -200,7 +200,7 @@ export class SqsQueue implements Queue {
           if (failed.length === 0) return
           const senderFault = failed.find((f) => f.SenderFault === true)
           if (senderFault !== undefined) {
-            throw new ParevmError(`SQS refused a message for ${this.name}: ${senderFault.Code ?? '?'}: ${senderFault.Message ?? ''}`)
+            throw new BackendError(`SQS refused a message for ${this.name}: ${senderFault.Code ?? '?'}: ${senderFault.Message ?? ''}`)
           }
           if (attempt >= this.backoff.attemptsMax) {
             throw new ThrottledError(`SQS SendMessageBatch on ${this.name}: ${failed.length} message(s) still failing after ${attempt} attempts (${failed[0]?.Code ?? '?'})`)
@@ -215,7 +215,7 @@ export class SqsQueue implements Queue {
 
   async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
     if (!Number.isInteger(options.maxMessages) || options.maxMessages < 1 || options.maxMessages > QUEUE_LIMITS.receiveMax) {
-      throw new ParevmError(`maxMessages must be 1..${QUEUE_LIMITS.receiveMax}, got ${options.maxMessages}`)
+      throw new LimitError(`maxMessages must be 1..${QUEUE_LIMITS.receiveMax}, got ${options.maxMessages}`)
     }
     const waitSec = Math.ceil(Math.min(Math.max(options.waitMs, 0), QUEUE_LIMITS.waitMsMax) / 1000)
     return this.timed('receive', 0, async () => {
@@ -238,7 +238,7 @@ export class SqsQueue implements Queue {
         throw this.wrap('ReceiveMessage', error)
       }
       const messages: QueueMessage[] = (out.Messages ?? []).map((m) => {
-        if (m.MessageId === undefined || m.ReceiptHandle === undefined) throw new ParevmError(`SQS returned a message without id or receipt handle from ${this.name}`)
+        if (m.MessageId === undefined || m.ReceiptHandle === undefined) throw new BackendError(`SQS returned a message without id or receipt handle from ${this.name}`)
         const attrs = m.Attributes ?? {}
         const groupId = attrs.MessageGroupId
         return {
@@ -265,7 +265,7 @@ export class SqsQueue implements Queue {
           throw this.wrap('DeleteMessageBatch', error)
         }
         const failed = (out.Failed ?? []).filter((f) => !isInvalidHandle(f.Code))
-        if (failed.length > 0) throw new ParevmError(`SQS could not delete ${failed.length} message(s) from ${this.name}: ${failed[0]?.Code ?? '?'}: ${failed[0]?.Message ?? ''}`)
+        if (failed.length > 0) throw new BackendError(`SQS could not delete ${failed.length} message(s) from ${this.name}: ${failed[0]?.Code ?? '?'}: ${failed[0]?.Message ?? ''}`)
       })
     }
   }
@@ -278,7 +278,7 @@ export class SqsQueue implements Queue {
       } catch (error) {
         const name = error instanceof Error ? error.name : ''
         if (isInvalidHandle(name) || name === 'MessageNotInflight' || name === 'AWS.SimpleQueueService.MessageNotInflight') {
-          throw new ParevmError(`queue ${this.name}: receipt handle is no longer valid`, { cause: error })
+          throw new BackendError(`queue ${this.name}: receipt handle is no longer valid`, { cause: error })
         }
         throw this.wrap('ChangeMessageVisibility', error)
       }

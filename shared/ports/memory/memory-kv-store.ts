@@ -3,7 +3,7 @@
  * transactions of at most 100 operations and 4 MB, items of at most 400 KB, one operation per
  * item per transaction, and sorted queries within a partition.
  */
-import { ConditionFailedError, ParevmError } from '../../errors.ts'
+import { ConditionFailedError, LimitError } from '../../errors.ts'
 import {
   STORE_LIMITS,
   itemSize,
@@ -33,7 +33,7 @@ function holds(condition: Condition | undefined, current: Item | undefined): boo
 function checkItem(item: Item): void {
   const size = itemSize(item)
   if (size > STORE_LIMITS.itemBytes) {
-    throw new ParevmError(`item ${keyString(item)} is ${size} bytes, over the ${STORE_LIMITS.itemBytes}-byte item limit`)
+    throw new LimitError(`item ${keyString(item)} is ${size} bytes, over the ${STORE_LIMITS.itemBytes}-byte item limit`)
   }
 }
 
@@ -84,14 +84,14 @@ export class MemoryKeyValueStore implements KeyValueStore {
   async transact(ops: readonly WriteOp[]): Promise<void> {
     if (ops.length === 0) return
     if (ops.length > STORE_LIMITS.transactOps) {
-      throw new ParevmError(`transaction of ${ops.length} operations exceeds the limit of ${STORE_LIMITS.transactOps}`)
+      throw new LimitError(`transaction of ${ops.length} operations exceeds the limit of ${STORE_LIMITS.transactOps}`)
     }
     let bytes = 0
     const seen = new Set<string>()
     for (const op of ops) {
       const key = op.op === 'put' ? op.item : op.key
       const id = keyString(key)
-      if (seen.has(id)) throw new ParevmError(`transaction touches ${id} twice (DynamoDB forbids this)`)
+      if (seen.has(id)) throw new LimitError(`transaction touches ${id} twice (DynamoDB forbids this)`)
       seen.add(id)
       if (op.op === 'put') {
         checkItem(op.item)
@@ -99,7 +99,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
       }
     }
     if (bytes > STORE_LIMITS.transactBytes) {
-      throw new ParevmError(`transaction of ${bytes} bytes exceeds the ${STORE_LIMITS.transactBytes}-byte limit`)
+      throw new LimitError(`transaction of ${bytes} bytes exceeds the ${STORE_LIMITS.transactBytes}-byte limit`)
     }
     const failed: string[] = []
     for (const op of ops) {

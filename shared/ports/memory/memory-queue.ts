@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 
-import { ParevmError } from '../../errors.ts'
+import { BackendError, ConfigError, LimitError } from '../../errors.ts'
 import { realClock, type Clock } from '../clock.ts'
 import { QUEUE_LIMITS, type Queue, type QueueDepth, type QueueMessage, type ReceiveOptions, type SendEntry } from '../queue.ts'
 
@@ -55,7 +55,7 @@ export class MemoryQueue implements Queue {
     this.clock = options.clock ?? realClock
     this.messageBytesMax = options.messageBytesMax ?? QUEUE_LIMITS.messageBytes
     if (this.maxReceiveCount !== undefined && this.deadLetter === undefined) {
-      throw new ParevmError(`queue ${this.name}: maxReceiveCount needs a dead-letter queue`)
+      throw new ConfigError(`queue ${this.name}: maxReceiveCount needs a dead-letter queue`)
     }
   }
 
@@ -65,9 +65,9 @@ export class MemoryQueue implements Queue {
     for (const entry of entries) {
       const bytes = Buffer.byteLength(entry.body)
       if (bytes > this.messageBytesMax) {
-        throw new ParevmError(`message of ${bytes} bytes exceeds the ${this.messageBytesMax}-byte limit of queue ${this.name}`)
+        throw new LimitError(`message of ${bytes} bytes exceeds the ${this.messageBytesMax}-byte limit of queue ${this.name}`)
       }
-      if (this.fifo && entry.groupId === undefined) throw new ParevmError(`FIFO queue ${this.name} needs a groupId on every message`)
+      if (this.fifo && entry.groupId === undefined) throw new LimitError(`FIFO queue ${this.name} needs a groupId on every message`)
     }
     for (const entry of entries) {
       if (this.fifo) {
@@ -146,7 +146,7 @@ export class MemoryQueue implements Queue {
 
   async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
     if (options.maxMessages < 1 || options.maxMessages > QUEUE_LIMITS.receiveMax) {
-      throw new ParevmError(`maxMessages must be 1..${QUEUE_LIMITS.receiveMax}, got ${options.maxMessages}`)
+      throw new LimitError(`maxMessages must be 1..${QUEUE_LIMITS.receiveMax}, got ${options.maxMessages}`)
     }
     const waitMs = Math.min(Math.max(options.waitMs, 0), QUEUE_LIMITS.waitMsMax)
     const deadline = this.clock.now() + waitMs
@@ -156,6 +156,20 @@ export class MemoryQueue implements Queue {
       const left = deadline - this.clock.now()
       if (left <= 0) return []
       // Wake on a send, or poll again when the next invisible message may come back.
+      if (this.clock !== realClock) {
+        // An injected clock (simulation): wait on its time, never on real timers.
+        await new Promise<void>((resolve) => {
+          let settled = false
+          const done = (): void => {
+            if (settled) return
+            settled = true
+            resolve()
+          }
+          this.waiters.push(done)
+          void this.clock.sleep(Math.min(left, this.nextVisibleInMs() ?? left)).then(done)
+        })
+        continue
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(left, this.nextVisibleInMs() ?? left, 50))
         const waiter = (): void => done()
@@ -189,7 +203,7 @@ export class MemoryQueue implements Queue {
 
   async extendVisibility(receiptHandle: string, timeoutMs: number): Promise<void> {
     const m = this.messages.find((x) => x.receiptHandle === receiptHandle)
-    if (m === undefined) throw new ParevmError(`queue ${this.name}: receipt handle is no longer valid`)
+    if (m === undefined) throw new BackendError(`queue ${this.name}: receipt handle is no longer valid`)
     m.visibleAtMs = this.clock.now() + timeoutMs
   }
 
