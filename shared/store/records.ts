@@ -445,7 +445,8 @@ export class Records {
     return joinSpan(this.kv, head)
   }
 
+  /** One call: the port batches (25 an AWS call) and sends the batches in parallel. */
   private async writeAll(ops: readonly UnconditionalOp[]): Promise<void> {
-    for (let i = 0; i < ops.length; i += 25) await this.kv.write(ops.slice(i, i + 25))
+    await this.kv.write(ops)
   }
 }

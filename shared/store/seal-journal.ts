@@ -137,7 +137,8 @@ export async function putSealJournal(kv: KeyValueStore, j: SealJournal): Promise
   add('codes', codeParts)
   add('raws', rawParts)
   add('receipts', receiptParts)
-  for (let i = 0; i < ops.length; i += 25) await kv.write(ops.slice(i, i + 25))
+  // One call: the port batches (25 an AWS call) and sends the batches in parallel.
+  await kv.write(ops)
   const meta: JournalMeta = {
     v: 2,
     attempt,

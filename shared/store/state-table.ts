@@ -82,8 +82,8 @@ export class StateTable {
   }
 
   async putCode(codes: Iterable<[string, Uint8Array]>): Promise<void> {
-    const ops = [...codes].map(([hash, code]) => ({ op: 'put' as const, item: { ...codeItemKey(hash), value: code, version: 0 } }))
-    for (let i = 0; i < ops.length; i += 25) await this.kv.write(ops.slice(i, i + 25))
+    // One call: the port batches (25 an AWS call) and sends the batches in parallel.
+    await this.kv.write([...codes].map(([hash, code]) => ({ op: 'put' as const, item: { ...codeItemKey(hash), value: code, version: 0 } })))
   }
 
   /**
@@ -126,12 +126,15 @@ export class StateTable {
     for (const [key, value] of entries) {
       batch.push({ op: 'put', item: { ...stateItemKey(key), table: 'state', value, version } })
       n++
-      if (batch.length === 25) await this.kv.write(batch.splice(0))
+      // Bounded memory for a large state; within a call the port batches in parallel.
+      if (batch.length === SEED_OPS_PER_CALL) await this.kv.write(batch.splice(0))
     }
     if (batch.length > 0) await this.kv.write(batch)
     return n
   }
 }
+
+const SEED_OPS_PER_CALL = 2_000
 
 /** State key ↔ compact bytes (20-byte account, 52-byte storage, 'w' + 20-byte wipe). */
 export function encodeStateKey(key: StateKey): Uint8Array {
