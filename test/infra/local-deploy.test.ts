@@ -2,7 +2,7 @@
  * `cdk bootstrap` and `cdk deploy` of the real app against moto (an AWS API server on loopback,
  * `python3 -m moto.server`), then a look at what was created.
  *
- * What makes it work (see README "Deploy", local check):
+ * What makes it work (see docs/deploy.md, "The local deploy check"):
  * - The endpoint is `http://localhost:PORT`, not `http://127.0.0.1:PORT`: moto's CloudFormation
  *   reads the template the CLI uploaded from the template URL, and parses path-style S3 URLs
  *   only when they contain "localhost" - with 127.0.0.1 it takes "127" for the bucket name and

@@ -32,7 +32,8 @@ import { expectAccounted } from './expect-report.ts'
 
 import type { LoadTestReport } from '../../shared/loadtest/report.ts'
 
-const README = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8')
+/** The load-testing page, whose embedded-cluster examples run here (test/cli/cli.test.ts leaves them to this file). */
+const PAGE = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'load-testing.md'), 'utf8')
 
 /** Small sizes appended to every command (later options win). */
 const SMALL = ['--accounts', '40', '--pools', '3', '--rate', '60', '--duration', '1.5', '--workers', '2', '--inline', '--warmup', '5', '--drain', '60', '--quiet']
@@ -44,14 +45,14 @@ async function cli(args: string[]): Promise<{ status: number; report: LoadTestRe
 }
 
 describe('parevm loadtest on the embedded cluster', () => {
-  const examples = [...README.matchAll(/^npx parevm loadtest(.*?)(?:\s+#.*)?$/gm)].map((m) => m[1]!.trim()).filter((e) => !e.includes('--target aws'))
+  const examples = [...PAGE.matchAll(/^npx parevm loadtest(.*?)(?:\s+#.*)?$/gm)].map((m) => m[1]!.trim()).filter((e) => !e.includes('--target aws'))
 
-  it('the README has embedded-cluster examples', () => {
+  it('docs/load-testing.md has embedded-cluster examples', () => {
     expect(examples.length).toBeGreaterThan(0)
   })
 
   for (const example of examples) {
-    it(`README: npx parevm loadtest ${example}`, async () => {
+    it(`docs/load-testing.md: npx parevm loadtest ${example}`, async () => {
       const args = example === '' ? [] : example.split(/\s+/)
       const { status, report, dir } = await cli([...args, ...SMALL, ...(args.includes('--ramp') ? ['--ramp', '30,60', '--duration', '1'] : []), '--verify'])
       expect(status).toBe(0)
