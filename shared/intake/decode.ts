@@ -45,6 +45,47 @@ function reject(id: string, code: RejectionCode, reason: string, now: number, ex
   return { ok: false, rejection: { id, code, reason, atMs: now, ...extra } }
 }
 
+/**
+ * A transaction's RLP nests at most 4 lists deep (the transaction, its access list, an entry,
+ * the entry's storage keys). The RLP decoder is recursive and slows down quadratically with
+ * depth (seconds for a 128 KiB input of nested lists, then a stack overflow), so deeper input is
+ * refused before it is decoded. Allows some margin; everything deeper than 4 fails to decode anyway.
+ */
+export const MAX_RLP_LIST_DEPTH = 16
+
+/**
+ * Iterative scan of the RLP item at `start`: a sentence when lists nest deeper than
+ * MAX_RLP_LIST_DEPTH, else undefined (also for malformed RLP: the decoder names that problem).
+ */
+export function rlpNestingProblem(bytes: Uint8Array, start = 0): string | undefined {
+  const ends: number[] = []
+  let pos = start
+  while (pos < bytes.length) {
+    while (ends.length > 0 && pos >= ends[ends.length - 1]!) ends.pop()
+    const b = bytes[pos]!
+    let headerLen = 1
+    let length = 0
+    if (b >= 0xb8 && b <= 0xbf) headerLen = 1 + b - 0xb7
+    else if (b >= 0xf8) headerLen = 1 + b - 0xf7
+    if (headerLen > 1) {
+      if (headerLen > 7 || pos + headerLen > bytes.length) return undefined
+      for (let i = pos + 1; i < pos + headerLen; i++) length = length * 256 + bytes[i]!
+    } else if (b >= 0x80 && b <= 0xb7) length = b - 0x80
+    else if (b >= 0xc0) length = b - 0xc0
+    const end = pos + headerLen + length
+    if (end > bytes.length || (ends.length > 0 && end > ends[ends.length - 1]!)) return undefined
+    if (b >= 0xc0) {
+      ends.push(end)
+      if (ends.length > MAX_RLP_LIST_DEPTH) return `RLP lists nested more than ${MAX_RLP_LIST_DEPTH} deep (a transaction has at most 4 levels)`
+      pos += headerLen
+    } else {
+      pos = b < 0x80 ? pos + 1 : end
+    }
+    if (ends.length === 0) return undefined
+  }
+  return undefined
+}
+
 function parseHex(input: string): Uint8Array | undefined {
   const s = input.startsWith('0x') || input.startsWith('0X') ? input.slice(2) : input
   if (s.length === 0 || s.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(s)) return undefined
@@ -77,6 +118,8 @@ function decodeChecked(input: string, ctx: IntakeContext, now: number, maxBytes:
     const what = first === 3 ? 'blob (EIP-4844) transactions need sidecars and are accepted in replay only' : first === 4 ? 'EIP-7702 set-code transactions are not supported yet' : `unknown type byte 0x${first.toString(16)}`
     return reject(id, 'unsupported-type', `unsupported transaction type: ${what}`, now, prefix)
   }
+  const nesting = rlpNestingProblem(raw, first < 0xc0 ? 1 : 0)
+  if (nesting !== undefined) return reject(id, 'malformed-transaction', `cannot decode transaction: ${nesting}`, now, prefix)
   let tx: TypedTransaction
   try {
     tx = createTxFromRLP(raw, { common: ctx.common })
