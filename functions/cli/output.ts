@@ -30,6 +30,7 @@ export function blockLine(e: BlockEvent): string {
     `${r.reexecuted} re-executed`.padStart(15),
     `predicted ${predicted}`.padStart(18),
     `${fmt(e.wallMs)} ms`.padStart(10),
+    `serial ${fmt(100 * e.criticalPath.serialFraction)}%`,
     verify,
   ]
     .filter((s) => s !== '')
@@ -45,6 +46,10 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
     ['re-executed by the coordinator', `${fmt(s.reexecuted)} (${s.included === 0 ? 0 : fmt((100 * s.reexecuted) / s.included, 1)}%)`],
     ['prediction', `${fmt(s.prediction.txsFullyPredicted)} txs fully predicted; ${s.prediction.keysActual === 0 ? '-' : fmt((100 * s.prediction.keysPredicted) / s.prediction.keysActual, 1)}% of keys`],
     ['throughput', `${fmt(s.txPerSec, 1)} tx/s (pipeline ${fmt(s.pipelineMs)} ms)`],
+    [
+      'critical path',
+      `${fmt(s.criticalPath.serialMs)} ms serial of ${fmt(s.criticalPath.wallMs)} ms; serial fraction at 1 worker ${fmt(100 * s.criticalPath.serialFraction, 1)}%: no number of workers beats ${fmt(s.criticalPath.amdahl16, 1)}x at 16, ${fmt(s.criticalPath.amdahl64, 1)}x at 64 (Amdahl)`,
+    ],
     ['sequential check', !s.verify ? 'off (--no-verify)' : `${s.verifiedBlocks}/${s.blocks} blocks identical to @ethereumjs/vm, every rejection re-judged (${fmt(s.verifyMs)} ms)`],
     ['gas used', fmt(Number(s.gasUsed))],
     ['head', `#${s.head.number} ${s.head.hash}`],

@@ -24,6 +24,7 @@ import { createChainCommon } from '../chain/common.ts'
 import { ShardWorker } from '../worker/shard-worker.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { initializeChain } from './bootstrap.ts'
+import { criticalPath, sumCriticalPaths, type CriticalPath } from './critical-path.ts'
 import { FaultyQueue, crashDecider, type FaultOptions } from './faults.ts'
 import { serveRpc } from './rpc.ts'
 import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
@@ -67,6 +68,8 @@ export interface BlockEvent {
   wallMs: number
   /** `runOrdered`: the input line of each planned transaction, in plan order. */
   lines?: readonly number[]
+  /** What no added worker could shorten: serial ms, serial fraction, Amdahl's bound. */
+  criticalPath: CriticalPath
 }
 
 export interface RunSummary {
@@ -90,6 +93,8 @@ export interface RunSummary {
   inputs: number
   /** Whether every sealed block was to be checked against sequential @ethereumjs/vm. */
   verify: boolean
+  /** The blocks' critical paths added up. */
+  criticalPath: CriticalPath
 }
 
 /** How many times one block's seal may fail the same way before the run ends with that error. */
@@ -504,7 +509,9 @@ export class EmbeddedCluster {
       deadLettered: 0,
       inputs: 0,
       verify: this.options.verify !== false,
+      criticalPath: sumCriticalPaths([]),
     }
+    const paths: CriticalPath[] = []
     /**
      * `outsideBlocks`: rejections that no sealed block carries (intake, submission). With the
      * check on, each one that names its input is re-judged by the reference's own decoder
@@ -535,7 +542,10 @@ export class EmbeddedCluster {
       if (this.verifyFailure !== undefined) throw this.verifyFailure
     }
     const sealed = async (plan: PlanResult, block: SealedBlock, wallMs: number, lines?: readonly number[]): Promise<void> => {
-      const extra = lines === undefined ? {} : { lines }
+      const path = criticalPath(block.report.timings, wallMs)
+      paths.push(path)
+      summary.criticalPath = sumCriticalPaths(paths)
+      const extra = { criticalPath: path, ...(lines === undefined ? {} : { lines }) }
       summary.pipelineMs += wallMs
       summary.blocks++
       summary.included += block.report.included

@@ -291,6 +291,7 @@ export class Coordinator {
         workerPrefetchMsMax: maxOf('prefetchMs'),
         workerExecuteMsMax: maxOf('executeMs'),
         workerExecuteMsSum: sumOf('executeMs'),
+        workerPrefetchMsSum: sumOf('prefetchMs'),
         workerMissLoads: sumOf('missLoads'),
         loadMs: tLoad - t0,
         validateMs: tValidate - tLoad,
