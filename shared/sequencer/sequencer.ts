@@ -1,12 +1,14 @@
 /**
  * The sequencer: takes up to a block's worth of transactions from the ingress queue, rejects
- * what cannot be included (with a reason), fixes the block's order (arrival order, each
- * sender's transactions in nonce order), predicts access sets, partitions the block into
- * shards, stores the plan and sends one message per shard.
+ * what fails the stateless checks (with a reason), fixes the block's order (arrival order, each
+ * sender's transactions in nonce order from the sealed nonce, a nonce gap held a bounded time),
+ * predicts access sets, partitions the block into shards, stores the plan and sends one message
+ * per shard. Whatever needs state (nonce, funds, fee cap, a sender with code) is judged by
+ * execution at the transaction's position, as serial execution judges it.
  *
  * Ingress messages are deleted only after the plan that holds their transactions (or their
  * rejection records) is stored, so a crash loses nothing; a redelivered message is recognised
- * by transaction hash (already planned, carried, or with a receipt) and dropped.
+ * by its transactions' records (receipt or rejection) and dropped.
  */
 import { randomUUID } from 'node:crypto'
 
@@ -318,11 +320,11 @@ export class Sequencer {
           batch.rejected.push({
             delivery,
             rejection: {
-            id: to0x(keccak256(new TextEncoder().encode(message.body))),
-            code: 'malformed-envelope',
-            reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
-            inputPrefix: message.body.slice(0, 32),
-            atMs: this.clock.now(),
+              id: to0x(keccak256(new TextEncoder().encode(message.body))),
+              code: 'malformed-envelope',
+              reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+              inputPrefix: message.body.slice(0, 32),
+              atMs: this.clock.now(),
             },
           })
           continue
