@@ -155,7 +155,7 @@ describe.runIf(support.ok)(`several hosts: workers in network namespaces (Dynamo
     bundle?.remove()
   })
 
-  it('a worker cut off mid-shard: its shard is redelivered and applied once, its late results are refused', async () => {
+  it('a worker cut off mid-shard: its shard is redelivered and applied once, its late staging and done are ignored (already sealed)', async () => {
     const [hostA, hostB] = hosts as [NetnsHost, NetnsHost]
     const a = await bridge(hostA)
     const b = await bridge(hostB)
@@ -208,7 +208,6 @@ describe.runIf(support.ok)(`several hosts: workers in network namespaces (Dynamo
     const workerB = startWorker('B', hostB, b.env)
     const redelivered = await workerB.waitFor((l) => l.message === 'shard received' && l.block === held.block && l.shard === shard, 60_000, `the redelivered shard ${block}/${shard}`)
     expect(redelivered.receiveCount).toBeGreaterThan(1)
-    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(VISIBILITY_MS - 500)
     const records = new Records(backend!.kv)
     for (let i = 0; i < 600; i++) {
       const head = await records.getHead()
@@ -240,6 +239,10 @@ describe.runIf(support.ok)(`several hosts: workers in network namespaces (Dynamo
     expect(outcomes.filter((o) => o.outcome.kind === 'sealed' && o.outcome.sealed.record.number === sealedRecord.number)).toHaveLength(1)
     expect((await records.getBlock(block))?.hash).toBe(sealedRecord.hash)
 
+    // A's other connections still back off from the packets lost while cut (TCP retransmission
+    // doubles up to minutes): rather than wait on them, A leaves (a shard in its hands comes
+    // back to B after the visibility timeout).
+    await workerA.stop(2_000)
     const result = await sequencing
     esm!.check()
     expect(result.stoppedBecause).toBe('idle')
