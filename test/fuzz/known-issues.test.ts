@@ -3,12 +3,23 @@
  * Each is an `it.fails`: it passes while the bug is there and fails once it is fixed; then turn
  * it into an ordinary `it`.
  */
+import { Logger } from '@aws-lambda-powertools/logger'
 import { describe, expect, it } from 'vitest'
+
+import { storeRetries } from '../../functions/commons/clients.ts'
+import { createCoordinatorRuntime, handleDoneMessage } from '../../functions/seal-block.ts'
+import { initializeChain } from '../../shared/cluster/bootstrap.ts'
+import { ParevmError } from '../../shared/errors.ts'
+import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 
 import { createChainCommon } from '../../shared/chain/common.ts'
 import { EmbeddedCluster } from '../../shared/cluster/embedded.ts'
 import { statelessReasons } from '../../shared/verify/stateless.ts'
 import { signTx, testGenesis } from '../helpers/chain.ts'
+
+import type { Metrics } from '@aws-lambda-powertools/metrics'
+import type { CoordinatorEnv } from '../../functions/commons/config.ts'
+import type { AwsBackend } from '../../shared/adapters/aws/provision.ts'
 
 describe('known issues found by fuzzing', () => {
   // shared/cluster/embedded.ts + shared/coordinator: the coordinator is given `genesis.trie` and
@@ -25,6 +36,24 @@ describe('known issues found by fuzzing', () => {
         await cluster.stop()
       }
     }
+  })
+
+  // functions/commons/clients.ts `storeRetries`: any `stats` on the store is taken for the
+  // DynamoDB adapter's; the memory store has a `stats` of another shape, so handleDoneMessage
+  // (and the worker's recordOutcome) throw "TypeError: Cannot read properties of undefined
+  // (reading 'retries')" on a runtime over MemoryKeyValueStore, after the message was handled.
+  it.fails('the coordinator handles a done message on a runtime over the memory store', async () => {
+    const kv = new MemoryKeyValueStore()
+    await initializeChain(kv, testGenesis({ accounts: 2 }))
+    const rt = await createCoordinatorRuntime({} as CoordinatorEnv, {
+      backend: { kv } as unknown as AwsBackend,
+      logger: new Logger({ logLevel: 'SILENT' }),
+      metrics: { addMetric: () => {}, publishStoredMetrics: () => {} } as unknown as Metrics,
+    })
+    const body = JSON.stringify({ v: 1, kind: 'done', block: '1', shard: 0, parts: 1 })
+    // Block 1 has no plan: a ParevmError is the documented failure (the message comes back).
+    await expect(handleDoneMessage(rt, { id: 'm', body, receiptHandle: 'h', receiveCount: 1, sentAtMs: Date.now() })).rejects.toBeInstanceOf(ParevmError)
+    expect(storeRetries({ kv } as unknown as AwsBackend)).toBe(0)
   })
 
   // shared/verify/stateless.ts: the sequential check re-judges every intake rejection with

@@ -34,7 +34,7 @@ export function count(map: Record<string, number>, key: string, n = 1): void {
 }
 
 export function failure(target: string, seed: number, index: number, kind: string, input: string, error: unknown): FuzzFailure {
-  const details = error instanceof Error && typeof (error as { details?: unknown }).details === 'string' ? `\n${(error as { details: string }).details}` : ''
+  const details = error instanceof Error && typeof (error as { details?: unknown }).details === 'string' ? `\n${(error as unknown as { details: string }).details}` : ''
   const text = error instanceof Error ? `${error.name}: ${error.message}${details}${error.stack ? `\n${error.stack.split('\n').slice(1, 6).join('\n')}` : ''}` : String(error)
   return { target, seed, index, kind, input: input.length > 200 ? input.slice(0, 200) : input, inputLength: input.length, error: text }
 }
