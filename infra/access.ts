@@ -8,7 +8,7 @@
 import type { TableName } from '../shared/ports/kv-store.ts'
 import type { QueueRole } from '../shared/resources.ts'
 
-export type Role = 'sequencer' | 'worker' | 'coordinator'
+export type Role = 'sequencer' | 'worker' | 'coordinator' | 'rpc'
 
 export interface RoleAccess {
   read: readonly TableName[]
@@ -60,5 +60,13 @@ export const ROLE_ACCESS: Readonly<Record<Role, RoleAccess>> = {
     write: ['meta', 'blocks', 'state', 'code', 'receipts', 'trie', 'plans', 'staged'],
     consume: ['done'],
     send: [],
+  },
+  rpc: {
+    // head; sealed blocks and their transactions; receipts, rejection records and logs; the latest state and code
+    read: ['meta', 'blocks', 'receipts', 'state', 'code'],
+    write: [],
+    consume: [],
+    // eth_sendRawTransaction
+    send: ['ingress'],
   },
 }

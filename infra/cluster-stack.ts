@@ -1,6 +1,7 @@
 /**
  * The parevm cluster in one stack: state tables and pipeline queues (from shared/resources.ts),
- * the sequencer and coordinator functions, the GPU worker service, the dashboard and alarms.
+ * the sequencer and coordinator functions, the GPU worker service, the JSON-RPC function behind
+ * a function URL, the dashboard and alarms.
  * One stack keeps `cdk deploy` / `cdk destroy` a single step and avoids cross-stack exports
  * between resources that always change together.
  */
@@ -13,6 +14,7 @@ import { ROLE_ACCESS, STARTUP_TABLES, STARTUP_TABLE_ACTIONS, TABLE_READ_ACTIONS,
 import { CoordinatorFunction } from './constructs/coordinator-function.ts'
 import { ClusterMonitoring } from './constructs/cluster-monitoring.ts'
 import { PipelineQueues, QUEUE_ROLES } from './constructs/pipeline-queues.ts'
+import { RpcFunction } from './constructs/rpc-function.ts'
 import { SequencerFunction } from './constructs/sequencer-function.ts'
 import { StateTables } from './constructs/state-tables.ts'
 import { WorkerNetwork } from './constructs/worker-network.ts'
@@ -28,6 +30,7 @@ export const ENTRIES = {
   sequencer: 'functions/sequence-block.ts',
   coordinator: 'functions/seal-block.ts',
   worker: 'functions/execute-shards.ts',
+  rpc: 'functions/rpc.ts',
 } as const
 
 export interface ClusterStackProps extends StackProps {
@@ -40,6 +43,7 @@ export class ClusterStack extends Stack {
   readonly sequencer: SequencerFunction
   readonly coordinator: CoordinatorFunction
   readonly workers: WorkerService
+  readonly rpc: RpcFunction
   readonly monitoring: ClusterMonitoring
 
   constructor(scope: Construct, id: string, props: ClusterStackProps) {
@@ -67,6 +71,8 @@ export class ClusterStack extends Stack {
       doneQueueVisibilityTimeoutSec: QUEUES.done.visibilityTimeoutSec,
     })
 
+    this.rpc = new RpcFunction(this, 'Rpc', { entry: ENTRIES.rpc, environment: environment('rpc') })
+
     const network = new WorkerNetwork(this, 'Network')
     this.workers = new WorkerService(this, 'Workers', {
       // aws-cdk-lib's classes declare optional members as `T | undefined`: under exactOptionalPropertyTypes a Vpc is not an IVpc.
@@ -88,15 +94,16 @@ export class ClusterStack extends Stack {
     this.grantRole('sequencer', this.sequencer.engine.function)
     this.grantRole('coordinator', this.coordinator.engine.function)
     this.grantRole('worker', this.workers.taskDefinition.taskRole)
+    this.grantRole('rpc', this.rpc.engine.function)
     // Metrics are Embedded Metric Format log lines: no cloudwatch:PutMetricData anywhere.
 
     this.monitoring = new ClusterMonitoring(this, 'Monitoring', {
       dashboardName: `${config.prefix}-cluster`,
       queues: this.queues.queues,
-      functions: { sequencer: this.sequencer.engine.function, coordinator: this.coordinator.engine.function },
+      functions: { sequencer: this.sequencer.engine.function, coordinator: this.coordinator.engine.function, rpc: this.rpc.engine.function },
       workers: { clusterName: this.workers.cluster.clusterName, serviceName: this.workers.service.serviceName, minWorkers: config.minWorkers, maxWorkers: config.maxWorkers },
       metrics: metricCatalog(config),
-      logGroups: { sequencer: this.sequencer.engine.logGroup, coordinator: this.coordinator.engine.logGroup, worker: this.workers.logGroup },
+      logGroups: { sequencer: this.sequencer.engine.logGroup, coordinator: this.coordinator.engine.logGroup, worker: this.workers.logGroup, rpc: this.rpc.engine.logGroup },
       // Ingress waits for the next planning round (the block interval); shards and completions should move within seconds.
       oldestMessageAgeSecMax: { ingress: 300, shards: 300, done: 120 },
       ...(config.alarmEmail !== undefined ? { alarmEmail: config.alarmEmail } : {}),
@@ -113,6 +120,7 @@ export class ClusterStack extends Stack {
       value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${this.monitoring.dashboard.dashboardName}`,
       description: 'CloudWatch dashboard',
     })
+    new CfnOutput(this, 'RpcUrl', { value: this.rpc.url.url, description: 'Ethereum JSON-RPC endpoint (HTTPS; GET shows the live page)' })
     new CfnOutput(this, 'WorkerClusterName', { value: this.workers.cluster.clusterName, description: 'ECS cluster of the GPU workers' })
   }
 

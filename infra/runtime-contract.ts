@@ -10,7 +10,7 @@ import { QUEUES } from '../shared/resources.ts'
 import { SERVICE_NAME } from '../functions/commons/observability.ts'
 
 import type { z } from 'zod'
-import type { coordinatorEnvSchema, sequencerEnvSchema, workerEnvSchema } from '../functions/commons/config.ts'
+import type { coordinatorEnvSchema, rpcEnvSchema, sequencerEnvSchema, workerEnvSchema } from '../functions/commons/config.ts'
 import type { Role } from './access.ts'
 import type { DeployConfig } from './config.ts'
 import type { EmittedMetric, MetricCatalog } from './constructs/cluster-monitoring.ts'
@@ -72,6 +72,17 @@ export function coordinatorEnvironment(r: RuntimeResources): EnvOf<typeof coordi
   return { ...commonEnvironment(r), ...LAMBDA_GPU }
 }
 
+export function rpcEnvironment(r: RuntimeResources): EnvOf<typeof rpcEnvSchema> {
+  const c = r.config
+  return {
+    ...commonEnvironment(r),
+    ...LAMBDA_GPU,
+    PAREVM_CHAIN_ID: String(c.chainId),
+    PAREVM_HARDFORK: c.hardfork,
+    PAREVM_COINBASE: c.coinbase,
+  }
+}
+
 export function workerEnvironment(r: RuntimeResources): EnvOf<typeof workerEnvSchema> {
   return {
     ...commonEnvironment(r),
@@ -82,7 +93,7 @@ export function workerEnvironment(r: RuntimeResources): EnvOf<typeof workerEnvSc
 }
 
 export function runtimeEnvironment(role: Role, r: RuntimeResources): Record<string, string> {
-  const env = role === 'sequencer' ? sequencerEnvironment(r) : role === 'coordinator' ? coordinatorEnvironment(r) : workerEnvironment(r)
+  const env = role === 'sequencer' ? sequencerEnvironment(r) : role === 'coordinator' ? coordinatorEnvironment(r) : role === 'rpc' ? rpcEnvironment(r) : workerEnvironment(r)
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
 }
 
@@ -95,7 +106,7 @@ const emitted = (role: Role, metricName: string, statistics: readonly string[], 
 
 /**
  * What the dashboard charts, by panel. Names are those the entry points pass to
- * `metrics.addMetric` (functions/sequence-block.ts, seal-block.ts, execute-shards.ts).
+ * `metrics.addMetric` (functions/sequence-block.ts, seal-block.ts, execute-shards.ts, rpc.ts).
  */
 export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatalog & { logErrors: string } {
   return {
@@ -106,12 +117,14 @@ export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatal
       emitted('coordinator', 'BlocksSealed', ['Sum'], 'blocks sealed'),
       emitted('sequencer', 'PlannedTxs', ['Sum'], 'transactions planned'),
       emitted('worker', 'ShardsExecuted', ['Sum'], 'shards executed'),
+      emitted('rpc', 'RpcRequests', ['Sum'], 'JSON-RPC requests'),
     ],
     latency: [
       emitted('coordinator', 'SealMs', ['p50', 'p90', 'Maximum'], 'seal ms'),
       emitted('coordinator', 'BlockIntervalMs', ['p50', 'p90'], 'ms between seals'),
       emitted('coordinator', 'DoneQueueWaitMs', ['p90'], 'done-queue wait ms'),
       emitted('worker', 'ShardQueueWaitMs', ['p90'], 'shard-queue wait ms'),
+      emitted('rpc', 'RpcLatencyMs', ['p50', 'p99'], 'JSON-RPC request ms'),
     ],
     conflicts: [
       // A re-execution is a transaction whose read was stale: a conflict the prediction missed.
@@ -126,6 +139,7 @@ export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatal
       // DynamoDB throttling and unprocessed items the adapters retried.
       emitted('coordinator', 'StoreRetries', ['Sum'], 'coordinator store retries'),
       emitted('worker', 'StoreRetries', ['Sum'], 'worker store retries'),
+      emitted('rpc', 'RpcErrors', ['Sum'], 'JSON-RPC error answers'),
     ],
     // Counted from the log groups by metric filters (ERROR lines, per role).
     logErrors: 'ErrorLogLines',

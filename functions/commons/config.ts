@@ -26,9 +26,9 @@ export const ENV_DOCS: Record<string, string> = {
   PAREVM_INGRESS_QUEUE_URL: 'URL of the ingress queue (optional: looked up by name from the prefix)',
   PAREVM_SHARDS_QUEUE_URL: 'URL of the shard queue (optional: looked up by name)',
   PAREVM_DONE_QUEUE_URL: 'URL of the done queue (optional: looked up by name)',
-  PAREVM_CHAIN_ID: 'sequencer: EIP-155 chain id of the chain it builds',
+  PAREVM_CHAIN_ID: 'sequencer and rpc: EIP-155 chain id of the chain it builds',
   PAREVM_HARDFORK: `sequencer: the chain's hardfork (${SUPPORTED_HARDFORKS.join(', ')}; default cancun)`,
-  PAREVM_COINBASE: 'sequencer: block beneficiary, 0x-prefixed 20-byte address',
+  PAREVM_COINBASE: 'sequencer and rpc: block beneficiary, 0x-prefixed 20-byte address',
   PAREVM_SHARDS: 'sequencer: most shards a block is cut into (default 8)',
   PAREVM_BLOCK_SIZE: 'sequencer: most transactions per block (default 1000)',
   PAREVM_BLOCK_TIME_SEC: 'sequencer: seconds between block timestamps (default 2)',
@@ -66,6 +66,14 @@ export const sequencerEnvSchema = z.object({
 
 export const coordinatorEnvSchema = z.object(commonShape)
 
+/** The JSON-RPC function: the chain it answers for (as the sequencer builds it). */
+export const rpcEnvSchema = z.object({
+  ...commonShape,
+  PAREVM_CHAIN_ID: sequencerEnvSchema.shape.PAREVM_CHAIN_ID,
+  PAREVM_HARDFORK: sequencerEnvSchema.shape.PAREVM_HARDFORK,
+  PAREVM_COINBASE: sequencerEnvSchema.shape.PAREVM_COINBASE,
+})
+
 export const workerEnvSchema = z.object({
   ...commonShape,
   PAREVM_VISIBILITY_TIMEOUT_MS: int(1000, 43_200_000).default(QUEUES.shards.visibilityTimeoutSec * 1000),
@@ -76,6 +84,7 @@ export const workerEnvSchema = z.object({
 
 export type SequencerEnv = z.infer<typeof sequencerEnvSchema>
 export type CoordinatorEnv = z.infer<typeof coordinatorEnvSchema>
+export type RpcEnv = z.infer<typeof rpcEnvSchema>
 export type WorkerEnv = z.infer<typeof workerEnvSchema>
 export type CommonEnv = z.infer<z.ZodObject<typeof commonShape>>
 

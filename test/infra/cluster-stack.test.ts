@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { ROLE_ACCESS, STARTUP_TABLES, STARTUP_TABLE_ACTIONS, TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS, type Role } from '../../infra/access.ts'
 import { createApp } from '../../infra/app.ts'
 import { ConfigError } from '../../shared/errors.ts'
-import { coordinatorEnvSchema, loadEnv, sequencerEnvSchema, workerEnvSchema } from '../../functions/commons/config.ts'
+import { coordinatorEnvSchema, loadEnv, rpcEnvSchema, sequencerEnvSchema, workerEnvSchema } from '../../functions/commons/config.ts'
 import { ALL_QUEUE_ROLES, ALL_TABLES, queueName, tableName } from '../../shared/resources.ts'
 import { resourcesOfType } from './helpers.ts'
 
@@ -32,7 +32,7 @@ function roleIdOf(role: Role): string {
     const task = Object.values(resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!
     return ((task.Properties.TaskRoleArn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'])[0]!
   }
-  const description = role === 'sequencer' ? 'parevm sequencer' : 'parevm coordinator'
+  const description = `parevm ${role}`
   const fn = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::Function' && String(r.Properties.Description).startsWith(description))!
   return ((fn.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'])[0]!
 }
@@ -88,7 +88,7 @@ describe('least privilege', () => {
   const tableId = (t: (typeof ALL_TABLES)[number]) => idOf('AWS::DynamoDB::Table', 'TableName', tableName('load1', t))
   const queueId = (q: (typeof ALL_QUEUE_ROLES)[number], dead = false) => idOf('AWS::SQS::Queue', 'QueueName', queueName('load1', q, dead))
 
-  for (const role of ['sequencer', 'coordinator', 'worker'] as const) {
+  for (const role of ['sequencer', 'coordinator', 'worker', 'rpc'] as const) {
     it(`${role}: DynamoDB and SQS permissions are exactly infra/access.ts plus the start-up check`, () => {
       const access = ROLE_ACCESS[role]
       const expected = new Set<string>()
@@ -103,7 +103,7 @@ describe('least privilege', () => {
   }
 
   it('no role may call cloudwatch:PutMetricData or act on every resource (metrics are log lines)', () => {
-    for (const role of ['sequencer', 'coordinator', 'worker'] as const) {
+    for (const role of ['sequencer', 'coordinator', 'worker', 'rpc'] as const) {
       const pairs = [...allowed(role)]
       expect(pairs.filter((p) => p.startsWith('cloudwatch:'))).toEqual([])
       expect(pairs.filter((p) => p.endsWith(' "*"'))).toEqual([])
@@ -129,6 +129,8 @@ describe('environments', () => {
     expect([sequencer.PAREVM_GPU_BACKEND, coordinator.PAREVM_GPU_BACKEND]).toEqual(['off', 'off'])
     expect(loadEnv(sequencerEnvSchema, 'sequencer', { ...sequencer, AWS_REGION: 'us-east-1' })).toMatchObject({ PAREVM_SHARDS: 16, PAREVM_CHAIN_ID: 1337, PAREVM_BLOCK_SIZE: 2000 })
     expect(loadEnv(coordinatorEnvSchema, 'coordinator', { ...coordinator, AWS_REGION: 'us-east-1' }).PAREVM_PREFIX).toBe('load1')
+    const rpc = envOf('parevm rpc')
+    expect(loadEnv(rpcEnvSchema, 'rpc', { ...rpc, AWS_REGION: 'us-east-1' })).toMatchObject({ PAREVM_PREFIX: 'load1', PAREVM_CHAIN_ID: 1337 })
     const task = Object.values(resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!
     const container = (task.Properties.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[]; HealthCheck: { Command: string[] } }[])[0]!
     const worker = resolved(Object.fromEntries(container.Environment.map((e) => [e.Name, e.Value])))
@@ -150,5 +152,15 @@ describe('outputs', () => {
     const dashboardId = idOf('AWS::CloudWatch::Dashboard', 'DashboardName', 'load1-cluster')
     expect(outputs.DashboardUrl?.Value).toEqual({ 'Fn::Join': ['', ['https://console.aws.amazon.com/cloudwatch/home?region=', { Ref: 'AWS::Region' }, '#dashboards:name=', { Ref: dashboardId }]] })
     expect(Object.keys(resourcesOfType(template, 'AWS::CloudWatch::Dashboard'))).toHaveLength(1)
+  })
+
+  it('give the JSON-RPC endpoint: a function URL without caller authentication, throttled by reserved concurrency', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>
+    const urls = Object.entries(resourcesOfType(template, 'AWS::Lambda::Url'))
+    expect(urls).toHaveLength(1)
+    const [urlId, url] = urls[0]!
+    expect(outputs.RpcUrl?.Value).toEqual({ 'Fn::GetAtt': [urlId, 'FunctionUrl'] })
+    expect(url.Properties?.AuthType).toBe('NONE')
+    template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^parevm rpc'), ReservedConcurrentExecutions: 20 })
   })
 })

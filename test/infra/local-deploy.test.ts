@@ -16,7 +16,7 @@
  * of tables); the assertion tests cover those.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -40,6 +40,7 @@ const SKIPPED_BY_MOTO = [
   'AWS::ECS::CapacityProvider',
   'AWS::ECS::ClusterCapacityProviderAssociations',
   'AWS::Lambda::EventInvokeConfig',
+  'AWS::Lambda::Url',
   'AWS::Logs::MetricFilter',
   'AWS::SNS::TopicPolicy',
   'AWS::SQS::QueuePolicy',
@@ -55,7 +56,15 @@ function motoAvailable(): boolean {
 }
 
 const available = motoAvailable()
-if (!available) console.warn('local deploy check skipped: python3 with moto (pip install "moto[server]") is not available')
+/** In CI (CI set) an absent moto is a failure, not a green skip. */
+const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
+if (!available) console.warn(`local deploy check ${inCi ? 'FAILS (CI)' : 'skipped'}: python3 with moto (pip install "moto[server]") is not available`)
+
+describe.runIf(!available && inCi)('cdk deploy against moto on 127.0.0.1 (required in CI)', () => {
+  it('python3 with moto and boto3 is installed', () => {
+    throw new Error('the local deploy check needs python3 with moto[server] and boto3 (pip install "moto[server]"); in CI an absent input is a failure')
+  })
+})
 
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -200,6 +209,14 @@ describe.skipIf(!available)('cdk deploy against moto on 127.0.0.1', () => {
       securityChecks: false,
       cloudFormationValidation: false,
     }).app.synth()
+    // moto 5.2 answers HTTP 500 to a stack whose output reads an attribute (Fn::GetAtt) of a
+    // resource type it does not implement: the RpcUrl output (AWS::Lambda::Url) is left out
+    // here. The JSON-RPC function, its URL permission and its grants deploy;
+    // test/infra/cluster-stack.test.ts checks the output in the template.
+    const templateFile = join(outdir, 'Cluster.template.json')
+    const synthesized = JSON.parse(readFileSync(templateFile, 'utf8')) as { Outputs: Record<string, unknown> }
+    delete synthesized.Outputs.RpcUrl
+    writeFileSync(templateFile, JSON.stringify(synthesized))
 
     await bootstrapped
     const t1 = performance.now()
@@ -261,10 +278,12 @@ describe.skipIf(!available)('cdk deploy against moto on 127.0.0.1', () => {
 
   it('creates the functions, their triggers and the GPU worker task', () => {
     const byDescription = (start: string) => Object.entries(state.functions).find(([description]) => description.startsWith(start))?.[1]
-    expect(Object.keys(state.functions)).toHaveLength(2)
+    expect(Object.keys(state.functions)).toHaveLength(3)
     const sequencer = byDescription('parevm sequencer')!
     const coordinator = byDescription('parevm coordinator')!
-    for (const fn of [sequencer, coordinator]) expect(fn).toMatchObject({ runtime: 'nodejs24.x', handler: 'index.handler', architectures: ['x86_64'] })
+    const rpc = byDescription('parevm rpc')!
+    for (const fn of [sequencer, coordinator, rpc]) expect(fn).toMatchObject({ runtime: 'nodejs24.x', handler: 'index.handler', architectures: ['x86_64'] })
+    expect(rpc).toMatchObject({ reserved: 20, env: expect.objectContaining({ PAREVM_PREFIX: PREFIX, PAREVM_CHAIN_ID: expect.any(String) }) })
     expect(sequencer).toMatchObject({ timeout: 900, reserved: 1, env: expect.objectContaining({ PAREVM_PREFIX: PREFIX, PAREVM_SHARDS: '8' }) })
     expect(state.eventSources).toEqual([{ source: queueName(PREFIX, 'done'), batchSize: 10, responseTypes: ['ReportBatchItemFailures'] }])
     expect(state.rules).toEqual([{ schedule: 'rate(1 minute)', state: 'ENABLED' }])

@@ -1,7 +1,8 @@
 /**
  * The stack's contract with the entry points, checked against what the code does: the three
- * runtimes (functions/sequence-block.ts, seal-block.ts, execute-shards.ts) run two blocks over
- * one in-process store, each role through its own recording view of the store and the queues,
+ * pipeline runtimes (functions/sequence-block.ts, seal-block.ts, execute-shards.ts) run two
+ * blocks over one in-process store, then the JSON-RPC function (functions/rpc.ts) answers
+ * queries about them and takes a transaction, each role through its own recording view of the store and the queues,
  * with the environment the stack gives it (parsed by the role's own schema) and the metrics
  * objects it creates itself (their Embedded Metric Format lines captured).
  * - Least privilege: every table a role reads or writes and every queue it consumes or sends to
@@ -15,10 +16,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { ROLE_ACCESS, type Role } from '../../infra/access.ts'
 import { readDeployConfig } from '../../infra/config.ts'
-import { coordinatorEnvironment, metricCatalog, metricsNamespace, sequencerEnvironment, workerEnvironment } from '../../infra/runtime-contract.ts'
+import { coordinatorEnvironment, metricCatalog, metricsNamespace, rpcEnvironment, sequencerEnvironment, workerEnvironment } from '../../infra/runtime-contract.ts'
 import { createMetrics } from '../../functions/commons/observability.ts'
 import { bootstrapChain } from '../../functions/commons/bootstrap.ts'
-import { coordinatorEnvSchema, loadEnv, sequencerEnvSchema, workerEnvSchema } from '../../functions/commons/config.ts'
+import { coordinatorEnvSchema, loadEnv, rpcEnvSchema, sequencerEnvSchema, workerEnvSchema } from '../../functions/commons/config.ts'
+import { createRpcRuntime, handleHttp } from '../../functions/rpc.ts'
+import { keccak256 } from '../../shared/crypto/keccak.ts'
+import { fromHex, to0x } from '../../shared/hex.ts'
 import { createCoordinatorRuntime, handleDoneMessage } from '../../functions/seal-block.ts'
 import { createSequencerRuntime, runSequencer } from '../../functions/sequence-block.ts'
 import { createWorkerRuntime, runShardWorker } from '../../functions/execute-shards.ts'
@@ -120,6 +124,7 @@ interface Run {
   emf: Record<Role, EmfLine[]>
   result: Awaited<ReturnType<typeof runSequencer>>
   head: string | undefined
+  rpcAnswers: { id: number; result?: unknown; error?: { message: string } }[]
 }
 
 const PREFIX = 'px'
@@ -139,8 +144,8 @@ beforeAll(async () => {
     queues[role] = new MemoryQueue({ name: role, visibilityTimeoutMs: 5_000, maxReceiveCount: 5, deadLetter: deadLetters[role] })
   }
   const access = (): Access => ({ read: new Set(), write: new Set(), consume: new Set(), send: new Set() })
-  const seen: Record<Role, Access> = { sequencer: access(), worker: access(), coordinator: access() }
-  const emf: Record<Role, EmfLine[]> = { sequencer: [], worker: [], coordinator: [] }
+  const seen: Record<Role, Access> = { sequencer: access(), worker: access(), coordinator: access(), rpc: access() }
+  const emf: Record<Role, EmfLine[]> = { sequencer: [], worker: [], coordinator: [], rpc: [] }
   const queuesOf = (role: Role) => Object.fromEntries(ALL_QUEUE_ROLES.map((q) => [q, recordingQueue(queues[q], q, seen[role])])) as Record<QueueRole, Queue>
   const backend = (role: Role) => ({ prefix: PREFIX, kv: recording(store, seen[role]), queues: queuesOf(role), deadLetters }) as unknown as AwsBackend
 
@@ -206,7 +211,25 @@ beforeAll(async () => {
     signal.stopped = true
     await Promise.all([workerDone, coordinatorDone])
   }
-  run = { seen, emf, result, head: (await new Records(store).getHead())?.number }
+  // The JSON-RPC function over the sealed chain: the head, blocks with their transactions,
+  // receipts, logs, state and code, and a transaction put on the ingress queue.
+  const rpcEnv = loadEnv(rpcEnvSchema, 'rpc', { ...rpcEnvironment(resources), ...lambdaRegion, PAREVM_CHAIN_ID: '7777' })
+  const rpc = await createRpcRuntime(rpcEnv, options('rpc'))
+  const call = (id: number, method: string, params: unknown[]) => ({ jsonrpc: '2.0', id, method, params })
+  const answered = await handleHttp(rpc, {
+    requestContext: { http: { method: 'POST' } },
+    body: JSON.stringify([
+      call(1, 'eth_blockNumber', []),
+      call(2, 'eth_getBlockByNumber', ['latest', true]),
+      call(3, 'eth_getTransactionReceipt', [to0x(keccak256(fromHex(txs[0]!)))]),
+      call(4, 'eth_getLogs', [{ fromBlock: '0x0' }]),
+      call(5, 'eth_getBalance', [addressOf(0), 'latest']),
+      call(6, 'eth_getCode', [contract, 'latest']),
+      call(7, 'eth_call', [{ to: contract, data: `0x${'00'.repeat(31)}01` }]),
+      call(8, 'eth_sendRawTransaction', [signTx({ from: 6, nonce: 1, to: addressOf(27), value: 1n })]),
+    ]),
+  })
+  run = { seen, emf, result, head: (await new Records(store).getHead())?.number, rpcAnswers: JSON.parse(answered.body) as Run['rpcAnswers'] }
 })
 
 afterAll(() => {
@@ -214,7 +237,7 @@ afterAll(() => {
   else process.env.POWERTOOLS_METRICS_NAMESPACE = savedNamespace
 })
 
-const ROLES = ['sequencer', 'worker', 'coordinator'] as const
+const ROLES = ['sequencer', 'worker', 'coordinator', 'rpc'] as const
 
 describe('the entry points under the environment the stack sets', () => {
   it('seal two blocks with a rejection, a resubmitted duplicate and a contract creation', () => {
@@ -222,6 +245,15 @@ describe('the entry points under the environment the stack sets', () => {
     expect(run.head).toBe('2')
     expect(run.result.rejected).toBeGreaterThanOrEqual(1)
     expect(run.result.duplicates).toBeGreaterThanOrEqual(1)
+  })
+
+  it('the JSON-RPC function answers from the tables and sends to the ingress queue', () => {
+    expect(run.rpcAnswers.filter((a) => a.error !== undefined)).toEqual([])
+    const byId = new Map(run.rpcAnswers.map((a) => [a.id, a.result]))
+    expect(byId.get(1)).toBe('0x2')
+    expect((byId.get(3) as { status: string }).status).toBe('0x1')
+    expect(byId.get(6)).toBe(STORE_CODE)
+    expect(byId.get(8)).toMatch(/^0x[0-9a-f]{64}$/)
   })
 })
 
@@ -246,7 +278,7 @@ describe('IAM grants match what the entry points do', () => {
 describe('the dashboard charts what the entry points emit', () => {
   const catalog = metricCatalog({ prefix: PREFIX })
   const charted = [...catalog.throughput, ...catalog.latency, ...catalog.conflicts, ...catalog.errors]
-  const SOURCES: Record<Role, string> = { sequencer: 'functions/sequence-block.ts', coordinator: 'functions/seal-block.ts', worker: 'functions/execute-shards.ts' }
+  const SOURCES: Record<Role, string> = { sequencer: 'functions/sequence-block.ts', coordinator: 'functions/seal-block.ts', worker: 'functions/execute-shards.ts', rpc: 'functions/rpc.ts' }
 
   it('every role emits into the namespace the stack sets, with the dimensions the dashboard uses', () => {
     expect(catalog.namespace).toBe(metricsNamespace({ prefix: PREFIX }))
@@ -272,7 +304,7 @@ describe('the dashboard charts what the entry points emit', () => {
       expect({ metric: metric.metricName, inSource: source.includes(`addMetric('${metric.metricName}'`) }).toEqual({ metric: metric.metricName, inSource: true })
     }
     // ... and the main ones seen in this run.
-    for (const [role, name] of [['coordinator', 'BlockTxs'], ['coordinator', 'BlocksSealed'], ['coordinator', 'SealMs'], ['coordinator', 'Reexecuted'], ['coordinator', 'TxPerSecond'], ['coordinator', 'StoreRetries'], ['sequencer', 'PlannedTxs'], ['sequencer', 'Rejected'], ['worker', 'ShardsExecuted'], ['worker', 'ShardQueueWaitMs']] as const) {
+    for (const [role, name] of [['coordinator', 'BlockTxs'], ['coordinator', 'BlocksSealed'], ['coordinator', 'SealMs'], ['coordinator', 'Reexecuted'], ['coordinator', 'TxPerSecond'], ['coordinator', 'StoreRetries'], ['sequencer', 'PlannedTxs'], ['sequencer', 'Rejected'], ['worker', 'ShardsExecuted'], ['worker', 'ShardQueueWaitMs'], ['rpc', 'RpcRequests'], ['rpc', 'RpcLatencyMs']] as const) {
       expect({ role, name, emitted: emittedInRun(role).has(name) }).toEqual({ role, name, emitted: true })
     }
   })

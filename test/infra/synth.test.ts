@@ -59,7 +59,8 @@ describe('cdk synth', () => {
 
   it('bundles each Lambda function into an ESM asset that loads outside the repository, native secp256k1 included', () => {
     const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')
-    expect(functions).toHaveLength(2)
+    // The sequencer, the coordinator and the JSON-RPC function.
+    expect(functions).toHaveLength(3)
     for (const fn of functions) {
       const dir = assetDir(fn)
       expect(readdirSync(dir).sort()).toEqual(['index.mjs', 'index.mjs.map', 'node_modules'])
