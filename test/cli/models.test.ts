@@ -29,6 +29,13 @@ async function run(args: string[]): Promise<{ status: number; stdout: string }> 
   return { status, stdout }
 }
 
+/** A model file of this test's own (no test reads a file another test wrote). */
+async function ownModel(): Promise<string> {
+  const path = join(mkdtempSync(join(tmpdir(), 'parevm-models-own-')), 'model.json')
+  expect((await run(['example', '--dims', '8,5,3', '--seed', '7', '--out', path])).status).toBe(0)
+  return path
+}
+
 describe('parevm models', () => {
   const dir = mkdtempSync(join(tmpdir(), 'parevm-models-'))
   const modelPath = join(dir, 'model.json')
@@ -58,6 +65,7 @@ describe('parevm models', () => {
   })
 
   it('prints a signed deployment whose creation code returns the model', async () => {
+    const modelPath = await ownModel()
     const { stdout, status } = await run(['register', modelPath, '--deploy', '--key', `0x${toHex(key(3))}`, '--nonce', '5', '--chain-id', String(CHAIN_ID)])
     expect(status).toBe(0)
     const tx = createTxFromRLP(fromHex(stdout.trim()), { common: createChainCommon(CHAIN_ID, 'cancun') })
@@ -68,6 +76,7 @@ describe('parevm models', () => {
   })
 
   it('refuses bad input with ConfigErrors', async () => {
+    const modelPath = await ownModel()
     const bad = join(dir, 'bad.json')
     writeFileSync(bad, JSON.stringify({ format: 'parevm-mlp-v1', input: 600, layers: [{ weights: [new Array(600).fill(1)], bias: [0], shift: 0, relu: false }] }))
     await expect(run(['inspect', bad])).rejects.toThrow(/exactness bound/)

@@ -46,11 +46,13 @@ const SKIPPED_BY_MOTO = [
   'AWS::SQS::QueuePolicy',
 ]
 
+let motoMissing = ''
 function motoAvailable(): boolean {
   try {
-    execFileSync('python3', ['-c', 'import moto.server, boto3'], { stdio: 'ignore', timeout: 30_000 })
+    execFileSync('python3', ['-c', 'import moto.server, boto3'], { stdio: 'pipe', timeout: 60_000 })
     return true
-  } catch {
+  } catch (error) {
+    motoMissing = ((error as { stderr?: Buffer }).stderr?.toString() ?? String(error)).trim().split('\n').slice(-1)[0] ?? ''
     return false
   }
 }
@@ -58,11 +60,11 @@ function motoAvailable(): boolean {
 const available = motoAvailable()
 /** In CI (CI set) an absent moto is a failure, not a green skip. */
 const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
-if (!available) console.warn(`local deploy check ${inCi ? 'FAILS (CI)' : 'skipped'}: python3 with moto (pip install "moto[server]") is not available`)
+if (!available) console.warn(`local deploy check ${inCi ? 'FAILS (CI)' : 'skipped'}: python3 with moto (pip install "moto[server]") is not available (${motoMissing})`)
 
 describe.runIf(!available && inCi)('cdk deploy against moto on 127.0.0.1 (required in CI)', () => {
   it('python3 with moto and boto3 is installed', () => {
-    throw new Error('the local deploy check needs python3 with moto[server] and boto3 (pip install "moto[server]"); in CI an absent input is a failure')
+    throw new Error(`the local deploy check needs python3 with moto[server] and boto3 (pip install "moto[server]"); in CI an absent input is a failure (${motoMissing})`)
   })
 })
 
