@@ -39,6 +39,7 @@ describe('backend selection', () => {
     resetGpuSelection({})
     const backend = await gpuBackend()
     const probe = await probeWebGpu()
+    console.log(`gpu backend tests: auto chose ${backend?.name ?? 'none'}${probe.ok ? '' : `; webgpu NOT run: ${probe.reason}`}`)
     if (probe.ok) {
       expect(backend?.name).toBe('webgpu')
     } else {

@@ -9,19 +9,19 @@ import { keccak_256 } from '@noble/hashes/sha3.js'
 import { beforeAll, describe, expect, it } from 'vitest'
 
 import { ACC_BOUND, evaluateCpu, randomModel, validateModel, type Model } from '../../shared/ai/model.ts'
-import { availableBackends, openBackend, type GpuBackend } from '../../shared/gpu/backend.ts'
+import type { GpuBackend } from '../../shared/gpu/backend.ts'
 import { conflictRowsCpu, conflictRowsCpuWords, conflictRowsGpu, packedColumns, piecesToWords, PIECES, wordsToPieces } from '../../shared/gpu/kernels/conflict.ts'
 import { keccakBatchGpu, MAX_KERNEL_MESSAGE } from '../../shared/gpu/kernels/keccak.ts'
 import { mlpBatchGpu } from '../../shared/gpu/kernels/mlp.ts'
 import { createRng } from '../../shared/workload/generator.ts'
+import { openTestBackends } from '../helpers/gpu-backends.ts'
 
 const SEED = Number(process.env['PAREVM_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`gpu kernel tests: seed ${SEED} (PAREVM_TEST_SEED=${SEED} repeats this run)`)
 
 const backends: GpuBackend[] = []
 beforeAll(async () => {
-  for (const name of await availableBackends()) backends.push(await openBackend(name, 'test'))
-  console.log(`gpu kernel tests on: ${backends.map((b) => b.name).join(', ')}`)
+  backends.push(...(await openTestBackends('gpu kernel tests')))
 })
 
 /** 32-bit words, mostly zero, with bits 24..31 set often (values >= 2^24 and >= 2^31). */

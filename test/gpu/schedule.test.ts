@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 
-import { availableBackends, openBackend, resetGpuSelection, type GpuBackend } from '../../shared/gpu/backend.ts'
+import { resetGpuSelection, type GpuBackend } from '../../shared/gpu/backend.ts'
 import { resetStageGates } from '../../shared/gpu/gate.ts'
 import { partitionBlock } from '../../shared/partition/partition.ts'
 import { accessBitmaps, bitmapDependencies, coversExact, edgeCount, exactDependencies, hasEdge, type AccessSets } from '../../shared/schedule/dependencies.ts'
@@ -14,13 +14,14 @@ import { connectedGroups, DependencyPlanner, type SchedulableTx } from '../../sh
 import { splitGroup } from '../../shared/schedule/split.ts'
 import { createRng } from '../../shared/workload/generator.ts'
 import { addressOf, ETH, runInline, signTx, testGenesis } from '../helpers/chain.ts'
+import { openTestBackends } from '../helpers/gpu-backends.ts'
 
 const SEED = Number(process.env['PAREVM_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`schedule tests: seed ${SEED}`)
 
 const backends: GpuBackend[] = []
 beforeAll(async () => {
-  for (const name of await availableBackends()) backends.push(await openBackend(name, 'test'))
+  backends.push(...(await openTestBackends('schedule tests')))
 })
 afterEach(() => {
   resetGpuSelection()

@@ -23,6 +23,7 @@ import { runInline } from '../helpers/chain.ts'
 
 import type { StateKey } from '../../shared/state/keys.ts'
 import type { StateValue } from '../../shared/state/values.ts'
+import { reportBackends } from '../helpers/gpu-backends.ts'
 
 const SEED = Number(process.env['PAREVM_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`trie hashing tests: seed ${SEED}`)
@@ -57,6 +58,7 @@ function randomWrites(rng: () => number, n: number, count: number): Writes {
 
 describe('level-batched trie hashing', () => {
   it('gives the same roots and the same saved nodes as node-by-node hashing (cpu and webasm kernels)', async () => {
+    await reportBackends('trie hashing tests', ['cpu', 'webasm'])
     for (const name of ['cpu', 'webasm'] as const) {
       const backend = await openBackend(name, 'test')
       let batches = 0
