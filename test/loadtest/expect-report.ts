@@ -9,6 +9,8 @@ export function expectAccounted(r: LoadTestReport): void {
   expect(r.unaccountedTxs).toEqual([])
   expect(r.results.accountedFor).toBe(true)
   expect(r.results.included + r.results.rejected).toBe(r.injection.sent)
+  // A run where every transaction was rejected is not a load test that passed.
+  expect(r.results.included, `nothing included; rejections: ${JSON.stringify(r.results.rejectedByReason)}`).toBeGreaterThan(0)
   const byReason = Object.values(r.results.rejectedByReason)
   expect(byReason.reduce((s, v) => s + v.count, 0)).toBe(r.results.rejected)
   for (const v of byReason) expect(v.example.length).toBeGreaterThan(0)

@@ -44,7 +44,7 @@ describe(`parevm loadtest against AWS APIs (DynamoDB ${target.dynamodb}, SQS ${t
   it('with the pipeline in the load test process (--with-pipeline): every sent transaction accounted for', async () => {
     const prefix = uniquePrefix('lt')
     prefixes.push(prefix)
-    const { status, report } = await cli(['--target', 'aws', '--with-pipeline', '--prefix', prefix, '--mix', 'mixed', ...SMALL])
+    const { status, report } = await cli(['--target', 'aws', '--with-pipeline', '--prefix', prefix, '--mix', 'mixed', ...SMALL, '--verify'])
     expect(status).toBe(0)
     expectAccounted(report)
     expect(report.target).toMatchObject({ kind: 'aws', pipeline: 'in-process' })
@@ -65,7 +65,7 @@ describe(`parevm loadtest against AWS APIs (DynamoDB ${target.dynamodb}, SQS ${t
       workers: 1,
       threads: false,
       blockSize: 500,
-      verify: false,
+      verify: true,
       idleSleepMs: 50,
       backends: { kv: backend.kv, ingress: backend.queues.ingress, shardQueue: backend.queues.shards, doneQueue: backend.queues.done, deadLetter: backend.deadLetters.ingress },
     })

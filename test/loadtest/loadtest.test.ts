@@ -79,7 +79,7 @@ describe('parevm loadtest on the embedded cluster', () => {
     const genesisPath = join(mkdtempSync(join(tmpdir(), 'parevm-loadtest-')), 'genesis.json')
     writeFileSync(genesisPath, JSON.stringify(testGenesisFile({ accounts: 0, extraAlloc: { [addressOf(900)]: { balance: '0x33b2e3c9fd0803ce8000000' } } })))
     const { status, report } = await cli([
-      '--genesis', genesisPath, '--funder-key', to0x(funder), '--mix', 'amm', '--hot', '0.3', ...SMALL, '--accounts', '16', '--rate', '40',
+      '--genesis', genesisPath, '--funder-key', to0x(funder), '--mix', 'amm', '--hot', '0.3', ...SMALL, '--accounts', '16', '--rate', '40', '--verify',
     ])
     expect(status).toBe(0)
     expectAccounted(report)
@@ -100,7 +100,7 @@ describe('parevm loadtest on the embedded cluster', () => {
         kv: backends.kv,
         ingress: backends.ingress,
         injector: { kind: 'queue', queue: backends.ingress },
-        startPipeline: (genesis) => startPipeline({ genesis, workers: 1, threads: false, blockSize: 200, verify: false, backends }),
+        startPipeline: (genesis) => startPipeline({ genesis, workers: 1, threads: false, blockSize: 200, verify: true, backends }),
       },
       {
         workload: { mix: 'transfers', accounts: 30, hotShare: 0.5, pools: 2, seed: 3 },
