@@ -28,7 +28,7 @@ export async function openAwsRuntime(env: CommonEnv, options: { checkTables?: bo
 export function storeRetries(backend: AwsBackend): number {
   // A backend over another store (tests substitute one) has no adapter statistics.
   const s = (backend.kv as Partial<AwsBackend['kv']>).stats
-  if (s === undefined) return 0
+  if (s?.batchGet === undefined) return 0
   return s.batchGet.retries + s.transact.retries + s.batchWrite.retries + s.query.retries
 }
 

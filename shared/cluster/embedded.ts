@@ -29,7 +29,7 @@ import { FaultyQueue, crashDecider, type FaultOptions } from './faults.ts'
 import { serveRpc } from './rpc.ts'
 import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
 
-import type { GenesisState } from '../chain/genesis.ts'
+import { buildGenesis, type GenesisState } from '../chain/genesis.ts'
 import type { Rejection, RejectionCode } from '../intake/rejection.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import { QUEUE_LIMITS, type Queue } from '../ports/queue.ts'
@@ -96,6 +96,9 @@ export interface RunSummary {
   /** The blocks' critical paths added up. */
   criticalPath: CriticalPath
 }
+
+/** Genesis tries that a cluster has advanced (see `EmbeddedCluster.start`). */
+const usedTries = new WeakSet<object>()
 
 /** How many times one block's seal may fail the same way before the run ends with that error. */
 const SEAL_FAILURES_MAX = 3
@@ -197,6 +200,10 @@ export class EmbeddedCluster {
         doneQueue: wrap(new MemoryQueue({ name: 'done', visibilityTimeoutMs: vt, maxReceiveCount: 50, deadLetter: new MemoryQueue({ name: 'done-dlq' }) }), 2),
       }
     }
+    // The coordinator advances the genesis trie as it seals: a GenesisState that another
+    // cluster already used gets a trie of its own, rebuilt from the genesis file.
+    if (usedTries.has(options.genesis.trie)) options = { ...options, genesis: { ...options.genesis, trie: buildGenesis(options.genesis.file).trie } }
+    usedTries.add(options.genesis.trie)
     await initializeChain(backends.kv, options.genesis)
     // With worker threads the sequential check gets a thread of its own and overlaps the engine.
     const verifyInThread = options.verify !== false && options.threads !== false

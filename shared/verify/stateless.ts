@@ -24,6 +24,43 @@ const NEEDS_STATE: ReadonlySet<RejectionCode> = new Set<RejectionCode>([
   'invalid-at-execution',
 ])
 
+const REFERENCE_RLP_DEPTH_MAX = 8
+
+/**
+ * The deepest list nesting in RLP `bytes` from `start` (a linear walk of the headers; stops
+ * early past the limit). Truncated or odd input is left to the decoder to refuse.
+ */
+function rlpListDepth(bytes: Uint8Array, start: number): number {
+  const ends: number[] = []
+  let deepest = 0
+  let i = start
+  while (i < bytes.length && deepest <= REFERENCE_RLP_DEPTH_MAX) {
+    while (ends.length > 0 && i >= ends[ends.length - 1]!) ends.pop()
+    const b = bytes[i]!
+    if (b < 0x80) {
+      i += 1
+    } else if (b <= 0xb7) {
+      i += 1 + (b - 0x80)
+    } else if (b <= 0xbf) {
+      const n = b - 0xb7
+      i += 1 + n + readLength(bytes, i + 1, n)
+    } else {
+      const n = b <= 0xf7 ? 0 : b - 0xf7
+      const length = b <= 0xf7 ? b - 0xc0 : readLength(bytes, i + 1, n)
+      i += 1 + n
+      ends.push(i + length)
+      deepest = Math.max(deepest, ends.length)
+    }
+  }
+  return deepest
+}
+
+function readLength(bytes: Uint8Array, at: number, n: number): number {
+  let length = 0
+  for (let k = 0; k < n && at + k < bytes.length; k++) length = length * 256 + bytes[at + k]!
+  return length
+}
+
 export interface StatelessContext {
   /** The block gas limit the transaction was judged against (gas-above-block-limit). */
   blockGasLimit?: bigint
@@ -57,6 +94,10 @@ export function statelessReasons(raw: string, common: Common, context: Stateless
   if (bytes.length > maxBytes) return { reasons: ['oversize'], detail: `${bytes.length} bytes, over ${maxBytes}` }
   const first = bytes[0]!
   if (first < 0xc0 && first !== 1 && first !== 2) return { reasons: ['unsupported-type'], detail: `type byte 0x${first.toString(16)}` }
+  // @ethereumjs/rlp decodes recursively: deeply nested lists take seconds, then overflow the
+  // stack. A transaction nests at most 4 lists (tx, access list, entry, storage keys).
+  const depth = rlpListDepth(bytes, first < 0xc0 ? 1 : 0)
+  if (depth > REFERENCE_RLP_DEPTH_MAX) return { reasons: ['malformed-transaction'], detail: `RLP lists nested ${depth} deep` }
   let tx: TypedTransaction
   try {
     tx = createTxFromRLP(bytes, { common })
