@@ -131,6 +131,8 @@ const NOT_AVAILABLE: Record<string, string> = {
 }
 
 const FILTER_IDLE_MS = 5 * 60_000
+/** How far above a sender's next nonce a transaction is still accepted. */
+export const NONCE_AHEAD_MAX = 64n
 const LOG_FIELDS = ['fromBlock', 'toBlock', 'address', 'topics', 'blockHash'] as const
 
 export class RpcService {
@@ -457,8 +459,13 @@ export class RpcService {
       if (existing !== undefined) {
         throw new RpcError(RPC_SERVER_ERROR, `replacement transaction underpriced: nonce ${tx.nonce} of ${sender} is already accepted (${existing.hash}) and parevm does not replace accepted transactions`)
       }
+      // Clients that send concurrently can deliver nonce n + 1 just before n: a small gap is
+      // accepted (the sequencer holds a transaction whose predecessor is missing for a moment,
+      // then rejects it as nonce-gap); a wider one is refused at once.
       const next = this.pending.nextNonce(sender, sealedNonce)
-      if (tx.nonce > next) throw new RpcError(RPC_SERVER_ERROR, `nonce too high: address ${sender}, tx: ${tx.nonce} next: ${next} (parevm keeps no queue of future transactions)`)
+      if (tx.nonce > next + NONCE_AHEAD_MAX) {
+        throw new RpcError(RPC_SERVER_ERROR, `nonce too high: address ${sender}, tx: ${tx.nonce} next: ${next} (at most ${NONCE_AHEAD_MAX} above the next nonce are accepted)`)
+      }
       if (account !== undefined && !isEoa(account.codeHash)) throw new RpcError(RPC_SERVER_ERROR, `sender not an eoa: address ${sender}`)
       const baseFee = await this.nextBaseFee(head)
       if (feeCap < baseFee) throw new RpcError(RPC_SERVER_ERROR, `max fee per gas less than block base fee: address ${sender}, maxFeePerGas: ${feeCap} baseFee: ${baseFee}`)

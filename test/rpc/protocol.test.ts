@@ -86,7 +86,7 @@ describe('bad input', () => {
     expect(wrongChain.error.message).toMatch(/invalid chain id for signer/)
     const lowFee = await rpc('eth_sendRawTransaction', [await signed(0, { maxFeePerGas: 1n, maxPriorityFeePerGas: 1n })])
     expect(lowFee.error.message).toMatch(/max fee per gas less than block base fee/)
-    const tooHigh = await rpc('eth_sendRawTransaction', [await signed(0, { nonce: 5 })])
+    const tooHigh = await rpc('eth_sendRawTransaction', [await signed(0, { nonce: 1000 })])
     expect(tooHigh.error.message).toMatch(/nonce too high/)
   })
 })
