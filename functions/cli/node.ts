@@ -34,6 +34,8 @@ export const NODE_HELP = `parevm node [options]    the embedded cluster behind a
   --block-size N     most transactions per block (default 1000)
   --workers N        worker threads (default: cores)
   --no-verify        skip the sequential check of every sealed block
+  --inline           run the workers in the main thread (no worker threads: nearly no CPU
+                     while idle, less throughput)
   --data DIR         not supported yet: the chain lives in memory and ends with the node
 
 JSON-RPC 2.0 over HTTP POST at /; GET / shows the latest blocks live. Ctrl-C stops.
