@@ -114,6 +114,7 @@ const DOC_PAGES = [
   'docs/integration-tests.md',
   'docs/deploy.md',
   'docs/gpu-and-ai.md',
+  'docs/rpc.md',
   'docs/internals.md',
   'docs/design.md',
   'test/fixtures/mainnet-blocks/README.md',
