@@ -7,6 +7,7 @@
  */
 import { silentLogger, type Logger } from '../log.ts'
 
+import type { Clock } from '../ports/clock.ts'
 import type { Queue } from '../ports/queue.ts'
 import type { ShardOutcome, ShardWorker } from '../worker/shard-worker.ts'
 
@@ -19,6 +20,10 @@ export interface WorkerLoopOptions {
   /** Test hook: called before deleting a finished message; throwing simulates a crash. */
   beforeDelete?: (outcome: ShardOutcome) => void
   onOutcome?: (outcome: ShardOutcome) => void
+  /** Time for the heartbeat (default: real timers); a simulation passes its own. */
+  clock?: Clock
+  /** An error that must end the loop (a simulated crash of the process) instead of being retried. */
+  isFatal?: (error: unknown) => boolean
 }
 
 export interface StopSignal {
@@ -30,9 +35,22 @@ export async function runWorkerLoop(worker: ShardWorker, shardQueue: Queue, sign
   while (!signal.stopped) {
     const messages = await shardQueue.receive({ maxMessages: 1, waitMs: options.waitMs, visibilityTimeoutMs: options.visibilityTimeoutMs })
     for (const message of messages) {
-      const heartbeat = setInterval(() => {
+      const beatMs = Math.max(50, Math.floor(options.visibilityTimeoutMs / 2))
+      const beat = (): void => {
         shardQueue.extendVisibility(message.receiptHandle, options.visibilityTimeoutMs).catch(() => {})
-      }, Math.max(50, Math.floor(options.visibilityTimeoutMs / 2)))
+      }
+      const clock = options.clock
+      let beating = true
+      const heartbeat = clock === undefined ? setInterval(beat, beatMs) : undefined
+      if (clock !== undefined) {
+        void (async () => {
+          for (;;) {
+            await clock.sleep(beatMs)
+            if (!beating) return
+            beat()
+          }
+        })()
+      }
       try {
         const outcome = await worker.handle(message)
         options.onOutcome?.(outcome)
@@ -43,9 +61,11 @@ export async function runWorkerLoop(worker: ShardWorker, shardQueue: Queue, sign
         options.beforeDelete?.(outcome)
         await shardQueue.delete([message.receiptHandle])
       } catch (error) {
+        if (options.isFatal?.(error) === true) throw error
         log.warn('shard failed; it will be delivered again', { error, receiveCount: message.receiveCount })
       } finally {
-        clearInterval(heartbeat)
+        beating = false
+        if (heartbeat !== undefined) clearInterval(heartbeat)
       }
     }
   }
