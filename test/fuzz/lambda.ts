@@ -27,7 +27,6 @@ import { count, failure, HANG_MS, newStats, type FuzzFailure, type TargetOptions
 import type { Metrics } from '@aws-lambda-powertools/metrics'
 import type { AwsBackend } from '../../shared/adapters/aws/provision.ts'
 import type { CoordinatorEnv } from '../../functions/commons/config.ts'
-import type { KeyValueStore } from '../../shared/ports/kv-store.ts'
 import type { QueueMessage } from '../../shared/ports/queue.ts'
 
 const silentMetrics = { addMetric: () => {}, publishStoredMetrics: () => {} } as unknown as Metrics
@@ -133,10 +132,7 @@ async function coordinatorRuntime(): Promise<CoordinatorRuntime> {
   } finally {
     await cluster.stop()
   }
-  // The store without its `stats`: storeRetries reads any `stats` as the DynamoDB adapter's and
-  // throws a TypeError on the memory store's (reported, test/fuzz/known-issues.test.ts).
-  const store: KeyValueStore = { get: (k) => kv.get(k), write: (o) => kv.write(o), query: (t, pk, o) => kv.query(t, pk, o), transact: (o) => kv.transact(o) }
-  const backend = { kv: store } as unknown as AwsBackend
+  const backend = { kv } as unknown as AwsBackend
   return createCoordinatorRuntime({} as CoordinatorEnv, { backend, logger: new Logger({ logLevel: 'SILENT' }), metrics: silentMetrics })
 }
 
