@@ -150,6 +150,7 @@ export async function startNode(o: NodeOptions = {}): Promise<RunningNode> {
   const onBlock = (event: BlockEvent): void => {
     const r = event.sealed.report
     backend.noteBlock(event.sealed.record)
+    service.noteSealed(event.sealed.record, event.sealed.receipts)
     summaries.push({
       number: event.sealed.record.number,
       hash: event.sealed.record.hash,

@@ -29,6 +29,7 @@ import {
   RPC_SERVER_ERROR,
 } from './errors.ts'
 import { Params, parseAddress, parseBlockRef, parseHash, QUANTITY, type BlockRef } from './params.ts'
+import { LogIndex } from './log-index.ts'
 import { PendingPool, type PendingTx } from './pending.ts'
 
 import type { RpcBackend } from './backend.ts'
@@ -139,6 +140,8 @@ export class RpcService {
   readonly backend: RpcBackend
   readonly pending: PendingPool
   readonly limits: RpcLimits
+  /** Which blocks hold logs of which address and topic, where the node announces its blocks. */
+  readonly logIndex = new LogIndex()
   private readonly calls: CallRunner
   private readonly options: RpcServiceOptions
   private readonly now: () => number
@@ -603,13 +606,42 @@ export class RpcService {
     return [from, to]
   }
 
+  /**
+   * A sealed block announced by the node (in block order, from genesis): its hash is known and
+   * its logs are indexed.
+   */
+  noteSealed(record: SealedBlockRecord, receipts: readonly ReceiptRecord[]): void {
+    if (this.logIndex.covered === -1 && record.number === '1') this.logIndex.add(0, [])
+    this.logIndex.add(Number(record.number), receipts)
+  }
+
+  /**
+   * The blocks of [from, to] to read for a filter: from the log index where it covers the
+   * range, every block after it (each checked against its header bloom).
+   */
+  private blocksToVisit(filter: LogFilter, from: bigint, to: bigint): bigint[] {
+    const covered = BigInt(this.logIndex.covered)
+    const out: bigint[] = []
+    let next = from
+    if (covered >= from) {
+      const end = to < covered ? to : covered
+      const found = this.logIndex.candidates(Number(from), Number(end), filter.addresses?.map((a) => to0x(a)), filter.topics.map((o) => (o === null ? null : o.map((t) => to0x(t)))))
+      if (found !== undefined) {
+        for (const n of found) out.push(BigInt(n))
+        next = end + 1n
+      }
+    }
+    for (let n = next; n <= to; n++) out.push(n)
+    return out
+  }
+
   /** Logs in [from, to]: blocks whose bloom rules the filter out are skipped unread. */
   private async logsInRange(filter: LogFilter, from: bigint, to: bigint): Promise<RpcObject[]> {
     if (to - from + 1n > BigInt(this.limits.maxLogRange)) {
       throw new RpcError(RPC_LIMIT_EXCEEDED, `query exceeds max block range ${this.limits.maxLogRange} (blocks ${from} to ${to}); ask for a narrower range`)
     }
     const out: RpcObject[] = []
-    for (let n = from; n <= to; n++) {
+    for (const n of this.blocksToVisit(filter, from, to)) {
       const block = await this.resolveBlock({ kind: 'number', number: n })
       if (block === undefined || block.record.txHashes.length === 0) continue
       if (!bloomMatches(block.record.header.logsBloom, filter)) continue
