@@ -187,7 +187,7 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
         if (waitingFor !== undefined) {
           const head = await records.getHead()
           if (head !== undefined && BigInt(head.number) < waitingFor.block && clock.now() - waitingFor.since < 3_000) {
-            await clock.sleep(25)
+            await clock.sleep(50)
             continue
           }
           waitingFor = undefined
@@ -195,7 +195,7 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
         const plan = await sequencer.planNext()
         world.log(ctx.role, 'planNext', plan === undefined ? 'nothing' : `block ${plan.block} txs=${plan.txCount} rejected=${plan.rejected.length} duplicates=${plan.duplicates} carried=${plan.carried}`)
         if (plan !== undefined && plan.txCount > 0) waitingFor = { block: plan.block, since: clock.now() }
-        else await clock.sleep(50)
+        else await clock.sleep(plan === undefined ? 200 : 50)
       } catch (error) {
         rethrowIfDead(ctx, error)
         noteError(ctx, 'planNext', error)
@@ -375,6 +375,7 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
     },
   )
   let idle = 0
+  let steps = 0
   while (!settled) {
     await drainMicrotasks()
     if (settled) break
@@ -385,6 +386,7 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
       continue
     }
     idle = 0
+    steps++
     if (world.chance(world.rates.clockJump)) {
       const ms = 1 + world.int(world.rates.clockJumpMsMax)
       clock.jump(ms)
@@ -394,7 +396,9 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
   }
   if (taskError !== undefined) throw taskError
 
+  const tAudit = performance.now()
   const failures = await audit({ world, kv: inner, genesis, inputs, observed })
+  if (process.env.PAREVM_SIM_PROFILE === '1') console.log(`seed ${options.seed}: run ${(tAudit - t0).toFixed(0)} ms, audit ${(performance.now() - tAudit).toFixed(0)} ms, ${world.events.length} events, ${steps} steps`)
   world.log('sim', 'audited', failures.map((f) => f.invariant).join(',') || 'ok')
   const head = await records.getHead()
   return {
