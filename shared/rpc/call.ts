@@ -117,6 +117,7 @@ export function revertReason(data: Uint8Array): string | undefined {
 export class CallRunner {
   private executor: Executor | undefined
   private queue: Promise<unknown> = Promise.resolve()
+  private envCache: { hash: string; env: BlockEnv } | undefined
 
   constructor(private readonly backend: RpcBackend) {}
 
@@ -128,9 +129,12 @@ export class CallRunner {
 
   /** The environment of the block after the head (what eth_call and eth_estimateGas run in). */
   nextEnv(head: HeadRecord): BlockEnv {
-    const number = BigInt(head.number) + 1n
-    const common = commonFor(this.backend.chain, number, BigInt(head.timestamp) + 1n)
-    return nextBlockEnv(head, common, { coinbase: this.backend.coinbase, blockTimeSec: 1 })
+    if (this.envCache?.hash !== head.hash) {
+      const number = BigInt(head.number) + 1n
+      const common = commonFor(this.backend.chain, number, BigInt(head.timestamp) + 1n)
+      this.envCache = { hash: head.hash, env: nextBlockEnv(head, common, { coinbase: this.backend.coinbase, blockTimeSec: 1 }) }
+    }
+    return structuredClone(this.envCache.env)
   }
 
   /** One call; a refusal (intrinsic gas, fee cap) is an RpcError. */

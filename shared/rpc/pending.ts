@@ -21,10 +21,13 @@ export interface PendingTx {
   seq: number
 }
 
+const RECORD_CHECK_MS = 250
+
 export class PendingPool {
   private readonly bySender = new Map<string, Map<bigint, PendingTx>>()
   private readonly byHash = new Map<string, PendingTx>()
   private seq = 0
+  private readonly recordChecks = new Map<string, number>()
   /** Recently accepted hashes with their sequence numbers (pending-transaction filters). */
   readonly recent: { seq: number; hash: string }[] = []
 
@@ -81,6 +84,12 @@ export class PendingPool {
       else rest.push(e)
     }
     if (rest.length === 0) return
+    // Rejection records: looked up at most every RECORD_CHECK_MS per sender (a burst of sends
+    // from one sender would otherwise look up all its pending hashes on every send).
+    const last = this.recordChecks.get(sender) ?? 0
+    if (now - last < RECORD_CHECK_MS) return
+    this.recordChecks.set(sender, now)
+    if (this.recordChecks.size > 100_000) this.recordChecks.clear()
     const recorded = await hasRecord(rest.map((e) => e.hash))
     rest.forEach((e, i) => {
       if (recorded[i] === true) this.remove(e)
