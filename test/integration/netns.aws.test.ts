@@ -57,7 +57,11 @@ describe.runIf(!support.ok && inCi)('several hosts (network namespaces)', () => 
   })
 })
 
-describe.runIf(support.ok)(`several hosts: workers in network namespaces (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`, () => {
+/** The forwarders need endpoints to forward to (the globalSetup's servers, LocalStack, ...): not AWS itself. */
+const endpointsKnown = /^http:\/\//.test(target.dynamodb) && /^http:\/\//.test(target.sqs)
+if (support.ok && !endpointsKnown) console.warn(`SKIPPED: the several-hosts test needs http endpoints to forward to (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`)
+
+describe.runIf(support.ok && endpointsKnown)(`several hosts: workers in network namespaces (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`, () => {
   const clients = createAwsClients()
   const prefix = uniquePrefix('netns')
   const hosts = [new NetnsHost(0), new NetnsHost(1)]
@@ -118,10 +122,6 @@ describe.runIf(support.ok)(`several hosts: workers in network namespaces (Dynamo
   }
 
   beforeAll(async () => {
-    // The forwarders need the servers' addresses: a local target (the globalSetup's servers).
-    if (!target.local && !/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(target.dynamodb)) {
-      throw new Error(`the several-hosts test forwards to local servers; the target is ${target.dynamodb}`)
-    }
     bundle = await bundleWorker()
     workload = generateWorkload({ txs: TXS, mix: 'mixed', accounts: 50, hotShare: 0.1, pools: 4, seed: 17 })
     genesis = buildGenesis(workload.genesis)
