@@ -5,7 +5,11 @@
  */
 import { z } from 'zod'
 
-const rawTx = z.string().regex(/^(0x)?[0-9a-fA-F]+$/, 'a raw transaction is hex (RLP or typed envelope)')
+/**
+ * A raw transaction is a string (hex of its RLP or typed envelope); whether it is well-formed is
+ * intake's judgement, per transaction: one bad entry never takes a batch's valid ones with it.
+ */
+const rawTx = z.string()
 
 /** Ingress: one raw signed transaction, or several (each is accepted or rejected on its own). */
 export const ingressMessageSchema = z.union([

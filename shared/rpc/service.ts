@@ -449,7 +449,13 @@ export class RpcService {
     if (!decoded.ok) throw new RpcError(RPC_SERVER_ERROR, intakeMessage(decoded.rejection, this.backend.chainId))
     const { tx, hashHex, senderHex } = decoded.tx
     const sender = `0x${senderHex}`
-    if (this.pending.get(hashHex) !== undefined || (await this.includedReceipt(hashHex)) !== undefined) return hashHex
+    if (this.pending.get(hashHex) !== undefined) return hashHex
+    const [record] = await this.backend.receipts([hashHex])
+    if (record?.kind === 'receipt') return hashHex
+    // A transaction's outcome is final: the sequencer drops a hash it has decided before.
+    if (record?.kind === 'rejection') {
+      throw new RpcError(RPC_SERVER_ERROR, `transaction ${hashHex} was already rejected (${record.code}: ${record.reason}); sign it again (a new hash) to retry`)
+    }
     return this.withSenderLock(sender, async () => {
       const [accountValue] = await this.backend.state.load([senderHex])
       const account = decodeAccount(accountValue!.value)

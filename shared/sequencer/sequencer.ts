@@ -183,7 +183,7 @@ export class Sequencer {
     const accounts = await this.state.load(senders)
     const sealedNonce = new Map<string, bigint>()
     senders.forEach((s, i) => sealedNonce.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
-    duplicates += await this.dropSeen(batch, sealedNonce)
+    duplicates += await this.dropSeen(batch)
     const rejected = batch.rejected.map((r) => r.rejection)
     const nextNonce = new Map(sealedNonce)
     const ordered = orderByNonce(batch.pending)
@@ -251,21 +251,21 @@ export class Sequencer {
   }
 
   /**
-   * Drop what was decided before: a transaction below its sender's sealed nonce that has a
-   * receipt (a redelivered message of an included one), and anything from a redelivered message
-   * that already has a record (its rejection was recorded on an earlier delivery). Returns how
-   * many were dropped; their rejections are neither recorded nor counted again.
+   * Drop what was decided before. On the queue a transaction is one input however often it
+   * arrives (a redelivered message, a producer's retried send): a transaction that already has a
+   * record (a receipt, or a rejection: final, sign again to retry) is dropped, and so is a
+   * rejection of a redelivered message that was recorded on an earlier delivery. Returns how
+   * many were dropped; they are neither recorded nor counted again.
    */
-  private async dropSeen(batch: IntakeBatch, sealedNonce: Map<string, bigint>): Promise<number> {
+  private async dropSeen(batch: IntakeBatch): Promise<number> {
     const redelivered = (d: Delivery): boolean => d.message.receiveCount > 1
-    const askPending = batch.pending.filter((p) => p.decoded.tx.nonce < sealedNonce.get(p.decoded.senderHex)! || redelivered(p.delivery))
+    const askPending = batch.pending
     const askRejected = batch.rejected.filter((r) => r.delivery !== undefined && redelivered(r.delivery))
     if (askPending.length === 0 && askRejected.length === 0) return 0
     const known = await this.records.getReceipts([...askPending.map((p) => p.decoded.hashHex), ...askRejected.map((r) => r.rejection.id)])
     const dropPending = new Set<Pending>()
     askPending.forEach((p, i) => {
-      const record = known[i]
-      if (record?.kind === 'receipt' || (record !== undefined && redelivered(p.delivery))) dropPending.add(p)
+      if (known[i] !== undefined) dropPending.add(p)
     })
     const dropRejected = new Set<IntakeRejection>()
     askRejected.forEach((r, i) => {

@@ -67,6 +67,8 @@ export interface SimResult {
   config: { lines: number; workers: number; blockSize: number; trie: 'warm' | 'lazy'; beaconRoots: boolean }
   /** The last error each role met (for a liveness failure's message). */
   lastErrors: Record<string, string>
+  /** The whole event log, when PAREVM_SIM_EVENTS is set (for diagnosing a seed). */
+  eventLog?: string[]
 }
 
 const VT = { ingress: 5_000, shards: 2_000, done: 2_000 }
@@ -406,6 +408,7 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
     ok: failures.every((f) => f.known !== undefined),
     failures: failures.map((f) => ({ ...f, eventText: world.describe(f.event) })),
     traceHash: world.traceHash(),
+    ...(process.env.PAREVM_SIM_EVENTS !== undefined ? { eventLog: world.events.map((e, i) => `#${i} ${e.t} ${e.role} ${e.op} ${e.detail}`) } : {}),
     events: world.events.length,
     faults: { ...world.faults },
     crashPoints: { ...world.crashPoints },

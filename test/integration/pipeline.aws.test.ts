@@ -323,7 +323,8 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
   })
 
   it('malformed ingress messages get one rejection record each and are deleted; the rest of the block proceeds', async () => {
-    const malformed = ['this is not json', '{"foo":1}', '{"raw":"0xzz"}', '{"txs":[]}']
+    // (`{"raw":"0xzz"}` is an envelope of one bad transaction: its own malformed-hex rejection.)
+    const malformed = ['this is not json', '{"foo":1}', '{"raw":5}', '{"txs":[]}']
     await backend.queues.ingress.send(malformed.map((body) => ({ body })))
     await backend.queues.ingress.send([{ body: JSON.stringify({ raw: '0xdeadbeef' }) }])
     const txs = nextTxs(30)
