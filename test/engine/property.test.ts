@@ -4,7 +4,8 @@
  * lines of one sender interleaved) and of the generated mixes (random conflict levels), random
  * shard and worker counts, submitted through the ingress queue (build mode), with seeded faults
  * on every queue: duplicated and delayed ingress, shard and done messages, workers crashing
- * after staging and before acknowledging. Every sealed block must pass the sequential check,
+ * after staging and before acknowledging, the coordinator failing in the middle of a block's
+ * apply (its state writes; the done message comes back and the seal journal finishes it). Every sealed block must pass the sequential check,
  * and every input must be accounted for exactly once by its transaction hash: included in one
  * block with its receipt, or rejected with its record.
  * fast-check prints the seed and the counterexample on failure; PAREVM_PROPERTY_SEED replays it.
@@ -22,10 +23,11 @@ import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.t
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { QUEUE_LIMITS, type Queue, type QueueDepth, type QueueMessage, type ReceiveOptions, type SendEntry } from '../../shared/ports/queue.ts'
 import { generateAdversarial } from '../../shared/workload/adversarial.ts'
-import { generateWorkload, WORKLOAD_MIXES } from '../../shared/workload/generator.ts'
+import { createRng, generateWorkload, WORKLOAD_MIXES } from '../../shared/workload/generator.ts'
 import { runInline } from '../helpers/chain.ts'
 
 import type { ClusterOptions } from '../../shared/cluster/embedded.ts'
+import type { KeyValueStore, UnconditionalOp, WriteOp } from '../../shared/ports/kv-store.ts'
 
 const RUNS = Number(process.env.PAREVM_PROPERTY_RUNS ?? 24)
 
@@ -53,6 +55,7 @@ describe('pipeline property', () => {
   it('every block equals sequential execution; each input accounted for exactly once, under duplication, delay and crashes, ingress faults included', async () => {
     const sources = new Map<string, number>()
     let linesRun = 0
+    let failedApplies = 0
     await fc.assert(
       fc.asyncProperty(
         fc.record({
@@ -74,6 +77,7 @@ describe('pipeline property', () => {
           afterStageCrash: fc.double({ min: 0, max: 0.2, noNaN: true }),
           ingressDuplicate: fc.double({ min: 0, max: 0.3, noNaN: true }),
           ingressDelay: fc.double({ min: 0, max: 0.3, noNaN: true }),
+          applyFailure: fc.double({ min: 0, max: 0.3, noNaN: true }),
           perMessage: fc.integer({ min: 1, max: 4 }),
         }),
         async (p) => {
@@ -89,7 +93,7 @@ describe('pipeline property', () => {
                 })()
           const faults: FaultOptions = { seed: p.seed, duplicate: p.duplicate, delay: p.delay, delayMsMax: 40, workerCrash: p.workerCrash, afterStageCrash: p.afterStageCrash }
           const ingressFaults: FaultOptions = { seed: p.seed, duplicate: p.ingressDuplicate, delay: p.ingressDelay, delayMsMax: 40, workerCrash: 0 }
-          const backends = faultyBackends(300, faults, ingressFaults)
+          const backends = faultyBackends(300, faults, ingressFaults, p.applyFailure)
           const t0 = performance.now()
           const { summary, events, cluster } = await runInline(genesis, raws, {
             workers: p.workers,
@@ -147,13 +151,50 @@ describe('pipeline property', () => {
           sources.set(p.source, (sources.get(p.source) ?? 0) + 1)
           if (process.env.PAREVM_PROPERTY_TRACE !== undefined) console.log(`${p.source} ${raws.length} lines ${p.workers}w/${p.shards}s bs ${p.blockSize}: ${Math.round(performance.now() - t0)} ms, ${summary.blocks} blocks`)
           linesRun += raws.length
+          failedApplies += backends.failedApplies()
         },
       ),
       { numRuns: RUNS, ...(process.env.PAREVM_PROPERTY_SEED === undefined ? {} : { seed: Number(process.env.PAREVM_PROPERTY_SEED) }) },
     )
-    console.log(`pipeline property: ${[...sources].map(([k, v]) => `${v} ${k}`).join(', ')} workloads, ${linesRun} lines`)
+    console.log(`pipeline property: ${[...sources].map(([k, v]) => `${v} ${k}`).join(', ')} workloads, ${linesRun} lines, ${failedApplies} block applies failed midway and finished on redelivery`)
   })
 })
+
+/**
+ * The coordinator failing in the middle of applying a block: a write of state items (only the
+ * coordinator's apply writes them) fails with a server error, seeded, at most twice a run; the
+ * writes of the same apply that went before it stay. The done message comes back and the seal
+ * journal must finish the block, nothing applied twice.
+ */
+class FailingApplyKV implements KeyValueStore {
+  failed = 0
+  constructor(
+    private readonly inner: KeyValueStore,
+    private readonly rng: () => number,
+    private readonly probability: number,
+  ) {}
+  private maybeFail(ops: readonly (WriteOp | UnconditionalOp)[]): void {
+    const state = ops.some((op) => (op.op === 'put' ? op.item.table : op.key.table) === 'state')
+    if (state && this.failed < 2 && this.rng() < this.probability) {
+      this.failed++
+      throw new Error('InternalServerError: injected failure of a state write (coordinator apply)')
+    }
+  }
+  get(keys: Parameters<KeyValueStore['get']>[0]): ReturnType<KeyValueStore['get']> {
+    return this.inner.get(keys)
+  }
+  query(...args: Parameters<KeyValueStore['query']>): ReturnType<KeyValueStore['query']> {
+    return this.inner.query(...args)
+  }
+  async write(ops: readonly UnconditionalOp[]): Promise<void> {
+    this.maybeFail(ops)
+    return this.inner.write(ops)
+  }
+  async transact(ops: readonly WriteOp[]): Promise<void> {
+    this.maybeFail(ops)
+    return this.inner.transact(ops)
+  }
+}
 
 /** A queue that counts the inputs sent through it (bodies `{raw}` or `{txs}`). */
 class CountingQueue implements Queue {
@@ -194,12 +235,14 @@ class CountingQueue implements Queue {
  * as the cluster wraps them itself, and the ingress queue too (duplicated and delayed
  * messages), under a counter of what reached the ingress queue.
  */
-function faultyBackends(vt: number, faults: FaultOptions, ingressFaults: FaultOptions): { ports: NonNullable<ClusterOptions['backends']>; ingressTxs: () => number; redelivered: () => number } {
+function faultyBackends(vt: number, faults: FaultOptions, ingressFaults: FaultOptions, applyFailure: number): { ports: NonNullable<ClusterOptions['backends']>; ingressTxs: () => number; redelivered: () => number; failedApplies: () => number } {
   const deadLetter = new MemoryQueue({ name: 'ingress-dlq' })
   const counted = new CountingQueue(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: vt, maxReceiveCount: 3, deadLetter, fifo: false }))
+  const kv = new FailingApplyKV(new MemoryKeyValueStore(), createRng(faults.seed * 31 + 7), applyFailure)
   return {
+    failedApplies: () => kv.failed,
     ports: {
-      kv: new MemoryKeyValueStore(),
+      kv,
       deadLetter,
       ingress: new FaultyQueue(counted, ingressFaults, 3),
       shardQueue: new FaultyQueue(new MemoryQueue({ name: 'shards', visibilityTimeoutMs: vt, maxReceiveCount: 50, deadLetter: new MemoryQueue({ name: 'shards-dlq' }) }), faults, 1),
@@ -230,7 +273,8 @@ function textId(text: string): string {
 /** The store's id of an input: the hash of its bytes (of its text where it is not hex). */
 function inputId(raw: string): string {
   const hex = raw.startsWith('0x') || raw.startsWith('0X') ? raw.slice(2) : raw
-  const bytes = /^[0-9a-fA-F]*$/.test(hex) && hex.length % 2 === 0 ? fromHex(hex) : new TextEncoder().encode(raw)
+  // As intake decides (shared/intake/decode.ts): an empty or odd-length or non-hex input is text.
+  const bytes = /^[0-9a-fA-F]+$/.test(hex) && hex.length % 2 === 0 ? fromHex(hex) : new TextEncoder().encode(raw)
   return to0x(keccak256(bytes))
 }
 
