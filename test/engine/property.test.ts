@@ -286,6 +286,9 @@ describe('a worker that crashes after staging', () => {
       workers: 1,
       shards: 1,
       blockSize: 450,
+      // Ten to a message: the whole block is taken in within the ingress visibility timeout
+      // even on a loaded machine (one to a message, intake sometimes cut the block in two).
+      perMessage: 10,
       visibilityTimeoutMs: 400,
       faults: { seed: 2, duplicate: 0, delay: 0, delayMsMax: 0, workerCrash: 0, afterStageCrash: 1 },
       sealTimeoutMs: 60_000,
