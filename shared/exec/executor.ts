@@ -194,6 +194,19 @@ export class Executor {
     return slot
   }
 
+  /**
+   * A store failure in the middle of a transaction leaves the VM half-way: the EVM skips its
+   * end-of-call cleanup (transient storage, EIP-1153, is then not cleared) and its journal may be
+   * mid-call. Never run another transaction on that VM: drop it (the next `beginBlock` makes a
+   * fresh one) and return the error to throw. Found by the simulator (a throttled read inside a
+   * TSTORE/TLOAD call left a value that the retried shard then read).
+   */
+  private abandon(slot: VmSlot, error: unknown): unknown {
+    for (const [key, s] of this.slots) if (s === slot) this.slots.delete(key)
+    this.current = undefined
+    return error
+  }
+
   get block(): Block {
     if (this.current === undefined) throw new InvariantError('Executor used before beginBlock()')
     return this.current.block
@@ -221,7 +234,7 @@ export class Executor {
     this.runningTx = tx
     try {
       const result = await runTx(vm, { tx, block, skipHardForkValidation: true, skipNonce: true, skipBalance: true, skipBlockGasLimitValidation: true, blockGasUsed: 0n })
-      if (sm.fatal !== undefined) throw sm.fatal
+      if (sm.fatal !== undefined) throw this.abandon(slot, sm.fatal)
       const out: SimulatedCall = {
         returnValue: result.execResult.returnValue,
         gasUsed: result.totalGasSpent,
@@ -233,8 +246,8 @@ export class Executor {
       if (result.createdAddress !== undefined) out.createdAddress = result.createdAddress.toString()
       return out
     } catch (error) {
-      if (sm.fatal !== undefined) throw sm.fatal
-      if (error instanceof MissingStateError) throw error
+      if (sm.fatal !== undefined) throw this.abandon(slot, sm.fatal)
+      if (error instanceof MissingStateError) throw this.abandon(slot, error)
       throw new ParevmError(cleanMessage(error instanceof Error ? error.message : String(error)))
     } finally {
       await sm.finishTx().catch(() => undefined)
@@ -252,9 +265,9 @@ export class Executor {
     try {
       result = await runTx(vm, { tx, block, skipHardForkValidation: true, blockGasUsed: 0n })
     } catch (error) {
-      if (sm.fatal !== undefined) throw sm.fatal
+      if (sm.fatal !== undefined) throw this.abandon(slot, sm.fatal)
       // Missing state (an unknown BLOCKHASH) is the store's failure, not the transaction's.
-      if (error instanceof MissingStateError) throw error
+      if (error instanceof MissingStateError) throw this.abandon(slot, error)
       const message = cleanMessage(error instanceof Error ? error.message : String(error))
       const access = await sm.finishTx()
       return {
@@ -270,7 +283,7 @@ export class Executor {
         access,
       }
     }
-    if (sm.fatal !== undefined) throw sm.fatal
+    if (sm.fatal !== undefined) throw this.abandon(slot, sm.fatal)
     const access = await sm.finishTx()
     const execution: TxExecution = {
       valid: true,

@@ -317,10 +317,16 @@ export class Sequencer {
         const parsed = ingressMessageSchema.safeParse(parseJson(message.body))
         if (!parsed.success) {
           const issue = parsed.error.issues[0]
+          const id = to0x(keccak256(new TextEncoder().encode(message.body)))
+          if (batch.seen.has(id)) {
+            batch.duplicates++
+            continue
+          }
+          batch.seen.add(id)
           batch.rejected.push({
             delivery,
             rejection: {
-              id: to0x(keccak256(new TextEncoder().encode(message.body))),
+              id,
               code: 'malformed-envelope',
               reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
               inputPrefix: message.body.slice(0, 32),
@@ -333,6 +339,12 @@ export class Sequencer {
         for (const raw of raws) {
           const result = decodeRawTx(raw, { common: txCommon, blockGasLimit: gasLimit, clock: () => this.clock.now() })
           if (!result.ok) {
+            // The same bad input twice in one batch (a duplicated message): one rejection.
+            if (batch.seen.has(result.rejection.id)) {
+              batch.duplicates++
+              continue
+            }
+            batch.seen.add(result.rejection.id)
             batch.rejected.push({ rejection: result.rejection, delivery })
             continue
           }
