@@ -153,6 +153,20 @@ export class Sequencer {
    * for that block exists already (a crash after storing it), its shard messages are re-sent.
    */
   async planNext(): Promise<PlanResult | undefined> {
+    try {
+      return await this.plan()
+    } catch (error) {
+      // What this planning had taken in (held transactions, the next block's intake, the
+      // messages they came in) is dropped, as a restarted sequencer would: their messages come
+      // back after their visibility timeout. Keeping it would let a later block acknowledge a
+      // message whose rejections this failed attempt never recorded (found by the simulator).
+      this.carry = []
+      this.prefetched = undefined
+      throw error
+    }
+  }
+
+  private async plan(): Promise<PlanResult | undefined> {
     const { config } = this.deps
     const head = await this.records.getHead()
     if (head === undefined) throw new ConfigError('the store has no chain head: initialise it with a genesis first')

@@ -53,4 +53,17 @@ describe('engine findings of the simulator', () => {
     const r = await runSeed({ seed: 36 })
     expect(r.failures.filter((f) => f.known !== undefined).map((f) => f.message)).toEqual([])
   })
+
+  // Bug 3 (seeds 6 and 114): after a store failure in the middle of a transaction the executor
+  // reused its VM, whose transient storage the aborted call had left behind: a block differed
+  // from sequential execution (test/engine/executor-abort.test.ts isolates it).
+  // Bug 4 (seeds 22, 39, 65, 91, 100, 149: liveness): a planning attempt that failed after
+  // intake kept its held transactions; a later block acknowledged their message, whose
+  // rejections the failed attempt never recorded: one input without any outcome.
+  it('seals blocks equal to sequential execution and accounts for every input (seeds 6, 65, 114)', async () => {
+    for (const [seed, lines] of [[6, 24], [65, undefined], [114, undefined]] as const) {
+      const r = await runSeed({ seed, ...(lines !== undefined ? { lines } : {}) })
+      expect(r.failures.map((f) => `${f.invariant}: ${f.message}`), `seed ${seed}`).toEqual([])
+    }
+  })
 })
