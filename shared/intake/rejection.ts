@@ -24,7 +24,10 @@ export const REJECTION_CODES = [
 export type RejectionCode = (typeof REJECTION_CODES)[number]
 
 export interface Rejection {
-  /** keccak256 of the raw bytes (the transaction hash when it decodes), 0x-hex. */
+  /**
+   * keccak256 of the raw bytes (the transaction hash when it decodes; of the text where it is not
+   * hex); for a malformed ingress message, `envelopeRejectionId` of its body. 0x-hex.
+   */
   id: string
   code: RejectionCode
   /** One sentence a person can act on. */

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod'
 
+import { keccak256 } from '../crypto/keccak.ts'
+import { to0x } from '../hex.ts'
+
 /**
  * A raw transaction is a string (hex of its RLP or typed envelope); whether it is well-formed is
  * intake's judgement, per transaction: one bad entry never takes a batch's valid ones with it.
@@ -53,4 +56,13 @@ export function parseJson(body: string): unknown {
   } catch (error) {
     return { __unparsable: (error as Error).message }
   }
+}
+
+/**
+ * The id of a malformed ingress message's rejection: keccak-256 of its body with a prefix, so it
+ * never equals the id of a transaction or of a raw input (keccak of its bytes or text): a message
+ * body "0" and a raw transaction "0" are two inputs with two records.
+ */
+export function envelopeRejectionId(body: string): string {
+  return to0x(keccak256(new TextEncoder().encode(`parevm:ingress-message:${body}`)))
 }

@@ -20,7 +20,7 @@ import { partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
 import { defaultDependencyPlanner, type DependencyPlanner } from '../schedule/planner.ts'
 import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
-import { ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
+import { envelopeRejectionId, ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
 import { decodeAccount } from '../state/values.ts'
 import { PART_BYTES_MAX, Records, type HeadRecord, type PlanMeta, type PlanStats } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
@@ -265,16 +265,14 @@ export class Sequencer {
   }
 
   /**
-   * Drop what was decided before. On the queue a transaction is one input however often it
-   * arrives (a redelivered message, a producer's retried send): a transaction that already has a
-   * record (a receipt, or a rejection: final, sign again to retry) is dropped, and so is a
-   * rejection of a redelivered message that was recorded on an earlier delivery. Returns how
-   * many were dropped; they are neither recorded nor counted again.
+   * Drop what was decided before. On the queue an input is one input however often it arrives
+   * (a redelivered message, a producer's retried send): a transaction, or a bad input, that
+   * already has a record (a receipt, or a rejection: final, sign again to retry) is dropped.
+   * Returns how many were dropped; they are neither recorded nor counted again.
    */
   private async dropSeen(batch: IntakeBatch): Promise<number> {
-    const redelivered = (d: Delivery): boolean => d.message.receiveCount > 1
     const askPending = batch.pending
-    const askRejected = batch.rejected.filter((r) => r.delivery !== undefined && redelivered(r.delivery))
+    const askRejected = batch.rejected
     if (askPending.length === 0 && askRejected.length === 0) return 0
     const known = await this.records.getReceipts([...askPending.map((p) => p.decoded.hashHex), ...askRejected.map((r) => r.rejection.id)])
     const dropPending = new Set<Pending>()
@@ -331,7 +329,7 @@ export class Sequencer {
         const parsed = ingressMessageSchema.safeParse(parseJson(message.body))
         if (!parsed.success) {
           const issue = parsed.error.issues[0]
-          const id = to0x(keccak256(new TextEncoder().encode(message.body)))
+          const id = envelopeRejectionId(message.body)
           if (batch.seen.has(id)) {
             batch.duplicates++
             continue

@@ -19,6 +19,7 @@ import { createAwsClients } from '../../shared/adapters/aws/clients.ts'
 import { createResources, deleteResources, openBackend, type AwsBackend } from '../../shared/adapters/aws/provision.ts'
 import { buildGenesis, type GenesisState } from '../../shared/chain/genesis.ts'
 import { FaultyQueue } from '../../shared/cluster/faults.ts'
+import { envelopeRejectionId } from '../../shared/pipeline/messages.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { bigintToHex, fromHex, to0x } from '../../shared/hex.ts'
 import { createChainCommon } from '../../shared/chain/common.ts'
@@ -332,7 +333,7 @@ describe(`pipeline on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`
     const result = await runScenario('malformed input', txs.length)
     expect(result.txs).toBe(30)
     const records = new Records(backend.kv)
-    const ids = malformed.map((body) => to0x(keccak256(new TextEncoder().encode(body))))
+    const ids = malformed.map(envelopeRejectionId)
     const rejections = await records.getReceipts([...ids, to0x(keccak256(Uint8Array.from([0xde, 0xad, 0xbe, 0xef])))])
     for (const r of rejections.slice(0, 4)) expect(r).toMatchObject({ kind: 'rejection', code: 'malformed-envelope' })
     expect(rejections[4]).toMatchObject({ kind: 'rejection' })
