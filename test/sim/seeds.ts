@@ -5,7 +5,7 @@ import { runSeed, type SimResult } from '../../shared/sim/simulator.ts'
 import { CRASH_POINTS, FAULT_KINDS } from '../../shared/sim/world.ts'
 
 /** Seeds in CI (PAREVM_SIM_SEEDS overrides): split over the test files that call runRange. */
-export const SIM_SEEDS = Number(process.env.PAREVM_SIM_SEEDS ?? 40)
+export const SIM_SEEDS = Number(process.env.PAREVM_SIM_SEEDS ?? 240)
 
 /** Small workloads keep a seed near half a second. */
 export function ciLines(seed: number): number {
