@@ -7,16 +7,14 @@
 import { createBlock } from '@ethereumjs/block'
 import { Common, createCustomCommon, Mainnet } from '@ethereumjs/common'
 import { createTxFromRLP } from '@ethereumjs/tx'
-import { Account, Address, bytesToHex } from '@ethereumjs/util'
 import { createVM, runTx, type VM } from '@ethereumjs/vm'
 
 import { fromHex, to0x } from '../shared/hex.ts'
-import { ACCOUNT_KEY_LENGTH } from '../shared/state/keys.ts'
-import { decodeAccount } from '../shared/state/values.ts'
 
 import type { GenesisState } from '../shared/chain/genesis.ts'
 import type { BlockEnv } from '../shared/exec/block-env.ts'
 import { headerDataFromEnv } from '../shared/exec/block-env.ts'
+import { putGenesisState } from '../shared/verify/genesis-state.ts'
 
 export function plainCommon(genesis: GenesisState): Common {
   return createCustomCommon({ chainId: Number(genesis.chainId) }, Mainnet, { hardfork: genesis.hardfork })
@@ -26,21 +24,7 @@ export function plainCommon(genesis: GenesisState): Common {
 export async function baselineVm(genesis: GenesisState): Promise<VM> {
   const common = plainCommon(genesis)
   const vm = await createVM({ common })
-  const sm = vm.stateManager
-  for (const [key, value] of genesis.entries) {
-    if (key.length !== ACCOUNT_KEY_LENGTH) continue
-    const account = decodeAccount(value)!
-    const address = new Address(fromHex(key))
-    await sm.putAccount(address, new Account(account.nonce, account.balance))
-    const code = genesis.codes.get(bytesToHex(account.codeHash).slice(2))
-    if (code !== undefined) await sm.putCode(address, code)
-  }
-  for (const [key, value] of genesis.entries) {
-    if (key.length === ACCOUNT_KEY_LENGTH) continue
-    await sm.putStorage(new Address(fromHex(key.slice(0, ACCOUNT_KEY_LENGTH))), fromHex(key.slice(ACCOUNT_KEY_LENGTH)), value)
-  }
-  await sm.checkpoint()
-  await sm.commit()
+  await putGenesisState(vm.stateManager, genesis)
   return vm
 }
 

@@ -21,7 +21,7 @@
  */
 import { createBlock, createBlockHeader, type Block } from '@ethereumjs/block'
 import { createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
-import { Account, Address, bytesToHex, KECCAK256_RLP } from '@ethereumjs/util'
+import { KECCAK256_RLP } from '@ethereumjs/util'
 import { buildBlock, createVM, runTx, type BlockBuilder, type RunTxResult, type VM } from '@ethereumjs/vm'
 
 import { aiCustomPrecompiles, cpuInference } from '../ai/precompile.ts'
@@ -29,8 +29,7 @@ import { createChainCommon } from '../chain/common.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import { VerificationError } from '../errors.ts'
 import { bytesEqual, fromHex, to0x } from '../hex.ts'
-import { ACCOUNT_KEY_LENGTH } from '../state/keys.ts'
-import { decodeAccount } from '../state/values.ts'
+
 import { classifyExecutionError, codeMatches, shortMessage } from './classify.ts'
 
 import type { GenesisState } from '../chain/genesis.ts'
@@ -39,6 +38,7 @@ import type { Rejection } from '../intake/rejection.ts'
 import type { ReceiptRecord } from '../store/records.ts'
 import type { Common } from '@ethereumjs/common'
 import type { EVMMockBlockchainInterface } from '@ethereumjs/evm'
+import { putGenesisState } from './genesis-state.ts'
 
 export { judgeStatelessRejection, type StatelessContext, type StatelessJudgement } from './stateless.ts'
 
@@ -162,21 +162,7 @@ export class SequentialVerifier {
     // The AI precompile (shared/ai), with its plain CPU implementation.
     const vm = await createVM({ common, blockchain: hashes as never, evmOpts: { customPrecompiles: aiCustomPrecompiles(cpuInference) } })
     const sm = vm.stateManager
-    for (const [key, value] of genesis.entries) {
-      if (key.length !== ACCOUNT_KEY_LENGTH) continue
-      const account = decodeAccount(value)!
-      const address = new Address(fromHex(key))
-      await sm.putAccount(address, new Account(account.nonce, account.balance))
-      const code = genesis.codes.get(bytesToHex(account.codeHash).slice(2))
-      if (code !== undefined) await sm.putCode(address, code)
-    }
-    for (const [key, value] of genesis.entries) {
-      if (key.length === ACCOUNT_KEY_LENGTH) continue
-      const address = new Address(fromHex(key.slice(0, ACCOUNT_KEY_LENGTH)))
-      await sm.putStorage(address, fromHex(key.slice(ACCOUNT_KEY_LENGTH)), value)
-    }
-    await sm.checkpoint()
-    await sm.commit()
+    await putGenesisState(sm, genesis)
     const root = await sm.getStateRoot()
     if (!bytesEqual(root, genesis.stateRoot)) {
       throw new VerificationError(`genesis state roots differ: engine ${to0x(genesis.stateRoot)}, @ethereumjs/vm ${to0x(root)}`)

@@ -1,14 +1,11 @@
 import { createBlock, createBlockHeader } from '@ethereumjs/block'
 import { createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
-import { Account, Address, bytesToHex } from '@ethereumjs/util'
 import { createVM, runTx, type VM } from '@ethereumjs/vm'
 import { describe, expect, it } from 'vitest'
 
 import { createChainCommon } from '../../shared/chain/common.ts'
 import { buildGenesis, parseGenesis, type GenesisState } from '../../shared/chain/genesis.ts'
 import { bytesEqual, fromHex, to0x } from '../../shared/hex.ts'
-import { ACCOUNT_KEY_LENGTH } from '../../shared/state/keys.ts'
-import { decodeAccount } from '../../shared/state/values.ts'
 import {
   BEACON_ROOTS_ADDRESS,
   generateAdversarial,
@@ -19,26 +16,14 @@ import {
 } from '../../shared/workload/adversarial.ts'
 
 import type { Common } from '@ethereumjs/common'
+import { putGenesisState } from '../../shared/verify/genesis-state.ts'
 
 const BLOCK_LINES = 50
 
 async function vmFromGenesis(genesis: GenesisState, common: Common): Promise<VM> {
   const vm = await createVM({ common })
   const sm = vm.stateManager
-  for (const [key, value] of genesis.entries) {
-    if (key.length !== ACCOUNT_KEY_LENGTH) continue
-    const account = decodeAccount(value)!
-    const address = new Address(fromHex(key))
-    await sm.putAccount(address, new Account(account.nonce, account.balance))
-    const code = genesis.codes.get(bytesToHex(account.codeHash).slice(2))
-    if (code !== undefined) await sm.putCode(address, code)
-  }
-  for (const [key, value] of genesis.entries) {
-    if (key.length === ACCOUNT_KEY_LENGTH) continue
-    await sm.putStorage(new Address(fromHex(key.slice(0, ACCOUNT_KEY_LENGTH))), fromHex(key.slice(ACCOUNT_KEY_LENGTH)), value)
-  }
-  await sm.checkpoint()
-  await sm.commit()
+  await putGenesisState(sm, genesis)
   expect(bytesEqual(await sm.getStateRoot(), genesis.stateRoot)).toBe(true)
   return vm
 }
