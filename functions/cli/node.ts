@@ -5,7 +5,9 @@
  * the pipeline whenever transactions wait (at most every --block-time seconds, at once when a
  * block is full). GET / serves a live page of the latest blocks.
  */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { join } from 'node:path'
 
 import { z } from 'zod'
 
@@ -36,7 +38,8 @@ export const NODE_HELP = `parevm node [options]    the embedded cluster behind a
   --no-verify        skip the sequential check of every sealed block
   --inline           run the workers in the main thread (no worker threads: nearly no CPU
                      while idle, less throughput)
-  --data DIR         not supported yet: the chain lives in memory and ends with the node
+  --data DIR         keep the chain in DIR across restarts (rebuilt at start by executing its
+                     blocks again); default: in memory, gone when the node stops
 
 JSON-RPC 2.0 over HTTP POST at /; GET / shows the latest blocks live. Ctrl-C stops.
 See docs/rpc.md for the methods, block tags and how to connect MetaMask, cast, viem and ethers.
@@ -98,6 +101,46 @@ export interface NodeOptions {
   print?: (line: string) => void
   /** Longest time a client may take to send its request (default 30 s). */
   requestTimeoutMs?: number
+  /**
+   * Keep the chain in this folder across restarts: its genesis, its header time step, and every
+   * sealed block's transactions (`blocks.jsonl`). A restart rebuilds the chain by executing those
+   * blocks again, with the same cuts (so the same hashes, checked against the stored ones).
+   */
+  dataDir?: string
+}
+
+/** What `--data DIR` keeps: enough to rebuild the chain exactly. */
+interface DataDirMeta {
+  v: 1
+  /** Seconds between block timestamps (the header's step, not the sealing interval). */
+  headerStepSec: number
+  /** The genesis is the dev chain's (its keys are printed again). */
+  dev: boolean
+}
+
+interface StoredBlock {
+  number: string
+  hash: string
+  raws: string[]
+}
+
+function readDataDir(dir: string): { genesisFile: GenesisFile; meta: DataDirMeta; blocks: StoredBlock[] } | undefined {
+  const genesisPath = join(dir, 'genesis.json')
+  if (!existsSync(genesisPath)) return undefined
+  try {
+    const genesisFile = parseGenesis(JSON.parse(readFileSync(genesisPath, 'utf8')))
+    const meta = JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as DataDirMeta
+    const blocksPath = join(dir, 'blocks.jsonl')
+    const blocks = existsSync(blocksPath)
+      ? readFileSync(blocksPath, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as StoredBlock)
+      : []
+    return { genesisFile, meta, blocks }
+  } catch (error) {
+    throw new ConfigError(`parevm node: cannot read the chain kept in ${dir}: ${(error as Error).message}`, { hint: 'point --data at an empty folder for a new chain' })
+  }
 }
 
 export interface RunningNode {
@@ -117,17 +160,28 @@ const BLOCK_HISTORY = 200
 
 export async function startNode(o: NodeOptions = {}): Promise<RunningNode> {
   const print = o.print ?? (() => {})
-  const accounts = o.genesisFile === undefined ? devAccounts() : []
-  const genesisFile = o.genesisFile ?? devGenesisFile(accounts)
+  const kept = o.dataDir === undefined ? undefined : readDataDir(o.dataDir)
+  if (kept !== undefined && o.genesisFile !== undefined && JSON.stringify(o.genesisFile) !== JSON.stringify(kept.genesisFile)) {
+    throw new ConfigError(`parevm node: ${o.dataDir} holds a chain of another genesis`, { hint: 'leave out --genesis to go on with the kept chain, or use an empty folder' })
+  }
+  const dev = kept?.meta.dev ?? o.genesisFile === undefined
+  const accounts = dev ? devAccounts() : []
+  const genesisFile = kept?.genesisFile ?? o.genesisFile ?? devGenesisFile(accounts)
   const genesis = buildGenesis(genesisFile)
   const blockTimeSec = o.blockTimeSec ?? 0
   const blockSize = o.blockSize ?? 1000
+  const headerStepSec = kept?.meta.headerStepSec ?? Math.max(1, Math.ceil(blockTimeSec))
+  if (o.dataDir !== undefined && kept === undefined) {
+    mkdirSync(o.dataDir, { recursive: true })
+    writeFileSync(join(o.dataDir, 'genesis.json'), `${JSON.stringify(genesisFile, null, 1)}\n`)
+    writeFileSync(join(o.dataDir, 'node.json'), `${JSON.stringify({ v: 1, headerStepSec, dev } satisfies DataDirMeta)}\n`)
+  }
   const cluster = await EmbeddedCluster.start({
     genesis,
     workers: o.workers ?? defaultWorkers(),
     threads: o.threads ?? true,
     blockSize,
-    blockTimeSec: Math.max(1, Math.ceil(blockTimeSec)),
+    blockTimeSec: headerStepSec,
     verify: o.verify ?? true,
   })
   const backend = new StoreBackend({ kv: cluster.kv, ingress: cluster.ingress, chain: genesis.chain, chainId: genesis.chainId, coinbase: genesis.coinbase })
@@ -167,7 +221,32 @@ export async function startNode(o: NodeOptions = {}): Promise<RunningNode> {
       wallMs: event.wallMs,
     })
     if (summaries.length > BLOCK_HISTORY) summaries.splice(0, summaries.length - BLOCK_HISTORY)
+    if (o.dataDir !== undefined && !rebuilding) {
+      const stored: StoredBlock = { number: event.sealed.record.number, hash: event.sealed.record.hash, raws: event.sealed.raws.map((r) => to0x(r)) }
+      appendFileSync(join(o.dataDir, 'blocks.jsonl'), `${JSON.stringify(stored)}\n`)
+    }
     print(blockLine(event))
+  }
+  // A kept chain: execute its blocks again, with their cuts, and check it ends where it did.
+  let rebuilding = false
+  if (kept !== undefined && kept.blocks.length > 0) {
+    rebuilding = true
+    try {
+      await cluster.runOrdered(kept.blocks.flatMap((b) => b.raws), onBlock, { cuts: kept.blocks.map((b) => b.raws.length) })
+    } catch (error) {
+      await cluster.stop()
+      throw error
+    }
+    rebuilding = false
+    const head = await backend.head()
+    const last = kept.blocks[kept.blocks.length - 1]!
+    if (head.number !== last.number || head.hash !== last.hash) {
+      await cluster.stop()
+      throw new ConfigError(`parevm node: the chain kept in ${o.dataDir} rebuilt to block ${head.number} ${head.hash}, not ${last.number} ${last.hash}`, {
+        hint: 'the folder was written by another version of parevm or changed by hand; use an empty folder',
+      })
+    }
+    print(`rebuilt ${kept.blocks.length} block(s) kept in ${o.dataDir}: head #${head.number} ${head.hash}`)
   }
   const waiting = async (): Promise<number> => {
     const d = await cluster.ingress.depth()
@@ -370,11 +449,6 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     schema,
     'node',
   )
-  if (o.data !== undefined) {
-    throw new ConfigError('parevm node: --data is not supported yet: the node keeps its chain in memory, and it ends when the node stops', {
-      hint: 'leave out --data; to keep transactions across runs, save them and replay them with parevm run',
-    })
-  }
   const print = (line: string): void => void process.stdout.write(`${line}\n`)
   const node = await startNode({
     ...(o.genesis !== undefined ? { genesisFile: parseGenesis(readJsonFile(o.genesis, 'genesis')) } : {}),
@@ -385,6 +459,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
     threads: !o.inline,
     verify: o.verify,
+    ...(o.data !== undefined ? { dataDir: o.data } : {}),
     print,
   })
   await new Promise<void>((resolve) => {

@@ -428,7 +428,12 @@ export class EmbeddedCluster {
   async runOrdered(
     inputs: readonly string[],
     onBlock?: (event: BlockEvent) => void | Promise<void>,
-    options: { lineNumbers?: readonly number[]; onRejections?: (rejections: readonly Rejection[]) => void } = {},
+    options: {
+      lineNumbers?: readonly number[]
+      onRejections?: (rejections: readonly Rejection[]) => void
+      /** Exact blocks: block i takes the next `cuts[i]` decodable inputs (a chain being rebuilt). */
+      cuts?: readonly number[]
+    } = {},
   ): Promise<RunSummary> {
     const tally = this.startTally(onBlock, options.onRejections)
     tally.summary.inputs = inputs.length
@@ -451,13 +456,14 @@ export class EmbeddedCluster {
       const rejected: Rejection[] = []
       let gasBudget = 0n
       const intakeStart = performance.now()
+      const cut = options.cuts?.[tally.summary.blocks]
       for (; i < inputs.length; i++) {
         const result = decodeRawTx(inputs[i]!, { common: txCommon, blockGasLimit: gasLimit, clock: () => clock.now() })
         if (!result.ok) {
           rejected.push({ ...result.rejection, line: lineOf(i), block: number.toString() })
           continue
         }
-        if (txs.length >= this.options.blockSize || gasBudget + result.tx.tx.gasLimit > gasLimit) break
+        if (cut !== undefined ? txs.length >= cut : txs.length >= this.options.blockSize || gasBudget + result.tx.tx.gasLimit > gasLimit) break
         gasBudget += result.tx.tx.gasLimit
         txs.push(result.tx)
         txLines.push(lineOf(i))
