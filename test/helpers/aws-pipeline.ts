@@ -63,13 +63,20 @@ export class WorkerProcess {
   private stderr = ''
   private readonly waiters: (() => void)[] = []
 
-  /** `script`: a bundle from bundleWorker(), or undefined to run the TypeScript source with tsx. */
+  /**
+   * `script`: a bundle from bundleWorker(), or undefined to run the TypeScript source with tsx.
+   * `netns`: run it inside that network namespace (`ip netns exec` execs node, so the PID is
+   * node's and signals reach it).
+   */
   constructor(
     readonly name: string,
     env: Record<string, string>,
     script?: string,
+    options: { netns?: string } = {},
   ) {
-    this.child = spawn(process.execPath, script === undefined ? ['--import', 'tsx', join('functions', 'execute-shards.ts')] : [script], {
+    const nodeArgs = script === undefined ? ['--import', 'tsx', join('functions', 'execute-shards.ts')] : [script]
+    const [file, args] = options.netns === undefined ? [process.execPath, nodeArgs] : ['ip', ['netns', 'exec', options.netns, process.execPath, ...nodeArgs]]
+    this.child = spawn(file, args, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -115,15 +122,15 @@ export class WorkerProcess {
     return this.child.exitCode === null && this.child.signalCode === null
   }
 
-  /** Wait for a log line matching `predicate` (bounded by `timeoutMs`). */
-  async waitFor(predicate: (line: WorkerLine) => boolean, timeoutMs: number): Promise<WorkerLine> {
+  /** Wait for a log line matching `predicate` (bounded by `timeoutMs`); `what` names it in errors. */
+  async waitFor(predicate: (line: WorkerLine) => boolean, timeoutMs: number, what = 'the expected log line'): Promise<WorkerLine> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const found = this.lines.find(predicate)
       if (found !== undefined) return found
-      if (!this.running()) throw new Error(`worker ${this.name} exited before the expected log line; stderr:\n${this.stderr}`)
+      if (!this.running()) throw new Error(`worker ${this.name} exited before ${what}; stderr:\n${this.stderr}`)
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`worker ${this.name}: no matching log line within ${timeoutMs} ms; last lines: ${JSON.stringify(this.lines.slice(-5))}\nstderr:\n${this.stderr}`)
+      if (left <= 0) throw new Error(`worker ${this.name}: no ${what} within ${timeoutMs} ms; last lines: ${JSON.stringify(this.lines.slice(-5))}\nstderr:\n${this.stderr}`)
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 500))
         this.waiters.push(() => {

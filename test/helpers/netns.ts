@@ -6,13 +6,9 @@
  * with `ip netns exec`, and the link cut (`ip link set <veth> down`) and restored.
  * Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and iproute2.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { promisify } from 'node:util'
-
-import { REPO_ROOT } from '../setup/local-aws.ts'
-
-import type { WorkerLine } from './aws-pipeline.ts'
 
 const run = promisify(execFile)
 
@@ -166,88 +162,3 @@ export class TcpForwarder {
   }
 }
 
-/**
- * A worker process (the bundled functions/execute-shards.ts) inside a namespace: the same
- * JSON-line capture as WorkerProcess (test/helpers/aws-pipeline.ts), started with `ip netns exec`
- * (which execs node: the PID is node's, so signals reach it).
- */
-export class NetnsWorkerProcess {
-  readonly child: ChildProcess
-  readonly lines: WorkerLine[] = []
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  private stderr = ''
-  private readonly waiters: (() => void)[] = []
-
-  constructor(
-    readonly name: string,
-    ns: string,
-    script: string,
-    env: Record<string, string>,
-  ) {
-    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, script], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let buffer = ''
-    this.child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString()
-      let nl: number
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        try {
-          const parsed = JSON.parse(line) as WorkerLine
-          if (parsed !== null && typeof parsed === 'object' && !('_aws' in parsed)) this.lines.push(parsed)
-        } catch {
-          // not JSON
-        }
-      }
-      for (const w of this.waiters.splice(0)) w()
-    })
-    this.child.stderr!.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString()).slice(-4000)
-    })
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })))
-    void this.exited.then(() => {
-      for (const w of this.waiters.splice(0)) w()
-    })
-  }
-
-  get stderrTail(): string {
-    return this.stderr
-  }
-
-  running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null
-  }
-
-  async waitFor(predicate: (line: WorkerLine) => boolean, timeoutMs: number, what = 'the expected log line'): Promise<WorkerLine> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const found = this.lines.find(predicate)
-      if (found !== undefined) return found
-      if (!this.running()) throw new Error(`worker ${this.name} exited before ${what}; stderr:\n${this.stderr}`)
-      const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`worker ${this.name}: no ${what} within ${timeoutMs} ms; last lines: ${JSON.stringify(this.lines.slice(-5))}\nstderr:\n${this.stderr}`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 500))
-        this.waiters.push(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
-    }
-  }
-
-  /** SIGTERM (drain), SIGKILL after `timeoutMs`. */
-  async stop(timeoutMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.running()) this.child.kill('SIGTERM')
-    const timer = setTimeout(() => {
-      if (this.running()) this.child.kill('SIGKILL')
-    }, timeoutMs)
-    const result = await this.exited
-    clearTimeout(timer)
-    return result
-  }
-}

@@ -28,9 +28,9 @@ import { bootstrapChain } from '../../functions/commons/bootstrap.ts'
 import { coordinatorEnvSchema, loadEnv, sequencerEnvSchema } from '../../functions/commons/config.ts'
 import { createCoordinatorRuntime, createHandler, type CoordinatorRuntime } from '../../functions/seal-block.ts'
 import { createSequencerRuntime, runSequencer } from '../../functions/sequence-block.ts'
-import { EventSourceMapping, bundleWorker } from '../helpers/aws-pipeline.ts'
+import { EventSourceMapping, WorkerProcess, bundleWorker } from '../helpers/aws-pipeline.ts'
 import { uniquePrefix } from '../helpers/aws.ts'
-import { NetnsHost, NetnsWorkerProcess, TcpForwarder, netnsSupport } from '../helpers/netns.ts'
+import { NetnsHost, TcpForwarder, netnsSupport } from '../helpers/netns.ts'
 
 import type { DoneOutcome, SealedBlock } from '../../shared/coordinator/coordinator.ts'
 
@@ -66,7 +66,7 @@ describe.runIf(support.ok && endpointsKnown)(`several hosts: workers in network 
   const prefix = uniquePrefix('netns')
   const hosts = [new NetnsHost(0), new NetnsHost(1)]
   const forwarders: TcpForwarder[] = []
-  const workers: NetnsWorkerProcess[] = []
+  const workers: WorkerProcess[] = []
   const sealed: SealedBlock[] = []
   const outcomes: { at: number; outcome: DoneOutcome }[] = []
   let backend: AwsBackend | undefined
@@ -105,8 +105,10 @@ describe.runIf(support.ok && endpointsKnown)(`several hosts: workers in network 
     }
   }
 
-  function startWorker(name: string, host: NetnsHost, endpoints: Record<string, string>): NetnsWorkerProcess {
-    const worker = new NetnsWorkerProcess(name, host.ns, bundle!.path, {
+  function startWorker(name: string, host: NetnsHost, endpoints: Record<string, string>): WorkerProcess {
+    const worker = new WorkerProcess(
+      name,
+      {
       ...endpoints,
       AWS_ENDPOINT_URL: '',
       PAREVM_PREFIX: prefix,
@@ -116,7 +118,10 @@ describe.runIf(support.ok && endpointsKnown)(`several hosts: workers in network 
       PAREVM_HEALTH_PORT: '0',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       POWERTOOLS_METRICS_DISABLED: 'true',
-    })
+      },
+      bundle!.path,
+      { netns: host.ns },
+    )
     workers.push(worker)
     return worker
   }
