@@ -54,14 +54,17 @@ function commonEnvironment(r: RuntimeResources) {
   }
 }
 
+/** The chain a role builds blocks of or answers for (sequencer, JSON-RPC). */
+function chainEnvironment(r: RuntimeResources) {
+  return { PAREVM_CHAIN_ID: String(r.config.chainId), PAREVM_HARDFORK: r.config.hardfork, PAREVM_COINBASE: r.config.coinbase }
+}
+
 export function sequencerEnvironment(r: RuntimeResources): EnvOf<typeof sequencerEnvSchema> {
   const c = r.config
   return {
     ...commonEnvironment(r),
     ...LAMBDA_GPU,
-    PAREVM_CHAIN_ID: String(c.chainId),
-    PAREVM_HARDFORK: c.hardfork,
-    PAREVM_COINBASE: c.coinbase,
+    ...chainEnvironment(r),
     PAREVM_SHARDS: String(c.shards),
     PAREVM_BLOCK_SIZE: String(c.blockSize),
     PAREVM_BLOCK_TIME_SEC: String(c.blockIntervalSec),
@@ -73,14 +76,7 @@ export function coordinatorEnvironment(r: RuntimeResources): EnvOf<typeof coordi
 }
 
 export function rpcEnvironment(r: RuntimeResources): EnvOf<typeof rpcEnvSchema> {
-  const c = r.config
-  return {
-    ...commonEnvironment(r),
-    ...LAMBDA_GPU,
-    PAREVM_CHAIN_ID: String(c.chainId),
-    PAREVM_HARDFORK: c.hardfork,
-    PAREVM_COINBASE: c.coinbase,
-  }
+  return { ...commonEnvironment(r), ...LAMBDA_GPU, ...chainEnvironment(r) }
 }
 
 export function workerEnvironment(r: RuntimeResources): EnvOf<typeof workerEnvSchema> {
