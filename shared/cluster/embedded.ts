@@ -14,9 +14,7 @@ import { TemplateRegistry } from '../predict/templates.ts'
 import { Sequencer, planOrderedBlock, type PlanResult } from '../sequencer/sequencer.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
 import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
-import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
-import { keccak256 } from '../crypto/keccak.ts'
-import { to0x } from '../hex.ts'
+import { decodeRawTx, inputId, type DecodedTx } from '../intake/decode.ts'
 import { realClock } from '../ports/clock.ts'
 import { Records } from '../store/records.ts'
 import { SequentialVerifier, judgeStatelessRejection, type VerifyResult } from '../verify/sequential.ts'
@@ -625,12 +623,10 @@ export class EmbeddedCluster {
 
 /** The rejection of a transaction too big for an ingress message. */
 export function oversizeRejection(raw: string, limitBytes: number): Rejection {
-  const hex = raw.startsWith('0x') || raw.startsWith('0X') ? raw.slice(2) : raw
-  const bytes = /^[0-9a-fA-F]*$/.test(hex) && hex.length % 2 === 0 ? Buffer.from(hex, 'hex') : Buffer.from(raw)
   return {
-    id: to0x(keccak256(bytes)),
+    id: inputId(raw),
     code: 'oversize',
-    reason: `transaction of ${bytes.length} bytes does not fit an ingress message (${limitBytes} bytes)`,
+    reason: `transaction of ${Buffer.byteLength(raw)} characters does not fit an ingress message (${limitBytes} bytes)`,
     inputPrefix: raw.slice(0, 34),
     atMs: Date.now(),
   }

@@ -86,6 +86,11 @@ export function rlpNestingProblem(bytes: Uint8Array, start = 0): string | undefi
   return undefined
 }
 
+/** The id of an input's record: the hash of its bytes (the transaction hash), or of its text when it is not hex. */
+export function inputId(input: string): string {
+  return to0x(keccak256(parseHex(input) ?? new TextEncoder().encode(input)))
+}
+
 function parseHex(input: string): Uint8Array | undefined {
   const s = input.startsWith('0x') || input.startsWith('0X') ? input.slice(2) : input
   if (s.length === 0 || s.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(s)) return undefined
@@ -104,7 +109,7 @@ export function decodeRawTx(input: string, ctx: IntakeContext): IntakeResult {
 function decodeChecked(input: string, ctx: IntakeContext, now: number, maxBytes: number): IntakeResult {
   const raw = parseHex(input)
   if (raw === undefined) {
-    const id = to0x(keccak256(new TextEncoder().encode(input)))
+    const id = inputId(input)
     return reject(id, 'malformed-hex', 'input is not an even-length hex string', now, { inputPrefix: input.slice(0, 32) })
   }
   const hash = keccak256(raw)
