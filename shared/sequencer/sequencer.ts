@@ -113,7 +113,9 @@ interface IntakeBatch {
 /** A plan for this block was stored by another sequencer first (run one sequencer at a time). */
 export class ConflictingPlanError extends ParevmError {
   constructor(block: string) {
-    super(`another sequencer stored a plan for block ${block} first`, { hint: 'run one sequencer at a time (reserved concurrency 1); this one backs off and its transactions come back' })
+    super(`block ${block} was planned by another sequencer first, or the head moved past its parent while this sequencer planned it`, {
+      hint: 'run one sequencer at a time (reserved concurrency 1); this one stores nothing, acknowledges nothing and plans again from the current head',
+    })
     this.name = 'ConflictingPlanError'
   }
 }

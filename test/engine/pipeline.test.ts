@@ -214,3 +214,48 @@ describe('two sequencers racing for one block', () => {
     expect(depth.visible + depth.inFlight).toBeGreaterThan(0)
   })
 })
+
+describe('a sequencer whose head read went stale', () => {
+  it('stores no plan for a block that was sealed meanwhile and acknowledges nothing (simulator seed 5362)', async () => {
+    const { Sequencer, ConflictingPlanError } = await import('../../shared/sequencer/sequencer.ts')
+    const { initializeChain } = await import('../../shared/cluster/bootstrap.ts')
+    const genesis = testGenesis({ accounts: 4 })
+    const kv = new MemoryKeyValueStore()
+    await initializeChain(kv, genesis)
+    const records = new Records(kv)
+    const genesisHead = (await records.getHead())!
+    // The store as the sequencer sees it: its first head read is answered before the coordinator
+    // seals block 1 (a slow call), every other call sees the store as it is.
+    const [staleHeadItem] = await kv.get([{ table: 'meta', pk: 'head', sk: '-' }])
+    let staleReads = 1
+    const view = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop === 'get') {
+          return async (keys: Parameters<MemoryKeyValueStore['get']>[0]) => {
+            const isHead = keys.length === 1 && keys[0]!.table === 'meta' && keys[0]!.pk === 'head'
+            if (isHead && staleReads-- > 0) return [staleHeadItem]
+            return target.get(keys)
+          }
+        }
+        const value = Reflect.get(target, prop, receiver)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    // Block 1 is sealed (and its plan cleaned up) by someone else before the sequencer plans.
+    const block1 = { ...(await records.getBlock(0n))!, number: '1' }
+    expect(await records.seal(block1, { ...genesisHead, number: '1' }, [])).toBe(true)
+    const ingress = new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 60_000 })
+    const sequencer = new Sequencer({
+      kv: view,
+      ingress,
+      shardQueue: new MemoryQueue({ name: 'shards' }),
+      templates: new TemplateRegistry(),
+      config: { chain: genesis.chain, shardCount: 1, blockSizeMax: 10, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 5 },
+    })
+    await ingress.send([{ body: JSON.stringify({ raw: signTx({ from: 0, nonce: 0, to: addressOf(9), value: 1n }) }) }])
+    await expect(sequencer.planNext()).rejects.toBeInstanceOf(ConflictingPlanError)
+    expect(await records.getPlanMeta(1n)).toBeUndefined()
+    const depth = await ingress.depth()
+    expect(depth.visible + depth.inFlight).toBe(1)
+  })
+})
