@@ -112,6 +112,8 @@ interface IntakeBatch {
 
 /** A plan for this block was stored by another sequencer first (run one sequencer at a time). */
 export class ConflictingPlanError extends ParevmError {
+  /** Planning again from the current head may succeed. */
+  override readonly retryable = true
   constructor(block: string) {
     super(`block ${block} was planned by another sequencer first, or the head moved past its parent while this sequencer planned it`, {
       hint: 'run one sequencer at a time (reserved concurrency 1); this one stores nothing, acknowledges nothing and plans again from the current head',
