@@ -11,7 +11,7 @@
  */
 import { keccak256 } from '../crypto/keccak.ts'
 import { fromHex, toHex } from '../hex.ts'
-import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, type StateKey } from '../state/keys.ts'
+import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from '../state/keys.ts'
 
 export type Source = { k: 'caller' } | { k: 'self' } | { k: 'arg'; i: number } | { k: 'const'; hex: string }
 
@@ -283,9 +283,14 @@ export class TemplateRegistry {
     return Object.fromEntries(this.templates)
   }
 
-  /** Replace every template with `data` (a registry shared through the store). */
+  /**
+   * Take the templates of `data` (a registry shared through the store): each replaces the held
+   * one of its (contract, selector). Held templates that `data` lacks stay: on AWS the sequencer
+   * learns some itself (speculation, shared/predict/speculate.ts) and the coordinator, which
+   * learns only from mispredictions, never sees a call that was predicted right; dropping them
+   * would make the sequencer speculate on those pairs again after every load.
+   */
   load(data: Record<string, Template>): void {
-    this.templates.clear()
     for (const [id, template] of Object.entries(data)) this.templates.set(id, template)
   }
 
@@ -294,4 +299,20 @@ export class TemplateRegistry {
     for (const [id, template] of Object.entries(data)) registry.templates.set(id, template)
     return registry
   }
+}
+
+/**
+ * Teach `templates` what one executed call touched: its read and write sets without the block
+ * beneficiary (its fee is a deferred delta, not a conflict) and without wipe markers. The one
+ * lesson for every learner: the coordinator after validation, the sequencer's speculation.
+ */
+export function learnFromExecution(
+  templates: TemplateRegistry,
+  call: CallShape,
+  access: { reads: ReadonlyMap<StateKey, unknown>; writes: ReadonlyMap<StateKey, unknown> },
+  gasUsed: number,
+  coinbase: AddressHex,
+): void {
+  const keep = (k: StateKey): boolean => k !== coinbase && k[0] !== WIPE_PREFIX
+  templates.learn(call, [...access.reads.keys()].filter(keep), [...access.writes.keys()].filter(keep), gasUsed)
 }

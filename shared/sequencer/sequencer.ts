@@ -18,6 +18,7 @@ import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
 import { partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
+import { Speculator } from '../predict/speculate.ts'
 import { defaultDependencyPlanner, type DependencyPlanner } from '../schedule/planner.ts'
 import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
 import { envelopeRejectionId, ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
@@ -138,6 +139,8 @@ export class Sequencer {
   private readonly log: Logger
   private carry: Pending[] = []
   private prefetched: IntakeBatch | undefined
+  /** Pre-executes calls no template covers, before prediction (shared/predict/speculate.ts). */
+  private readonly speculator = new Speculator()
 
   constructor(private readonly deps: SequencerDeps) {
     validateSequencerConfig(deps.config)
@@ -237,7 +240,9 @@ export class Sequencer {
       included.push(p)
     }
 
-    // 3. Predict and partition.
+    // 3. Predict and partition; first, a few calls no template covers run against the head's
+    // state and teach the templates (bounded; hints only, validation checks everything).
+    const speculation = await this.speculator.speculate(included.map((p) => p.decoded), this.deps.templates, { chain: config.chain, env, state: this.state, blockHashes: head.recentHashes })
     const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(
       included.map((p) => p.decoded),
       this.deps.templates,
@@ -256,7 +261,7 @@ export class Sequencer {
     }
 
     // 4. Store the plan (parts, then meta), dispatch, acknowledge.
-    const stats = planStats(predictions, partition, { intakeMs, predictMs, partitionMs })
+    const stats: PlanStats = { ...planStats(predictions, partition, { intakeMs, predictMs, partitionMs }), speculateMs: speculation.ms, speculatedCalls: speculation.sampled }
     const meta = await storePlanAndDispatch(
       { records: this.records, shardQueue: this.deps.shardQueue, clock: this.clock },
       { chain: config.chain, env, head, txs: included.map((p) => p.decoded), predictions, partition, stats },

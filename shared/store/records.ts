@@ -63,6 +63,10 @@ export interface PlanStats {
   partitionMs: number
   /** Predicted keys per transaction (index-aligned), for the accuracy report. */
   predictedKeys: number
+  /** Pre-execution of calls no template covered (shared/predict/speculate.ts), before predictMs. */
+  speculateMs?: number
+  /** Calls it executed. */
+  speculatedCalls?: number
 }
 
 export interface HeadRecord {

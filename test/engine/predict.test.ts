@@ -41,6 +41,24 @@ describe('templates', () => {
   })
 })
 
+describe('templates shared through the store (load)', () => {
+  it('stored templates replace held ones of the same pair; held pairs the store lacks stay', () => {
+    const call = (to: string, from: number) => ({ caller: addressOf(from).slice(2), to, data: Buffer.from(erc20TransferData(addressOf(2), 5n).slice(2), 'hex') })
+    const other = '0c'.repeat(20)
+    const otherKey = (holder: string): string => other + toHex(mappingSlot(holder, 1n))
+    // The coordinator's registry knows TOKEN; the sequencer's learned OTHER itself and has an old TOKEN.
+    const coordinator = new TemplateRegistry()
+    coordinator.learn(call(TOKEN, 1), [TOKEN, balanceKey(addressOf(1)), balanceKey(addressOf(2))], [balanceKey(addressOf(1)), balanceKey(addressOf(2))], 35_000)
+    const sequencer = new TemplateRegistry()
+    sequencer.learn(call(TOKEN, 1), [TOKEN], [], 21_000)
+    sequencer.learn(call(other, 1), [other, otherKey(addressOf(1))], [otherKey(addressOf(1))], 30_000)
+    sequencer.load(JSON.parse(JSON.stringify(coordinator.toJSON())))
+    expect(sequencer.size).toBe(2)
+    expect(new Set(sequencer.predict(call(TOKEN, 3))!.writes)).toEqual(new Set([balanceKey(addressOf(3)), balanceKey(addressOf(2))]))
+    expect(sequencer.predict(call(other, 4))!.writes).toEqual([otherKey(addressOf(4))])
+  })
+})
+
 describe('prediction and partition', () => {
   it('same sender → same shard; disjoint transfers spread; a hot recipient joins its writers', () => {
     const registry = new TemplateRegistry()
