@@ -6,15 +6,19 @@
  *
  * One invocation plans blocks one after another until the ingress queue stays empty, the
  * invocation's time budget runs out, or `maxBlocks` is reached: plan block N (head + 1), wait
- * until the coordinator seals it, plan N + 1. A plan that is not sealed within
- * PAREVM_SEAL_WAIT_MS has its shard messages sent again (a crash between storing a plan and
- * dispatching it loses nothing). Invoked by an EventBridge schedule; run it with reserved
- * concurrency 1: two sequencers would plan the same block number from different transactions.
+ * until the coordinator seals it (polling the head), plan N + 1 - the block driver of
+ * `shared/cluster/driver.ts`. A plan that is not sealed within PAREVM_SEAL_WAIT_MS has its shard
+ * messages sent again (a crash between storing a plan and dispatching it loses nothing); a plan
+ * stored by an earlier invocation is waited for first. Invoked by an EventBridge schedule; run it
+ * with reserved concurrency 1: two sequencers would plan the same block number from different
+ * transactions.
  */
 import { Records } from '../shared/store/records.ts'
-import { Sequencer, type PlanResult } from '../shared/sequencer/sequencer.ts'
+import { Sequencer, dispatchPlan, type PlanResult } from '../shared/sequencer/sequencer.ts'
 import { TemplateRegistry } from '../shared/predict/templates.ts'
-import { ConfigError, MalformedInputError, ParevmError } from '../shared/errors.ts'
+import { ConfigError, InvariantError, MalformedInputError } from '../shared/errors.ts'
+import { driveBlocks, sealByHeadPolling } from '../shared/cluster/driver.ts'
+import { realClock, type Clock } from '../shared/ports/clock.ts'
 import { loadEnv, sequencerConfig, sequencerEnvSchema, type SequencerEnv } from './commons/config.ts'
 import { openAwsRuntime, once } from './commons/clients.ts'
 import { sequencerInvocationSchema } from './commons/events.ts'
@@ -35,6 +39,8 @@ export interface SequencerRuntime {
   templatesVersion: number
   logger: PowertoolsLogger
   metrics: Metrics
+  /** Time: the deadline, seal polling (default: the real clock). */
+  clock: Clock
 }
 
 export interface SequencerRunOptions {
@@ -52,36 +58,21 @@ export interface SequencerRunResult {
   stoppedBecause: 'idle' | 'deadline' | 'max-blocks'
 }
 
-/** Head polling while a planned block is being sealed. */
-const SEAL_POLL_MS_MIN = 50
-const SEAL_POLL_MS_MAX = 500
-
-export async function createSequencerRuntime(env: SequencerEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics } = {}): Promise<SequencerRuntime> {
+export async function createSequencerRuntime(env: SequencerEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics; clock?: Clock } = {}): Promise<SequencerRuntime> {
   const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true, queues: ['ingress', 'shards'] })).backend
   const logger = options.logger ?? createLogger('sequencer')
   const templates = new TemplateRegistry()
+  const clock = options.clock ?? realClock
   const sequencer = new Sequencer({
     kv: backend.kv,
+    clock,
     ingress: backend.queues.ingress,
     shardQueue: backend.queues.shards,
     templates,
     config: sequencerConfig(env),
     log: engineLogger(logger),
   })
-  return { env, backend, sequencer, records: new Records(backend.kv), templates, templatesVersion: -1, logger, metrics: options.metrics ?? createMetrics('sequencer') }
-}
-
-/** Wait until the head reaches `block` or the time is up; true if it did. */
-async function waitForSeal(records: Records, block: bigint, untilMs: number): Promise<boolean> {
-  let pollMs = SEAL_POLL_MS_MIN
-  // Bounded by time: each round sleeps at least SEAL_POLL_MS_MIN.
-  for (;;) {
-    const head = await records.getHead()
-    if (head !== undefined && BigInt(head.number) >= block) return true
-    if (Date.now() + pollMs > untilMs) return false
-    await new Promise((r) => setTimeout(r, pollMs))
-    pollMs = Math.min(SEAL_POLL_MS_MAX, pollMs * 2)
-  }
+  return { env, backend, sequencer, records: new Records(backend.kv), templates, templatesVersion: -1, logger, metrics: options.metrics ?? createMetrics('sequencer'), clock }
 }
 
 function recordPlan(rt: SequencerRuntime, plan: PlanResult): void {
@@ -101,62 +92,54 @@ function recordPlan(rt: SequencerRuntime, plan: PlanResult): void {
 /** Plan blocks until idle, out of time, or `maxBlocks` planned (see the file comment). */
 export async function runSequencer(rt: SequencerRuntime, options: SequencerRunOptions): Promise<SequencerRunResult> {
   const result: SequencerRunResult = { blocks: 0, txs: 0, rejected: 0, duplicates: 0, lastBlock: undefined, stoppedBecause: 'idle' }
-  const maxBlocks = options.maxBlocks ?? Number.MAX_SAFE_INTEGER
-  let idle = 0
-  // The next block's intake (receive, decode, recover senders), taken while the current one executes.
-  let prefetch: Promise<void> | undefined
-  // Bounded: every round plans a block, waits for a seal, or counts an idle poll; time bounds the rest.
-  for (;;) {
-    if (Date.now() >= options.deadlineMs) {
-      result.stoppedBecause = 'deadline'
-      break
-    }
-    const head = await rt.records.getHead()
-    if (head === undefined) throw new ConfigError('the store has no chain head: bootstrap the chain (genesis) first')
-    const next = BigInt(head.number) + 1n
-    if ((await rt.records.getPlanMeta(next)) !== undefined) {
-      const until = Math.min(options.deadlineMs, Date.now() + rt.env.PAREVM_SEAL_WAIT_MS)
-      if (await waitForSeal(rt.records, next, until)) {
-        await prefetch?.catch((error: unknown) => rt.logger.warn('intake of the next block failed; planNext receives again', { error: error as Error }))
-        prefetch = undefined
-        continue
+  const driven = await driveBlocks<PlanResult, true>({
+    clock: rt.clock,
+    log: engineLogger(rt.logger),
+    deadlineMs: options.deadlineMs,
+    ...(options.maxBlocks !== undefined ? { maxBlocks: options.maxBlocks } : {}),
+    sealWaitMs: rt.env.PAREVM_SEAL_WAIT_MS,
+    // A plan stored by an earlier invocation (a crash, a timeout) is waited for first.
+    resume: async () => {
+      const head = await rt.records.getHead()
+      if (head === undefined) throw new ConfigError('the store has no chain head: bootstrap the chain (genesis) first')
+      const next = BigInt(head.number) + 1n
+      return (await rt.records.getPlanMeta(next)) !== undefined ? next : undefined
+    },
+    plan: async () => {
+      try {
+        rt.templatesVersion = await loadTemplates(rt.backend.kv, rt.templates, rt.templatesVersion)
+      } catch (error) {
+        rt.logger.warn('could not load prediction templates; planning with the ones held', { error: error as Error })
       }
-      if (Date.now() >= options.deadlineMs) continue
-      rt.logger.warn('planned block not sealed in time; sending its shard messages again', { block: next.toString(), waitedMs: rt.env.PAREVM_SEAL_WAIT_MS })
-      await rt.sequencer.planNext()
-      continue
-    }
-    if (result.blocks >= maxBlocks) {
-      result.stoppedBecause = 'max-blocks'
-      break
-    }
-    try {
-      rt.templatesVersion = await loadTemplates(rt.backend.kv, rt.templates, rt.templatesVersion)
-    } catch (error) {
-      rt.logger.warn('could not load prediction templates; planning with the ones held', { error: error as Error })
-    }
-    const plan = await rt.sequencer.planNext()
-    if (plan === undefined) {
-      if (++idle >= rt.env.PAREVM_IDLE_POLLS && rt.sequencer.carried === 0) break
-      continue
-    }
-    idle = 0
-    result.rejected += plan.rejected.length
-    result.duplicates += plan.duplicates
-    recordPlan(rt, plan)
-    if (plan.txCount === 0) continue
-    result.blocks++
-    result.txs += plan.txCount
-    result.lastBlock = plan.block.toString()
-    if (result.blocks < maxBlocks) {
-      prefetch = rt.sequencer.prefetchIntake()
-      prefetch.catch(() => {})
-    }
-    rt.logger.info('block planned', { block: plan.block.toString(), txs: plan.txCount, shards: plan.shards, rejected: plan.rejected.length, carried: plan.carried })
-  }
-  // Messages taken in for the next block stay with this (warm) sequencer, or come back after
-  // their visibility timeout if the container goes away.
-  await prefetch?.catch(() => {})
+      const plan = await rt.sequencer.planNext()
+      if (plan === undefined) return { kind: 'none', tookIn: false }
+      result.rejected += plan.rejected.length
+      result.duplicates += plan.duplicates
+      recordPlan(rt, plan)
+      if (plan.txCount === 0) return { kind: 'none', tookIn: true }
+      result.txs += plan.txCount
+      result.lastBlock = plan.block.toString()
+      rt.logger.info('block planned', { block: plan.block.toString(), txs: plan.txCount, shards: plan.shards, rejected: plan.rejected.length, carried: plan.carried })
+      return { kind: 'block', block: plan.block, plan }
+    },
+    // The next block's intake (receive, decode, recover senders), taken while the current one
+    // executes. What it took in for a block not planned stays with this (warm) sequencer, or
+    // comes back after its visibility timeout if the container goes away.
+    prefetch: () => rt.sequencer.prefetchIntake(),
+    // The seal is seen in the store: the coordinator runs elsewhere.
+    awaitSeal: sealByHeadPolling(rt.records, rt.clock),
+    notSealed: async (block, waitedMs) => {
+      rt.logger.warn('planned block not sealed in time; sending its shard messages again', { block: block.toString(), waitedMs })
+      const meta = await rt.records.getPlanMeta(block)
+      if (meta === undefined) throw new InvariantError(`block ${block} has no stored plan but was waited for`)
+      await dispatchPlan(rt.backend.queues.shards, meta)
+    },
+    // Empty intakes in a row end the invocation, unless transactions are held for a later block.
+    idle: { sleepMs: 0, stop: (idleRounds) => idleRounds >= rt.env.PAREVM_IDLE_POLLS && rt.sequencer.carried === 0 },
+  })
+  if (driven.stoppedBecause === 'end') throw new InvariantError('the sequencer\'s intake never ends')
+  result.blocks = driven.blocks
+  result.stoppedBecause = driven.stoppedBecause
   return result
 }
 
@@ -176,7 +159,7 @@ export const handler = async (event: unknown, context?: { getRemainingTimeInMill
   const remaining = context?.getRemainingTimeInMillis?.() ?? 60_000
   const invocation = parsed.data as { maxBlocks?: number; budgetMs?: number }
   const budget = Math.min(invocation.budgetMs ?? Number.MAX_SAFE_INTEGER, remaining - SAFETY_MARGIN_MS)
-  const result = await runSequencer(rt, { deadlineMs: Date.now() + Math.max(0, budget), ...(invocation.maxBlocks !== undefined ? { maxBlocks: invocation.maxBlocks } : {}) })
+  const result = await runSequencer(rt, { deadlineMs: rt.clock.now() + Math.max(0, budget), ...(invocation.maxBlocks !== undefined ? { maxBlocks: invocation.maxBlocks } : {}) })
   rt.logger.info('sequencer invocation done', { ...result })
   return result
 }

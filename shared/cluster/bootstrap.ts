@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.ts'
 import { bigintToHex, to0x } from '../hex.ts'
 import { Records, type HeadRecord, type SealedBlockRecord } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
+import { realClock, type Clock } from '../ports/clock.ts'
 
 import type { KeyValueStore } from '../ports/kv-store.ts'
 
@@ -24,8 +25,8 @@ export function genesisHead(genesis: GenesisState): HeadRecord {
   }
 }
 
-/** Initialise an empty store. Refuses a store that already has a different chain. */
-export async function initializeChain(kv: KeyValueStore, genesis: GenesisState): Promise<HeadRecord> {
+/** Initialise an empty store. Refuses a store that already has a different chain. `clock` dates the genesis block's record. */
+export async function initializeChain(kv: KeyValueStore, genesis: GenesisState, clock: Clock = realClock): Promise<HeadRecord> {
   const records = new Records(kv)
   const existing = await records.getBlock(0n)
   if (existing !== undefined) {
@@ -48,7 +49,7 @@ export async function initializeChain(kv: KeyValueStore, genesis: GenesisState):
     txParts: 0,
     rejected: [],
     stats: {},
-    sealedAtMs: Date.now(),
+    sealedAtMs: clock.now(),
   }
   await records.putGenesis(block, head)
   return head

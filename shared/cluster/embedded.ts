@@ -4,8 +4,6 @@
  * worker_threads (reaching the store and queues over RPC) or, for tests, as inline async
  * loops. Every sealed block can be checked against sequential @ethereumjs/vm.
  */
-import { Worker } from 'node:worker_threads'
-
 import { Coordinator, type SealedBlock } from '../coordinator/coordinator.ts'
 import { ConfigError, ParevmError, VerificationError, isRetryable } from '../errors.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
@@ -15,24 +13,27 @@ import { Sequencer, planOrderedBlock, type PlanResult } from '../sequencer/seque
 import { nextBlockEnv } from '../chain/next-block.ts'
 import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
 import { decodeRawTx, inputId, type DecodedTx } from '../intake/decode.ts'
-import { realClock } from '../ports/clock.ts'
+import { realClock, type Clock } from '../ports/clock.ts'
 import { Records } from '../store/records.ts'
 import { SequentialVerifier, judgeStatelessRejection, type VerifyResult } from '../verify/sequential.ts'
 import { createChainCommon } from '../chain/common.ts'
-import { ShardWorker } from '../worker/shard-worker.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { initializeChain } from './bootstrap.ts'
 import { criticalPath, sumCriticalPaths, type CriticalPath } from './critical-path.ts'
-import { FaultyQueue, crashDecider, type FaultOptions } from './faults.ts'
-import { serveRpc } from './rpc.ts'
-import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
+import { driveBlocks, monotonicClock, withinClock, type DriveOptions, type PlanStep } from './driver.ts'
+import { FaultyQueue, faultyWorkerPorts, type FaultOptions } from './faults.ts'
+import { ShardWorkerPool, startThread, threadEntry } from './threads.ts'
+
+import type { StopSignal } from './worker-loop.ts'
 
 import { buildGenesis, type GenesisState } from '../chain/genesis.ts'
 import type { Rejection, RejectionCode } from '../intake/rejection.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import { QUEUE_LIMITS, type Queue } from '../ports/queue.ts'
-import type { MessagePort } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import type { Common } from '@ethereumjs/common'
+
+export { workerEntry } from './threads.ts'
 
 export interface ClusterOptions {
   genesis: GenesisState
@@ -56,6 +57,8 @@ export interface ClusterOptions {
   log?: Logger
   /** Use these instead of in-process backends (the AWS backend passes its adapters). */
   backends?: { kv: KeyValueStore; ingress: Queue; shardQueue: Queue; doneQueue: Queue; deadLetter?: Queue }
+  /** Time: seal waits, idle pauses, blocks' wall times, records' dates (default: the real clock). */
+  clock?: Clock
 }
 
 export interface BlockEvent {
@@ -100,25 +103,11 @@ const usedTries = new WeakSet<object>()
 
 /** How many times one block's seal may fail the same way before the run ends with that error. */
 const SEAL_FAILURES_MAX = 3
+/** `runUntilIdle`: the pause after a round that planned no block, and how many such rounds in a row may take nothing in. */
+const IDLE_SLEEP_MS = 5
+const IDLE_ROUNDS_MAX = 10_000
 
 type Backends = NonNullable<ClusterOptions['backends']>
-
-/**
- * A thread's entry: bundled (dist/), `<name>.js` beside us; from sources, a bootstrap that
- * registers tsx and loads `<dir><name>.ts`.
- */
-function threadEntry(name: string, dir = './'): { url: URL; data: Record<string, string> } {
-  const self = import.meta.url
-  if (self.endsWith('.ts')) {
-    return { url: new URL('./ts-worker-bootstrap.mjs', self), data: { __entry: new URL(`${dir}${name}.ts`, self).href } }
-  }
-  return { url: new URL(`./${name}.js`, self), data: {} }
-}
-
-/** The embedded worker thread's entry (also used by the AWS-backed integration runs). */
-export function workerEntry(): { url: URL; data: Record<string, string> } {
-  return threadEntry('worker-thread')
-}
 
 export class EmbeddedCluster {
   readonly kv: KeyValueStore
@@ -132,7 +121,10 @@ export class EmbeddedCluster {
   private readonly verifier: SequentialVerifier | undefined
   private readonly log: Logger
   private readonly signal: StopSignal = { stopped: false }
-  private readonly threads: Worker[] = []
+  /** Records' dates (rejections, plans), and the loop's time (seal waits, idle pauses, wall times). */
+  private readonly clock: Clock
+  private readonly loopClock: Clock
+  private pool: ShardWorkerPool | undefined
   private readonly loops: Promise<void>[] = []
   private readonly sealed = new Map<string, SealedBlock>()
   private readonly waiters = new Map<string, { resolve(sealed: SealedBlock): void; reject(error: Error): void }>()
@@ -160,6 +152,8 @@ export class EmbeddedCluster {
     this.verifier = verifier
     this.records = new Records(this.kv)
     this.log = options.log ?? silentLogger
+    this.clock = options.clock ?? realClock
+    this.loopClock = options.clock ?? monotonicClock
     this.sequencer = new Sequencer({
       kv: this.kv,
       ingress: this.ingress,
@@ -202,63 +196,28 @@ export class EmbeddedCluster {
     // cluster already used gets a trie of its own, rebuilt from the genesis file.
     if (usedTries.has(options.genesis.trie)) options = { ...options, genesis: { ...options.genesis, trie: buildGenesis(options.genesis.file).trie } }
     usedTries.add(options.genesis.trie)
-    await initializeChain(backends.kv, options.genesis)
+    await initializeChain(backends.kv, options.genesis, options.clock)
     // With worker threads the sequential check gets a thread of its own and overlaps the engine.
     const verifyInThread = options.verify !== false && options.threads !== false
     const verifier = options.verify === false || verifyInThread ? undefined : await SequentialVerifier.fromGenesis(options.genesis)
     const cluster = new EmbeddedCluster(options, backends, verifier)
     if (verifyInThread) await cluster.startVerifyThread()
-    cluster.startWorkers(vt)
+    const { faults } = options
+    // Fault injection wraps the ports of workers in this thread: crashes after staging, before acknowledging.
+    cluster.pool = ShardWorkerPool.start({
+      workers: options.workers,
+      threads: options.threads !== false,
+      ports: { kv: cluster.kv, shardQueue: cluster.shardQueue, doneQueue: cluster.doneQueue },
+      visibilityTimeoutMs: vt,
+      inline: { waitMs: 20, log: (i) => cluster.log.child({ worker: i }), ...(faults !== undefined ? { ports: (i, ports) => faultyWorkerPorts(faults, i, ports) } : {}) },
+      onThreadError: (i, error) => cluster.log.error('worker thread failed', { worker: i, error }),
+    })
     cluster.loops.push(cluster.coordinatorLoop())
     return cluster
   }
 
-  private startWorkers(visibilityTimeoutMs: number): void {
-    const { workers, threads = true, faults } = this.options
-    for (let i = 0; i < workers; i++) {
-      if (threads) {
-        const entry = workerEntry()
-        const thread = new Worker(entry.url, { workerData: { ...entry.data, visibilityTimeoutMs, waitMs: 200 } })
-        serveRpc(thread as unknown as MessagePort, { kv: this.kv, shards: this.shardQueue, done: this.doneQueue })
-        thread.on('error', (error) => this.log.error('worker thread failed', { worker: i, error }))
-        this.threads.push(thread)
-        continue
-      }
-      const crashAfterStage = faults === undefined ? undefined : crashDecider(faults, 1000 + i, faults.afterStageCrash ?? 0)
-      const worker = new ShardWorker({
-        kv: this.kv,
-        shardQueue: this.shardQueue,
-        doneQueue: this.doneQueue,
-        log: this.log.child({ worker: i }),
-        ...(crashAfterStage !== undefined
-          ? {
-              afterStage: () => {
-                if (crashAfterStage()) throw new ParevmError('simulated worker crash after staging, before reporting done')
-              },
-            }
-          : {}),
-      })
-      const crash = faults === undefined ? undefined : crashDecider(faults, i)
-      this.loops.push(
-        runWorkerLoop(worker, this.shardQueue, this.signal, {
-          visibilityTimeoutMs,
-          waitMs: 20,
-          log: this.log.child({ worker: i }),
-          ...(crash !== undefined
-            ? {
-                beforeDelete: () => {
-                  if (crash()) throw new ParevmError('simulated worker crash before acknowledging its shard')
-                },
-              }
-            : {}),
-        }),
-      )
-    }
-  }
-
   private async startVerifyThread(): Promise<void> {
-    const entry = threadEntry('verify-thread', '../verify/')
-    const thread = new Worker(entry.url, { workerData: { ...entry.data, genesisFile: this.options.genesis.file } })
+    const thread = startThread(threadEntry('verify-thread', '../verify/'), { genesisFile: this.options.genesis.file })
     await new Promise<void>((resolve, reject) => {
       thread.once('message', () => resolve())
       thread.once('error', reject)
@@ -328,29 +287,33 @@ export class EmbeddedCluster {
     for (const waiter of [...this.waiters.values()]) waiter.reject(fatal)
   }
 
-  private waitForSeal(block: bigint, timeoutMs: number): Promise<SealedBlock> {
+  /** The seal, notified by the coordinator loop; undefined once the clock reaches `untilMs`. */
+  private async awaitSeal(block: bigint, untilMs: number): Promise<SealedBlock | undefined> {
     const key = block.toString()
     const ready = this.sealed.get(key)
-    if (ready !== undefined) return Promise.resolve(ready)
-    if (this.fatal !== undefined) return Promise.reject(this.fatal)
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key)
+    if (ready !== undefined) return ready
+    if (this.fatal !== undefined) throw this.fatal
+    const notified = new Promise<SealedBlock>((resolve, reject) => this.waiters.set(key, { resolve, reject }))
+    try {
+      return await withinClock(this.loopClock, untilMs, notified)
+    } finally {
+      this.waiters.delete(key)
+    }
+  }
+
+  /** The block driver over this cluster: seals notified in process; a seal that does not come in time ends the run. */
+  private drive<P>(o: Pick<DriveOptions<P, SealedBlock>, 'plan' | 'prefetch' | 'idle' | 'maxBlocks' | 'onSealed'>): ReturnType<typeof driveBlocks> {
+    const sealWaitMs = this.options.sealTimeoutMs ?? 600_000
+    return driveBlocks<P, SealedBlock>({
+      ...o,
+      clock: this.loopClock,
+      log: this.log,
+      sealWaitMs,
+      awaitSeal: (block, untilMs) => this.awaitSeal(block, untilMs),
+      notSealed: async (block) => {
         const cause = this.coordinatorError instanceof Error ? ` (last coordinator error: ${this.coordinatorError.message})` : ''
-        reject(new ParevmError(`block ${key} was not sealed within ${timeoutMs} ms${cause}`))
-      }, timeoutMs)
-      this.waiters.set(key, {
-        resolve: (sealed) => {
-          clearTimeout(timer)
-          this.waiters.delete(key)
-          resolve(sealed)
-        },
-        reject: (error) => {
-          clearTimeout(timer)
-          this.waiters.delete(key)
-          reject(error)
-        },
-      })
+        throw new ParevmError(`block ${block} was not sealed within ${sealWaitMs} ms${cause}`)
+      },
     })
   }
 
@@ -367,7 +330,7 @@ export class EmbeddedCluster {
     for (let i = 0; i < rawTxs.length; i += perMessage) {
       const chunk = rawTxs.slice(i, i + perMessage).filter((raw) => {
         if (envelopeBytes([raw]) <= limit) return true
-        rejected.push(oversizeRejection(raw, limit))
+        rejected.push(oversizeRejection(raw, limit, this.clock.now()))
         return false
       })
       // A chunk of fitting transactions that is too big together goes one by one.
@@ -388,28 +351,29 @@ export class EmbeddedCluster {
   ): Promise<RunSummary> {
     const tally = this.startTally(onBlock, onRejections)
     tally.countRejections(this.submitRejected.splice(0))
-    let idleRounds = 0
-    while (tally.summary.blocks < maxBlocks) {
-      const t0 = performance.now()
-      const plan = await this.sequencer.planNext()
-      if (plan !== undefined) tally.countRejections(plan.rejected)
-      tally.summary.duplicatesDropped += plan?.duplicates ?? 0
-      if (plan === undefined || plan.txCount === 0) {
-        const depth = await this.ingress.depth()
-        if (depth.visible + depth.inFlight + depth.delayed === 0 && this.sequencer.carried === 0) break
-        if (plan === undefined && ++idleRounds > 10_000) throw new ParevmError('ingress did not drain')
-        await new Promise((r) => setTimeout(r, 5))
-        continue
-      }
-      idleRounds = 0
-      tally.throwIfFailed()
+    await this.drive<PlanResult>({
+      maxBlocks,
+      plan: async () => {
+        const plan = await this.sequencer.planNext()
+        if (plan === undefined) return { kind: 'none', tookIn: false }
+        tally.countRejections(plan.rejected)
+        tally.summary.duplicatesDropped += plan.duplicates
+        if (plan.txCount === 0) return { kind: 'none', tookIn: true }
+        tally.throwIfFailed()
+        return { kind: 'block', block: plan.block, plan }
+      },
       // Take in the next block's transactions while this one executes (no state needed).
-      const prefetch = this.sequencer.prefetchIntake()
-      prefetch.catch(() => {})
-      const sealed = await this.waitForSeal(plan.block, this.options.sealTimeoutMs ?? 600_000)
-      await prefetch
-      await tally.sealed(plan, sealed, performance.now() - t0)
-    }
+      prefetch: () => this.sequencer.prefetchIntake(),
+      idle: {
+        sleepMs: IDLE_SLEEP_MS,
+        roundsMax: IDLE_ROUNDS_MAX,
+        stop: async () => {
+          const depth = await this.ingress.depth()
+          return depth.visible + depth.inFlight + depth.delayed === 0 && this.sequencer.carried === 0
+        },
+      },
+      onSealed: (plan, sealed, wallMs) => tally.sealed(plan, sealed, wallMs),
+    })
     return tally.finish()
   }
 
@@ -437,12 +401,12 @@ export class EmbeddedCluster {
     tally.summary.inputs = inputs.length
     const lineOf = (i: number): number => options.lineNumbers?.[i] ?? i + 1
     const { chain } = this.options.genesis
-    const records = new Records(this.kv)
-    const clock = realClock
+    const { records, clock } = this
     let head = (await records.getHead())!
     let i = 0
-    while (i < inputs.length) {
-      const t0 = performance.now()
+    /** One block of consecutive lines: planned in their order. */
+    const plan = async (): Promise<PlanStep<{ plan: PlanResult; lines: number[]; intakeMs: number }>> => {
+      if (i >= inputs.length) return { kind: 'end' }
       const number = BigInt(head.number) + 1n
       const common = commonFor(chain, number, BigInt(head.timestamp) + BigInt(this.options.blockTimeSec ?? 12))
       const env = nextBlockEnv(head, common, { coinbase: this.options.genesis.coinbase, blockTimeSec: this.options.blockTimeSec ?? 12 })
@@ -469,20 +433,25 @@ export class EmbeddedCluster {
       const intakeMs = performance.now() - intakeStart
       for (const r of rejected) await records.putRejection(r)
       tally.countRejections(rejected)
-      if (txs.length === 0) continue
+      if (txs.length === 0) return { kind: 'none', tookIn: true }
       tally.throwIfFailed()
       const { meta } = await planOrderedBlock(
         { records, shardQueue: this.shardQueue, clock, templates: this.templates },
         { chain, env, head, txs, shardCount: this.options.shards ?? this.options.workers },
       )
       meta.stats.intakeMs = intakeMs
-      const sealed = await this.waitForSeal(number, this.options.sealTimeoutMs ?? 600_000)
-      for (const r of sealed.rejections) if (r.position !== undefined) r.line = txLines[r.position]
-      sealed.report.timings.intakeMs = intakeMs
-      const plan: PlanResult = { block: number, txCount: txs.length, shards: meta.shardParts.length, rejected, duplicates: 0, carried: 0, stats: meta.stats }
-      await tally.sealed(plan, sealed, performance.now() - t0, txLines)
-      head = sealed.head
+      const planned: PlanResult = { block: number, txCount: txs.length, shards: meta.shardParts.length, rejected, duplicates: 0, carried: 0, stats: meta.stats }
+      return { kind: 'block', block: number, plan: { plan: planned, lines: txLines, intakeMs } }
     }
+    await this.drive({
+      plan,
+      onSealed: async (p, sealed, wallMs) => {
+        for (const r of sealed.rejections) if (r.position !== undefined) r.line = p.lines[r.position]
+        sealed.report.timings.intakeMs = p.intakeMs
+        await tally.sealed(p.plan, sealed, wallMs, p.lines)
+        head = sealed.head
+      },
+    })
     return tally.finish()
   }
 
@@ -614,20 +583,19 @@ export class EmbeddedCluster {
 
   async stop(): Promise<void> {
     this.signal.stopped = true
-    for (const thread of this.threads) thread.postMessage({ control: 'stop' })
-    await Promise.all(this.threads.map((t) => t.terminate()))
+    await this.pool?.stop()
     await this.verifyThread?.terminate()
     await Promise.allSettled(this.loops)
   }
 }
 
 /** The rejection of a transaction too big for an ingress message. */
-export function oversizeRejection(raw: string, limitBytes: number): Rejection {
+export function oversizeRejection(raw: string, limitBytes: number, atMs: number): Rejection {
   return {
     id: inputId(raw),
     code: 'oversize',
     reason: `transaction of ${Buffer.byteLength(raw)} characters does not fit an ingress message (${limitBytes} bytes)`,
     inputPrefix: raw.slice(0, 34),
-    atMs: Date.now(),
+    atMs,
   }
 }

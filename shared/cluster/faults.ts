@@ -1,11 +1,16 @@
 /**
  * Seeded fault injection for the in-process pipeline: duplicated and delayed messages on any
- * queue, and workers that "crash" after staging a shard but before acknowledging it (so the
- * shard is delivered again after its visibility timeout). A failing seed replays exactly.
+ * queue, and workers that "crash" after staging a shard but before reporting it done, or after
+ * reporting it but before acknowledging its message (so the shard is delivered again after its
+ * visibility timeout). A failing seed replays exactly. The faults wrap the ports a worker is
+ * given; the worker itself has no hook for them.
  */
+import { ParevmError } from '../errors.ts'
 import { createRng } from '../workload/generator.ts'
 
+import type { KeyValueStore, WriteOp } from '../ports/kv-store.ts'
 import type { Queue, QueueDepth, QueueMessage, ReceiveOptions, SendEntry } from '../ports/queue.ts'
+import type { WorkerPorts } from './threads.ts'
 
 export interface FaultOptions {
   seed: number
@@ -74,4 +79,51 @@ export class FaultyQueue implements Queue {
 export function crashDecider(faults: FaultOptions, salt: number, probability = faults.workerCrash): () => boolean {
   const rng = createRng(faults.seed * 104729 + salt)
   return () => rng() < probability
+}
+
+/** The put that completes a shard's staging: the head of its part 0, written last (`Records.stage`). */
+function completesStaging(op: WriteOp): boolean {
+  return op.op === 'put' && op.item.table === 'staged' && /^shard#\d+#0$/.test(op.item.sk)
+}
+
+/**
+ * One worker's store: when `crash()` says so, the write that completes a shard's staging
+ * succeeds and then the worker "crashes" (the error ends its handling of the shard before it
+ * reports the shard done).
+ */
+export function crashAfterStaging(kv: KeyValueStore, crash: () => boolean): KeyValueStore {
+  return {
+    get: (keys) => kv.get(keys),
+    write: (ops) => kv.write(ops),
+    query: (table, pk, options) => kv.query(table, pk, options),
+    transact: async (ops) => {
+      await kv.transact(ops)
+      if (ops.some(completesStaging) && crash()) throw new ParevmError('simulated worker crash after staging, before reporting done')
+    },
+  }
+}
+
+/** One worker's view of the shard queue: when `crash()` says so, the worker "crashes" instead of acknowledging a finished shard. */
+export function crashBeforeDelete(queue: Queue, crash: () => boolean): Queue {
+  return {
+    name: queue.name,
+    send: (entries) => queue.send(entries),
+    receive: (options) => queue.receive(options),
+    extendVisibility: (handle, timeoutMs) => queue.extendVisibility(handle, timeoutMs),
+    depth: () => queue.depth(),
+    delete: async (handles) => {
+      if (crash()) throw new ParevmError('simulated worker crash before acknowledging its shard')
+      await queue.delete(handles)
+    },
+  }
+}
+
+/** Worker `worker`'s ports with its seeded crashes: after staging (`afterStageCrash`), before acknowledging (`workerCrash`). */
+export function faultyWorkerPorts(faults: FaultOptions, worker: number, ports: WorkerPorts): WorkerPorts {
+  const afterStage = faults.afterStageCrash ?? 0
+  return {
+    kv: afterStage > 0 ? crashAfterStaging(ports.kv, crashDecider(faults, 1000 + worker, afterStage)) : ports.kv,
+    shardQueue: faults.workerCrash > 0 ? crashBeforeDelete(ports.shardQueue, crashDecider(faults, worker)) : ports.shardQueue,
+    doneQueue: ports.doneQueue,
+  }
 }

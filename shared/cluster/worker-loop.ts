@@ -17,8 +17,6 @@ export interface WorkerLoopOptions {
   /** Retry delay for a shard whose block is not ready (head behind). */
   notReadyRetryMs?: number
   log?: Logger
-  /** Test hook: called before deleting a finished message; throwing simulates a crash. */
-  beforeDelete?: (outcome: ShardOutcome) => void
   onOutcome?: (outcome: ShardOutcome) => void
   /** Time for the heartbeat (default: real timers); a simulation passes its own. */
   clock?: Clock
@@ -58,7 +56,6 @@ export async function runWorkerLoop(worker: ShardWorker, shardQueue: Queue, sign
           await shardQueue.extendVisibility(message.receiptHandle, options.notReadyRetryMs ?? 100)
           continue
         }
-        options.beforeDelete?.(outcome)
         await shardQueue.delete([message.receiptHandle])
       } catch (error) {
         if (options.isFatal?.(error) === true) throw error

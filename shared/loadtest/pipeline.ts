@@ -5,6 +5,7 @@
  * from sequential execution, a seal that times out) stops it and is reported.
  */
 import { EmbeddedCluster, type ClusterOptions } from '../cluster/embedded.ts'
+import { realClock } from '../ports/clock.ts'
 
 export interface PipelineHandle {
   readonly cluster: EmbeddedCluster
@@ -20,6 +21,7 @@ const BLOCKS_PER_ROUND = 20
 export async function startPipeline(options: ClusterOptions & { idleSleepMs?: number }): Promise<PipelineHandle> {
   const cluster = await EmbeddedCluster.start(options)
   const idleSleepMs = options.idleSleepMs ?? 10
+  const clock = options.clock ?? realClock
   let stopped = false
   let failure: unknown
   let blocks = 0
@@ -29,7 +31,7 @@ export async function startPipeline(options: ClusterOptions & { idleSleepMs?: nu
       try {
         const summary = await cluster.runUntilIdle(undefined, BLOCKS_PER_ROUND)
         blocks += summary.blocks
-        if (summary.blocks === 0) await new Promise((r) => setTimeout(r, idleSleepMs))
+        if (summary.blocks === 0) await clock.sleep(idleSleepMs)
       } catch (error) {
         failure = error
         return

@@ -7,16 +7,13 @@
  * Each block runs on a fresh store seeded with its pre-state (blocks are not consecutive);
  * the worker threads, queues and learned templates live as long as the cluster.
  */
-import { Worker, type MessagePort } from 'node:worker_threads'
-
-import { workerEntry } from '../cluster/embedded.ts'
-import { serveRpc } from '../cluster/rpc.ts'
-import { runWorkerLoop, type StopSignal } from '../cluster/worker-loop.ts'
+import { driveBlocks, monotonicClock } from '../cluster/driver.ts'
+import { ShardWorkerPool } from '../cluster/threads.ts'
 import { Coordinator, type SealedBlock } from '../coordinator/coordinator.ts'
 import { ConfigError, ParevmError } from '../errors.ts'
 import { Executor } from '../exec/executor.ts'
 import { silentLogger, type Logger } from '../log.ts'
-import { realClock } from '../ports/clock.ts'
+import { realClock, type Clock } from '../ports/clock.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { decodePlannedTxs } from '../pipeline/codec.ts'
 import { parseJson, shardMessageSchema } from '../pipeline/messages.ts'
@@ -24,7 +21,7 @@ import { TemplateRegistry } from '../predict/templates.ts'
 import { planOrderedBlock } from '../sequencer/sequencer.ts'
 import { Records } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
-import { executePlannedTxs, ShardWorker } from '../worker/shard-worker.ts'
+import { executePlannedTxs } from '../worker/shard-worker.ts'
 import { compareWithHeader, type HeaderComparison } from './compare.ts'
 import { MAINNET, type ReplayFixture } from './fixture.ts'
 import { ReplayStore, seedReplayStore } from './store.ts'
@@ -51,6 +48,8 @@ export interface ReplayClusterOptions {
   /** Learned (contract, selector) templates; shared by the blocks of one cluster. */
   templates?: TemplateRegistry
   log?: Logger
+  /** Time: seal and start-up waits, wall times (default: the real clock). */
+  clock?: Clock
 }
 
 export interface ReplayOptions {
@@ -77,8 +76,6 @@ export interface ReplayRun {
   timings: Record<string, number>
 }
 
-const CONTROL_STOP = { control: 'stop' }
-
 export class ReplayCluster {
   readonly store = new ReplayStore()
   readonly templates: TemplateRegistry
@@ -86,10 +83,9 @@ export class ReplayCluster {
   private readonly shardDlq = new MemoryQueue({ name: 'replay-shards-dlq' })
   private readonly shardQueue: MemoryQueue
   private readonly doneQueue = new MemoryQueue({ name: 'replay-done' })
-  private readonly threads: Worker[] = []
-  private readonly loops: Promise<void>[] = []
-  private readonly signal: StopSignal = { stopped: false }
+  private pool: ShardWorkerPool | undefined
   private readonly log: Logger
+  private readonly clock: Clock
   private readonly shardCount: number
   private readonly visibilityTimeoutMs: number
   private workerError: unknown
@@ -99,6 +95,7 @@ export class ReplayCluster {
   private constructor(private readonly options: ReplayClusterOptions) {
     this.templates = options.templates ?? new TemplateRegistry()
     this.log = options.log ?? silentLogger
+    this.clock = options.clock ?? monotonicClock
     this.shardCount = options.shards ?? options.workers
     this.visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000
     this.shardQueue = new MemoryQueue({ name: 'replay-shards', visibilityTimeoutMs: this.visibilityTimeoutMs, maxReceiveCount: 1, deadLetter: this.shardDlq })
@@ -130,50 +127,20 @@ export class ReplayCluster {
   }
 
   private async startWorkers(): Promise<void> {
-    if (!this.threaded) {
-      // Inline workers report a failed shard at once (threads: through the dead-letter queue).
-      const capture: Logger = { ...silentLogger, warn: (_m, fields) => void (this.workerError ??= fields?.error), child: () => capture }
-      for (let i = 0; i < this.options.workers; i++) {
-        const worker = new ShardWorker({ kv: this.store, shardQueue: this.shardQueue, doneQueue: this.doneQueue })
-        this.loops.push(runWorkerLoop(worker, this.shardQueue, this.signal, { visibilityTimeoutMs: this.visibilityTimeoutMs, waitMs: 20, notReadyRetryMs: 20, log: capture }))
-      }
-      return
-    }
-    const ready: Promise<void>[] = []
-    for (let i = 0; i < this.options.workers; i++) {
-      const entry = workerEntry()
-      const thread = new Worker(entry.url, { workerData: { ...entry.data, visibilityTimeoutMs: this.visibilityTimeoutMs, waitMs: 200 } })
-      serveRpc(thread as unknown as MessagePort, { kv: this.store, shards: this.shardQueue, done: this.doneQueue })
-      thread.on('error', (error) => {
+    // Inline workers report a failed shard at once (threads: through the dead-letter queue).
+    const capture: Logger = { ...silentLogger, warn: (_m, fields) => void (this.workerError ??= fields?.error), child: () => capture }
+    this.pool = ShardWorkerPool.start({
+      workers: this.options.workers,
+      threads: this.threaded,
+      ports: { kv: this.store, shardQueue: this.shardQueue, doneQueue: this.doneQueue },
+      visibilityTimeoutMs: this.visibilityTimeoutMs,
+      inline: { waitMs: 20, notReadyRetryMs: 20, log: () => capture },
+      onThreadError: (i, error) => {
         this.workerError ??= error
         this.log.error('replay worker thread failed', { worker: i, error })
-      })
-      // A thread is ready when it first polls the shard queue (its modules are loaded).
-      ready.push(
-        new Promise<void>((resolve) => {
-          const onMessage = (m: { rpc?: string; target?: string }): void => {
-            if (m?.rpc === 'call' && m.target === 'shards') {
-              thread.off('message', onMessage)
-              resolve()
-            }
-          }
-          thread.on('message', onMessage)
-        }),
-      )
-      this.threads.push(thread)
-    }
-    const timeoutMs = this.options.startTimeoutMs ?? 120_000
-    let timer: NodeJS.Timeout | undefined
-    try {
-      await Promise.race([
-        Promise.all(ready),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new ParevmError(`replay worker threads did not start within ${timeoutMs} ms`)), timeoutMs)
-        }),
-      ])
-    } finally {
-      clearTimeout(timer)
-    }
+      },
+    })
+    await this.pool.ready(this.clock, this.options.startTimeoutMs ?? 120_000)
   }
 
   /** Replay one block: seed its pre-state, plan, execute in shards, seal, compare with its header. */
@@ -199,36 +166,50 @@ export class ReplayCluster {
     this.store.reset(fixture.preState)
     const { head, trie } = await seedReplayStore(this.store, fixture)
     const coordinator = new Coordinator({ kv: this.store, templates, trie, log: this.log.child({ role: 'coordinator' }) })
-    const t0 = performance.now()
-    const { meta, partition } = await planOrderedBlock(
-      { records: this.records, shardQueue: this.shardQueue, clock: realClock, templates },
-      { chain: MAINNET, env: fixture.env, txs: fixture.txs, head, shardCount: this.shardCount },
-    )
-    const tPlan = performance.now()
-    const sealed = await this.waitForSeal(coordinator, fixture.number)
-    const t1 = performance.now()
-    const r = sealed.report
-    return {
-      number: fixture.number,
-      hardfork: fixture.hardfork,
-      txs: r.txs,
-      shards: meta.shardParts.length,
-      groups: partition.groups,
-      reexecuted: r.reexecuted,
-      rejected: r.rejected,
-      prediction: r.prediction,
-      comparison: compareWithHeader(sealed, fixture),
-      sealed,
-      wallMs: t1 - t0,
-      timings: { planMs: tPlan - t0, ...r.timings },
-    }
+    let run: ReplayRun | undefined
+    let planned = false
+    // One block through the block driver: planned in the fixture's order, its seal pumped here.
+    await driveBlocks({
+      clock: this.clock,
+      log: this.log,
+      sealWaitMs: this.options.sealTimeoutMs ?? 600_000,
+      plan: async () => {
+        if (planned) return { kind: 'end' }
+        planned = true
+        const t0 = performance.now()
+        const { meta, partition } = await planOrderedBlock(
+          { records: this.records, shardQueue: this.shardQueue, clock: this.options.clock ?? realClock, templates },
+          { chain: MAINNET, env: fixture.env, txs: fixture.txs, head, shardCount: this.shardCount },
+        )
+        return { kind: 'block', block: fixture.number, plan: { shards: meta.shardParts.length, groups: partition.groups, planMs: performance.now() - t0 } }
+      },
+      awaitSeal: (number, untilMs) => this.pumpUntilSealed(coordinator, number, untilMs),
+      onSealed: (plan, sealed, wallMs) => {
+        const r = sealed.report
+        run = {
+          number: fixture.number,
+          hardfork: fixture.hardfork,
+          txs: r.txs,
+          shards: plan.shards,
+          groups: plan.groups,
+          reexecuted: r.reexecuted,
+          rejected: r.rejected,
+          prediction: r.prediction,
+          comparison: compareWithHeader(sealed, fixture),
+          sealed,
+          wallMs,
+          timings: { planMs: plan.planMs, ...r.timings },
+        }
+      },
+    })
+    if (run === undefined) throw new ParevmError(`block ${fixture.number} was planned but not sealed`)
+    return run
   }
 
-  private async waitForSeal(coordinator: Coordinator, number: bigint): Promise<SealedBlock> {
-    const timeoutMs = this.options.sealTimeoutMs ?? 600_000
-    const deadline = performance.now() + timeoutMs
-    const roundsMax = Math.ceil(timeoutMs / 10) + 100
-    for (let round = 0; round < roundsMax && performance.now() < deadline; round++) {
+  /** Run the coordinator on the done queue until `number` is sealed, or undefined once the clock reaches `untilMs`. */
+  private async pumpUntilSealed(coordinator: Coordinator, number: bigint, untilMs: number): Promise<SealedBlock | undefined> {
+    const roundsMax = Math.ceil(Math.max(0, untilMs - this.clock.now()) / 10) + 100
+    for (let round = 0; round < roundsMax && this.clock.now() < untilMs; round++) {
       if (this.workerError !== undefined) throw asError(this.workerError, `a worker failed on block ${number}`)
       const dead = await this.shardDlq.receive({ maxMessages: 10, waitMs: 0 })
       if (dead.length > 0) {
@@ -248,7 +229,7 @@ export class ReplayCluster {
         if (outcome.kind === 'sealed' && outcome.sealed.report.block === number) return outcome.sealed
       }
     }
-    throw new ParevmError(`block ${number} was not sealed within ${timeoutMs} ms`)
+    return undefined
   }
 
   /** A shard that failed in a worker thread: run it here, where its error can be reported. */
@@ -272,10 +253,7 @@ export class ReplayCluster {
   }
 
   async stop(): Promise<void> {
-    this.signal.stopped = true
-    for (const thread of this.threads) thread.postMessage(CONTROL_STOP)
-    await Promise.all(this.threads.map((t) => t.terminate()))
-    await Promise.allSettled(this.loops)
+    await this.pool?.stop()
   }
 }
 

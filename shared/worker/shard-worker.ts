@@ -31,8 +31,6 @@ export interface WorkerDeps {
   log?: Logger
   /** Chains this worker may execute (a guard against a misrouted plan). */
   allowChain?: (chain: ChainSpec) => boolean
-  /** Fault injection: runs after staging, before reporting the shard done (a throw is a crash). */
-  afterStage?: () => void
 }
 
 export type ShardOutcome =
@@ -114,7 +112,6 @@ export class ShardWorker {
     const t1 = performance.now()
     const stagedParts = chunkBySize(results, stagedSize, PART_BYTES_MAX).map(encodeStagedTxs)
     const fresh = await this.records.stage(block, msg.shard, stagedParts)
-    this.deps.afterStage?.()
     timings.stageMs = performance.now() - t1
     timings.totalMs = performance.now() - t0
     await this.reportDone(msg, stagedParts.length, timings)
