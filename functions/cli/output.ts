@@ -1,5 +1,5 @@
 /** Human-readable output for the CLI: progress on stderr, results on stdout. */
-import { gpuStatus, gpuStatusLine, gpuSummaryLine } from '../../shared/gpu/backend.ts'
+import { defaultGpuContext } from '../../shared/gpu/defaults.ts'
 
 import type { BlockEvent, RunSummary } from '../../shared/cluster/embedded.ts'
 
@@ -54,8 +54,8 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
     ['gas used', fmt(Number(s.gasUsed))],
     ['head', `#${s.head.number} ${s.head.hash}`],
     ['state root', s.head.stateRoot],
-    ['gpu', gpuSummaryLine()],
-    ...(verbose ? [['gpu details (main thread)', gpuStatusLine()] as [string, string]] : []),
+    ['gpu', defaultGpuContext().summaryLine()],
+    ...(verbose ? [['gpu details (main thread)', defaultGpuContext().statusLine()] as [string, string]] : []),
     ...Object.entries(extra),
   ]
   if (s.deadLettered > 0) rows.push(['dead-lettered messages', String(s.deadLettered)])
@@ -64,5 +64,5 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
 }
 
 export function summaryJson(s: RunSummary, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ ...s, gasUsed: s.gasUsed.toString(), gpu: { summary: gpuSummaryLine(), ...gpuStatus() }, ...extra }, null, 2)
+  return JSON.stringify({ ...s, gasUsed: s.gasUsed.toString(), gpu: { summary: defaultGpuContext().summaryLine(), ...defaultGpuContext().status() }, ...extra }, null, 2)
 }

@@ -12,14 +12,19 @@
  * (contract, selector): the precompile input's longest common suffix with the calldata (the
  * ABI-encoded array, copied through) plus the constant prefix before it (the model address and
  * the offset). A wrong prediction only wastes one evaluation.
+ *
+ * A service holds its own cache, templates and parsed models, and batches through the GPU
+ * context it was given (none: every call computes on demand on the CPU). The executors of one
+ * worker share one service; the entry points use the thread's default (defaultInferenceService).
  */
 import { decodeAccount, KECCAK256_NULL } from '../state/values.ts'
 import { bytesEqual, toHex } from '../hex.ts'
-import { runStage, stageWouldUseGpu } from '../gpu/gate.ts'
+import { defaultGpuContext } from '../gpu/defaults.ts'
 import { mlpBatchGpu } from '../gpu/kernels/mlp.ts'
 import { evaluateCpu, type Model } from './model.ts'
-import { AI_PRECOMPILE_ADDRESS, decodeAiInput, modelForCode, type InferenceHooks } from './precompile.ts'
+import { AI_PRECOMPILE_ADDRESS, decodeAiInput, ModelCache, type InferenceHooks } from './precompile.ts'
 
+import type { GpuContext } from '../gpu/context.ts'
 import type { BlockView } from '../state/view.ts'
 
 export const MAX_CACHE_ENTRIES = 65_536
@@ -59,10 +64,21 @@ export type ModelLoader = (address: string) => Promise<{ codeHash: string; code:
 
 const AI_ADDRESS_HEX = AI_PRECOMPILE_ADDRESS.slice(2)
 
+export interface InferenceServiceOptions {
+  /** The GPU context whose `ai` stage batches evaluate on (default: none, no batching). */
+  gpu?: GpuContext
+}
+
 export class InferenceService {
   readonly stats: InferenceStats = { calls: 0, cacheHits: 0, cpuEvaluations: 0, predicted: 0, batches: 0, batchedInputs: 0, kernelBatches: 0 }
   private readonly cache = new Map<string, Int32Array>()
   private readonly templates = new Map<string, CallTemplate>()
+  private readonly models = new ModelCache()
+  private readonly gpu: GpuContext | undefined
+
+  constructor(options: InferenceServiceOptions = {}) {
+    this.gpu = options.gpu
+  }
 
   evaluate(codeHash: string, model: Model, input: Int8Array): Int32Array {
     this.stats.calls++
@@ -113,7 +129,8 @@ export class InferenceService {
    * stage runs on the GPU; otherwise nothing happens here and calls compute on demand.
    */
   async prepare(txs: readonly CallTx[], loadModel: ModelLoader): Promise<void> {
-    if (!(await stageWouldUseGpu('ai', Number.MAX_SAFE_INTEGER))) return
+    const gpu = this.gpu
+    if (gpu === undefined || !(await gpu.stageWouldUseGpu('ai', Number.MAX_SAFE_INTEGER))) return
     const byModel = new Map<string, Map<string, Int8Array>>()
     let count = 0
     for (const tx of txs) {
@@ -132,11 +149,11 @@ export class InferenceService {
     for (const [address, inputs] of byModel) {
       const loaded = await loadModel(address)
       if (loaded === undefined) continue
-      const model = modelForCode(loaded.codeHash, loaded.code)
+      const model = this.models.get(loaded.codeHash, loaded.code)
       if (model === undefined) continue
       const batch = [...inputs.values()].filter((x) => x.length === model.inputDim && !this.cache.has(cacheKey(loaded.codeHash, x)))
-      if (batch.length === 0 || !(await stageWouldUseGpu('ai', batch.length))) continue
-      const outcome = await runStage('ai', {
+      if (batch.length === 0 || !(await gpu.stageWouldUseGpu('ai', batch.length))) continue
+      const outcome = await gpu.runStage('ai', {
         size: batch.length,
         gpu: (backend) => mlpBatchGpu(backend, model, batch),
         cpu: () => batch.map((x) => evaluateCpu(model, x)),
@@ -152,6 +169,7 @@ export class InferenceService {
   /** The precompile's hooks for an executor: `currentTx` names the transaction running. */
   hooks(currentTx: () => CallTx | undefined): InferenceHooks {
     return {
+      models: this.models,
       evaluate: (codeHash, model, input) => this.evaluate(codeHash, model, input),
       observe: (input) => {
         const tx = currentTx()
@@ -181,9 +199,12 @@ export function viewModelLoader(view: BlockView): ModelLoader {
   }
 }
 
-let shared: InferenceService | undefined
-/** One service per thread: the executors of a worker (and the coordinator) share its cache. */
+let defaultService: InferenceService | undefined
+/**
+ * The thread's default service, on the thread's default GPU context (shared/gpu/defaults.ts):
+ * what an Executor uses when it is given none.
+ */
 export function defaultInferenceService(): InferenceService {
-  shared ??= new InferenceService()
-  return shared
+  defaultService ??= new InferenceService({ gpu: defaultGpuContext() })
+  return defaultService
 }

@@ -33,6 +33,8 @@ export interface InferenceHooks {
   evaluate(codeHash: string, model: Model, input: Int8Array): Int32Array
   /** Called with every well-formed input (the engine learns to predict inputs from calldata). */
   observe?(input: Uint8Array): void
+  /** Parsed models by code hash (default: a cache of the precompile's own). */
+  models?: ModelCache
 }
 
 /** The plain CPU implementation: what the sequential reference uses. */
@@ -109,18 +111,22 @@ export function aiGas(model: Model, codeLength: number): bigint {
   return AI_GAS_BASE + AI_GAS_PER_MODEL_WORD * BigInt(Math.ceil(codeLength / 32)) + BigInt(Math.ceil(model.macs / AI_MACS_PER_GAS))
 }
 
-const parsed = new Map<string, Model | null>()
 const MAX_PARSED_MODELS = 64
 
-/** Parse model code, cached by code hash (bounded). Null: the code is not a model. */
-export function modelForCode(codeHash: string, code: Uint8Array): Model | undefined {
-  let model = parsed.get(codeHash)
-  if (model === undefined) {
-    if (parsed.size >= MAX_PARSED_MODELS) parsed.clear()
-    model = decodeModel(code) ?? null
-    parsed.set(codeHash, model)
+/** Parsed model code by code hash (bounded), one per inference service or precompile instance. */
+export class ModelCache {
+  private readonly parsed = new Map<string, Model | null>()
+
+  /** The model in this code; undefined when the code is not a model. */
+  get(codeHash: string, code: Uint8Array): Model | undefined {
+    let model = this.parsed.get(codeHash)
+    if (model === undefined) {
+      if (this.parsed.size >= MAX_PARSED_MODELS) this.parsed.clear()
+      model = decodeModel(code) ?? null
+      this.parsed.set(codeHash, model)
+    }
+    return model ?? undefined
   }
-  return model ?? undefined
 }
 
 function failure(gasLimit: bigint): ExecResult {
@@ -137,6 +143,7 @@ interface StateReader {
 }
 
 export function aiPrecompileFunction(hooks: InferenceHooks): (opts: PrecompileInput) => Promise<ExecResult> {
+  const models = hooks.models ?? new ModelCache()
   return async (opts) => {
     const call = decodeAiInput(opts.data)
     if (call === undefined) return failure(opts.gasLimit)
@@ -147,7 +154,7 @@ export function aiPrecompileFunction(hooks: InferenceHooks): (opts: PrecompileIn
     if (account === undefined || bytesEqual(account.codeHash, KECCAK256_NULL)) return failure(opts.gasLimit)
     const code = await sm.getCode(address)
     const codeHash = toHex(account.codeHash)
-    const model = modelForCode(codeHash, code)
+    const model = models.get(codeHash, code)
     if (model === undefined || model.inputDim !== call.input.length) return failure(opts.gasLimit)
     const gas = aiGas(model, code.length)
     if (gas > opts.gasLimit) {

@@ -25,6 +25,7 @@ import { FaultyQueue, faultyWorkerPorts, type FaultOptions } from './faults.ts'
 import { ShardWorkerPool, startThread, threadEntry } from './threads.ts'
 
 import type { StopSignal } from './worker-loop.ts'
+import type { Accelerators } from '../gpu/accelerators.ts'
 
 import { buildGenesis, type GenesisState } from '../chain/genesis.ts'
 import type { Rejection, RejectionCode } from '../intake/rejection.ts'
@@ -59,6 +60,12 @@ export interface ClusterOptions {
   backends?: { kv: KeyValueStore; ingress: Queue; shardQueue: Queue; doneQueue: Queue; deadLetter?: Queue }
   /** Time: seal waits, idle pauses, blocks' wall times, records' dates (default: the real clock). */
   clock?: Clock
+  /**
+   * The GPU path's instances (shared/gpu/accelerators.ts): the sequencer's planner, the
+   * coordinator's GPU context and inference service, inline workers' inference service; worker
+   * threads make their own from its settings. Default: the thread's, from the environment.
+   */
+  accelerators?: Accelerators
 }
 
 export interface BlockEvent {
@@ -160,6 +167,7 @@ export class EmbeddedCluster {
       shardQueue: this.shardQueue,
       templates: this.templates,
       log: this.log.child({ role: 'sequencer' }),
+      ...(options.accelerators !== undefined ? { planner: options.accelerators.planner } : {}),
       config: {
         chain: options.genesis.chain,
         shardCount: options.shards ?? options.workers,
@@ -171,7 +179,13 @@ export class EmbeddedCluster {
         ...(options.nonceGapHoldMs !== undefined ? { nonceGapHoldMs: options.nonceGapHoldMs } : {}),
       },
     })
-    this.coordinator = new Coordinator({ kv: this.kv, templates: this.templates, trie: options.genesis.trie, log: this.log.child({ role: 'coordinator' }) })
+    this.coordinator = new Coordinator({
+      kv: this.kv,
+      templates: this.templates,
+      trie: options.genesis.trie,
+      log: this.log.child({ role: 'coordinator' }),
+      ...(options.accelerators !== undefined ? { gpu: options.accelerators.gpu, inference: options.accelerators.inference } : {}),
+    })
   }
 
   static async start(options: ClusterOptions): Promise<EmbeddedCluster> {
@@ -211,6 +225,7 @@ export class EmbeddedCluster {
       visibilityTimeoutMs: vt,
       inline: { waitMs: 20, log: (i) => cluster.log.child({ worker: i }), ...(faults !== undefined ? { ports: (i, ports) => faultyWorkerPorts(faults, i, ports) } : {}) },
       onThreadError: (i, error) => cluster.log.error('worker thread failed', { worker: i, error }),
+      ...(options.accelerators !== undefined ? { accelerators: options.accelerators } : {}),
     })
     cluster.loops.push(cluster.coordinatorLoop())
     return cluster
@@ -436,7 +451,7 @@ export class EmbeddedCluster {
       if (txs.length === 0) return { kind: 'none', tookIn: true }
       tally.throwIfFailed()
       const { meta } = await planOrderedBlock(
-        { records, shardQueue: this.shardQueue, clock, templates: this.templates },
+        { records, shardQueue: this.shardQueue, clock, templates: this.templates, ...(this.options.accelerators !== undefined ? { planner: this.options.accelerators.planner } : {}) },
         { chain, env, head, txs, shardCount: this.options.shards ?? this.options.workers },
       )
       meta.stats.intakeMs = intakeMs

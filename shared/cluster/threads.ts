@@ -12,6 +12,7 @@ import { withinClock } from './driver.ts'
 import { serveRpc } from './rpc.ts'
 import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
 
+import type { Accelerators } from '../gpu/accelerators.ts'
 import type { Clock } from '../ports/clock.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { Queue } from '../ports/queue.ts'
@@ -65,6 +66,8 @@ export interface ShardWorkerPoolOptions {
     ports?: (worker: number, ports: WorkerPorts) => WorkerPorts
   }
   onThreadError?: (worker: number, error: Error) => void
+  /** The GPU path: loops here use its inference service, threads make their own from its settings (default: each thread's, from the environment). */
+  accelerators?: Accelerators
 }
 
 const CONTROL_STOP = { control: 'stop' }
@@ -91,7 +94,8 @@ export class ShardWorkerPool {
 
   private startThread(i: number): void {
     const { ports, visibilityTimeoutMs } = this.options
-    const thread = startThread(workerEntry(), { visibilityTimeoutMs, waitMs: this.options.threadWaitMs ?? 200 })
+    const accelerators = this.options.accelerators?.settings
+    const thread = startThread(workerEntry(), { visibilityTimeoutMs, waitMs: this.options.threadWaitMs ?? 200, ...(accelerators !== undefined ? { accelerators } : {}) })
     serveRpc(thread as unknown as MessagePort, { kv: ports.kv, shards: ports.shardQueue, done: ports.doneQueue })
     thread.on('error', (error) => this.options.onThreadError?.(i, error))
     // A thread has started when it first polls the shard queue (its modules are loaded).
@@ -113,7 +117,8 @@ export class ShardWorkerPool {
     const inline = this.options.inline ?? { waitMs: 20 }
     const ports = inline.ports?.(i, this.options.ports) ?? this.options.ports
     const log = inline.log?.(i) ?? silentLogger
-    const worker = new ShardWorker({ kv: ports.kv, shardQueue: ports.shardQueue, doneQueue: ports.doneQueue, log })
+    const inference = this.options.accelerators?.inference
+    const worker = new ShardWorker({ kv: ports.kv, shardQueue: ports.shardQueue, doneQueue: ports.doneQueue, log, ...(inference !== undefined ? { inference } : {}) })
     this.loops.push(
       runWorkerLoop(worker, ports.shardQueue, this.signal, {
         visibilityTimeoutMs: this.options.visibilityTimeoutMs,

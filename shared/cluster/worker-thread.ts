@@ -4,7 +4,9 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { connectRpc } from './rpc.ts'
 import { runWorkerLoop, type StopSignal } from './worker-loop.ts'
 import { ShardWorker } from '../worker/shard-worker.ts'
+import { createAccelerators } from '../gpu/accelerators.ts'
 
+import type { AcceleratorSettings } from '../gpu/config.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { Queue } from '../ports/queue.ts'
 
@@ -15,11 +17,13 @@ const kv = rpc.proxy<KeyValueStore>('kv')
 const shardQueue = rpc.proxy<Queue>('shards')
 const doneQueue = rpc.proxy<Queue>('done')
 const signal: StopSignal = { stopped: false }
-const options = workerData as { visibilityTimeoutMs: number; waitMs: number }
+const options = workerData as { visibilityTimeoutMs: number; waitMs: number; accelerators?: AcceleratorSettings }
 port.on('message', (message: { control?: string }) => {
   if (message?.control === 'stop') signal.stopped = true
 })
-const worker = new ShardWorker({ kv, shardQueue, doneQueue })
+// The main thread's GPU settings when it passed them (instances cannot cross threads), else this thread's defaults.
+const inference = options.accelerators === undefined ? undefined : createAccelerators(options.accelerators).inference
+const worker = new ShardWorker({ kv, shardQueue, doneQueue, ...(inference !== undefined ? { inference } : {}) })
 runWorkerLoop(worker, shardQueue, signal, options).then(
   () => port.postMessage({ control: 'stopped' }),
   (error: unknown) => port.postMessage({ control: 'crashed', message: String(error) }),

@@ -33,12 +33,15 @@ import { StateTable, type StateWrite } from '../store/state-table.ts'
 import { EMPTY_TRIE_ROOT, orderedTrieRoot } from '../trie/mpt.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { lookupFromHashes } from '../worker/shard-worker.ts'
+import { defaultGpuContext } from '../gpu/defaults.ts'
 import { applyBlockEnd, applyBlockStart } from './system.ts'
 
 import type { Rejection } from '../intake/rejection.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { QueueMessage } from '../ports/queue.ts'
 import type { TemplateRegistry } from '../predict/templates.ts'
+import type { GpuContext } from '../gpu/context.ts'
+import type { InferenceService } from '../ai/inference.ts'
 import type { WorldStateTrie } from '../trie/world-state.ts'
 import type { VersionedValue } from '../state/values.ts'
 import type { Common } from '@ethereumjs/common'
@@ -52,6 +55,10 @@ export interface CoordinatorDeps {
   log?: Logger
   /** Time for the records' timestamps (default: the real clock). */
   clock?: Clock
+  /** GPU context of the state root's `keccak` stage (default: the thread's, shared/gpu/defaults.ts). */
+  gpu?: GpuContext
+  /** The AI precompile's cache and batching for re-execution (default: the thread's). */
+  inference?: InferenceService
 }
 
 export interface PredictionReport {
@@ -109,6 +116,7 @@ export class Coordinator {
   private readonly state: StateTable
   private readonly log: Logger
   private readonly clock: Clock
+  private readonly gpu: GpuContext
   private executor: Executor | undefined
   private executorChain = ''
 
@@ -117,6 +125,7 @@ export class Coordinator {
     this.state = new StateTable(deps.kv)
     this.log = deps.log ?? silentLogger
     this.clock = deps.clock ?? realClock
+    this.gpu = deps.gpu ?? defaultGpuContext()
   }
 
   private loader(): StateLoader {
@@ -166,7 +175,7 @@ export class Coordinator {
     } else {
       // A previous attempt decided this block: bring the trie to its root (idempotent from the
       // parent root), then finish the apply and the seal.
-      const { root } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), journal.writes.map((w) => [w.key, w.value] as const))
+      const { root } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), journal.writes.map((w) => [w.key, w.value] as const), { gpu: this.gpu })
       if (to0x(root) !== journal.head.stateRoot) {
         throw new InvariantError(`block ${number}: the journaled state root ${journal.head.stateRoot} is not the trie's ${to0x(root)}`)
       }
@@ -205,7 +214,7 @@ export class Coordinator {
 
     // Roots.
     const netWrites = result.view.netWrites()
-    const { root: stateRoot } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), [...netWrites].map(([k, v]) => [k, v.value] as const))
+    const { root: stateRoot } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), [...netWrites].map(([k, v]) => [k, v.value] as const), { gpu: this.gpu })
     const tRoot = performance.now()
     const common = result.common
     const receiptsEncoded = result.receipts.map((r, i) =>
@@ -345,7 +354,7 @@ export class Coordinator {
     const number = BigInt(meta.block)
     const env = meta.env
     if (this.executor === undefined || this.executorChain !== JSON.stringify(meta.chain)) {
-      this.executor = new Executor(meta.chain)
+      this.executor = new Executor(meta.chain, this.deps.inference)
       this.executorChain = JSON.stringify(meta.chain)
     }
     const executor = this.executor

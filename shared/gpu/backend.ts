@@ -3,9 +3,9 @@
  * kernels behind a small interface, and reports what it chose and why. Nothing else in the
  * code base imports gpu.js or webgpu.
  *
- * Selection (`PAREVM_GPU_BACKEND`, see config.ts): `auto` tries `webgpu` (the `webgpu` package's
- * Dawn build must load, and an adapter must answer within ADAPTER_TIMEOUT_MS), else `webasm`
- * (WebAssembly, always present in Node), else `cpu`. Two set-up steps make gpu.js's webgpu
+ * Selection (GpuContext in context.ts, from a GpuConfig, see config.ts): `auto` tries `webgpu`
+ * (the `webgpu` package's Dawn build must load, and an adapter must answer within
+ * ADAPTER_TIMEOUT_MS), else `webasm` (WebAssembly, always present in Node), else `cpu`. Two set-up steps make gpu.js's webgpu
  * backend work in Node 20 (docs/gpu-and-ai.md): a `navigator.gpu` global from `webgpu`'s
  * `create()`, and an accessor on `GPUDevice.prototype.onuncapturederror`, because gpu.js assigns
  * that handler and webgpu@0.2.9 rejects the assignment.
@@ -14,9 +14,9 @@
  */
 import { createRequire } from 'node:module'
 
-import { ConfigError, ParevmError } from '../errors.ts'
-import { silentLogger, type Logger } from '../log.ts'
-import { GPU_STAGES, parseGpuConfig, type GpuBackendName, type GpuBackendSetting, type GpuConfig, type GpuStageName } from './config.ts'
+import { ParevmError } from '../errors.ts'
+
+import type { GpuBackendName } from './config.ts'
 
 const ADAPTER_TIMEOUT_MS = 10_000
 /** Compiled shapes kept per kernel on the cpu backend (bounded cache). */
@@ -57,16 +57,6 @@ export interface GpuBackend {
   kernel(source: string, settings: KernelSettings): GpuKernel
 }
 
-export interface GpuStatus {
-  setting: GpuBackendSetting
-  backend: GpuBackendName | 'off' | 'not started'
-  isGpu: boolean
-  reason: string
-  device?: string
-  /** Per stage: what the gate decided so far, in words. */
-  stages: Record<GpuStageName, string>
-}
-
 interface GpuJsModule {
   GPU: new (settings: { mode: string }) => { createKernel(source: string, settings: Record<string, unknown>): GpuJsKernel; destroy?(): unknown }
   input(value: Float32Array, size: number[]): unknown
@@ -77,6 +67,7 @@ interface GpuJsKernel {
   destroy?(removeCanvasReferences?: boolean): void
 }
 
+/** The gpu.js module, loaded at the first kernel (a module cache, like `require`'s own). */
 let gpuJs: GpuJsModule | undefined
 function loadGpuJs(): GpuJsModule {
   if (gpuJs === undefined) {
@@ -164,10 +155,16 @@ interface WebGpuProbe {
   fallback?: boolean
 }
 
+/**
+ * Dawn is process-wide by nature: the probe installs `navigator.gpu` and an accessor on
+ * `GPUDevice.prototype` in this thread's globals, which gpu.js then uses. So it runs once per
+ * thread, and the first caller's Dawn flags hold for the thread (every GpuContext shares the
+ * machine's answer; what each context chose and decided stays its own).
+ */
 let webGpuProbe: Promise<WebGpuProbe> | undefined
 
 /** Load Dawn, install the two set-up steps, ask for an adapter. Never throws. */
-export function probeWebGpu(flags: string[] = parseGpuConfig().dawnFlags): Promise<WebGpuProbe> {
+export function probeWebGpu(flags: readonly string[] = []): Promise<WebGpuProbe> {
   webGpuProbe ??= (async (): Promise<WebGpuProbe> => {
     let mod: { create(flags: string[]): unknown; globals: Record<string, unknown> }
     try {
@@ -192,7 +189,7 @@ export function probeWebGpu(flags: string[] = parseGpuConfig().dawnFlags): Promi
           },
         })
       }
-      const gpu = mod.create(flags) as { requestAdapter(o?: unknown): Promise<unknown> }
+      const gpu = mod.create([...flags]) as { requestAdapter(o?: unknown): Promise<unknown> }
       const adapter = (await withTimeout(gpu.requestAdapter({ powerPreference: 'high-performance' }), ADAPTER_TIMEOUT_MS, 'requestAdapter')) as {
         info?: { vendor?: string; device?: string; description?: string; architecture?: string }
         isFallbackAdapter?: boolean
@@ -214,7 +211,7 @@ export function probeWebGpu(flags: string[] = parseGpuConfig().dawnFlags): Promi
   return webGpuProbe
 }
 
-function firstLine(error: unknown): string {
+export function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error)
   return message.split('\n')[0]!.slice(0, 200)
 }
@@ -234,9 +231,9 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 }
 
 /** Open a named backend (tests and benchmarks use this to run kernels on each backend). */
-export async function openBackend(name: GpuBackendName, why = 'requested'): Promise<GpuBackend> {
+export async function openBackend(name: GpuBackendName, why = 'requested', dawnFlags: readonly string[] = []): Promise<GpuBackend> {
   if (name === 'webgpu') {
-    const probe = await probeWebGpu()
+    const probe = await probeWebGpu(dawnFlags)
     if (!probe.ok) throw new ParevmError(`the webgpu backend cannot start: ${probe.reason}`, { hint: 'set PAREVM_GPU_BACKEND=auto to fall back to webasm, or see docs/gpu-and-ai.md' })
     return new GpuJsBackend('webgpu', probe.fallback !== true, `${why}; ${probe.reason}`, probe.device)
   }
@@ -245,150 +242,10 @@ export async function openBackend(name: GpuBackendName, why = 'requested'): Prom
 }
 
 /** The CPU-side backends available on this machine, and webgpu where it starts (tests, bench). */
-export async function availableBackends(): Promise<GpuBackendName[]> {
+export async function availableBackends(dawnFlags: readonly string[] = []): Promise<GpuBackendName[]> {
   const names: GpuBackendName[] = ['cpu', 'webasm']
-  if ((await probeWebGpu()).ok) names.push('webgpu')
+  if ((await probeWebGpu(dawnFlags)).ok) names.push('webgpu')
   return names
-}
-
-// ----- the process-wide (per thread) selection ---------------------------------------------
-
-let selected: Promise<GpuBackend | undefined> | undefined
-let config: GpuConfig | undefined
-const status: GpuStatus = {
-  setting: 'auto',
-  backend: 'not started',
-  isGpu: false,
-  reason: 'no stage has asked for the GPU yet',
-  stages: { conflict: 'auto', keccak: 'auto', ai: 'auto' },
-}
-let log: Logger = silentLogger
-
-export function gpuConfig(): GpuConfig {
-  config ??= parseGpuConfig()
-  return config
-}
-
-/** Where backend and gate decisions are logged (first caller with a logger wins). */
-export function setGpuLogger(logger: Logger): void {
-  if (log === silentLogger) log = logger
-}
-
-/**
- * The backend for this thread, chosen once from the configuration; undefined when the GPU path
- * is off. A forced backend that cannot start is a ConfigError.
- */
-export function gpuBackend(): Promise<GpuBackend | undefined> {
-  selected ??= select(gpuConfig())
-  return selected
-}
-
-async function select(c: GpuConfig): Promise<GpuBackend | undefined> {
-  status.setting = c.backend
-  for (const stage of GPU_STAGES) status.stages[stage] = c.stages[stage]
-  let backend: GpuBackend | undefined
-  if (c.backend === 'off') {
-    status.backend = 'off'
-    status.reason = 'PAREVM_GPU_BACKEND=off: every stage runs its CPU implementation'
-  } else if (c.backend !== 'auto') {
-    try {
-      backend = await openBackend(c.backend, `forced by PAREVM_GPU_BACKEND=${c.backend}`)
-    } catch (error) {
-      throw new ConfigError(`PAREVM_GPU_BACKEND=${c.backend}: ${firstLine(error)}`, { hint: 'use auto to fall back automatically' })
-    }
-  } else {
-    const probe = await probeWebGpu(c.dawnFlags)
-    if (probe.ok) backend = await openBackend('webgpu', 'auto')
-    else backend = await openBackend(typeof (globalThis as { WebAssembly?: unknown }).WebAssembly === 'object' ? 'webasm' : 'cpu', `auto: webgpu unavailable (${probe.reason})`)
-  }
-  if (backend !== undefined) {
-    status.backend = backend.name
-    status.isGpu = backend.isGpu
-    status.reason = backend.reason
-    if (backend.device !== undefined) status.device = backend.device
-  }
-  log.info('gpu backend chosen', { backend: status.backend, isGpu: status.isGpu, reason: status.reason, device: status.device })
-  return backend
-}
-
-/** Record a stage's current decision (the gate calls this). */
-export function recordStage(stage: GpuStageName, text: string): void {
-  if (status.stages[stage] !== text) {
-    status.stages[stage] = text
-    log.info('gpu stage', { stage, decision: text })
-  }
-}
-
-export function gpuStatus(): GpuStatus {
-  return { ...status, stages: { ...status.stages } }
-}
-
-/**
- * A short line for run summaries: what was found and where the stages run, e.g.
- * `none found (webgpu unavailable); every stage on the CPU`. The loader's details are in
- * gpuStatusLine() and gpuStatus().reason.
- */
-export function gpuSummaryLine(): string {
-  const s = gpuStatus()
-  if (s.backend === 'not started') return 'not started (no stage asked for it)'
-  let found: string
-  if (s.backend === 'off') found = 'off (PAREVM_GPU_BACKEND=off)'
-  else if (s.isGpu) found = `${s.device !== undefined && s.device !== '' ? s.device : 'WebGPU adapter'} (${s.backend})`
-  else if (s.backend === 'webgpu') found = 'none found (a software WebGPU adapter only)'
-  else if (s.reason.startsWith('auto: webgpu unavailable')) found = 'none found (webgpu unavailable)'
-  else found = `none used (${s.backend}: ${s.reason})`
-  const kernels: GpuStageName[] = []
-  const auto: GpuStageName[] = []
-  const cpu: GpuStageName[] = []
-  for (const g of GPU_STAGES) {
-    const text = s.stages[g]
-    if (s.backend === 'off' || text.startsWith('off')) cpu.push(g)
-    else if (text.startsWith('on') || text.startsWith('calibrating')) kernels.push(g)
-    else if (text === 'auto' && !s.isGpu) cpu.push(g)
-    else auto.push(g)
-  }
-  const where = s.isGpu ? 'on the GPU' : `as ${s.backend} kernels on the CPU`
-  const parts: string[] = []
-  if (kernels.length > 0) parts.push(`${kernels.join(', ')} ${where}`)
-  if (auto.length > 0) parts.push(`${auto.join(', ')} on the GPU where it pays (auto)`)
-  if (cpu.length > 0) parts.push(kernels.length + auto.length === 0 ? 'every stage on the CPU' : `${cpu.join(', ')} on the CPU`)
-  return `${found}; ${parts.join('; ')}`
-}
-
-/** One line with every detail: the backend, the loader's reason, each stage's decision. */
-export function gpuStatusLine(): string {
-  const s = gpuStatus()
-  const head = s.backend === 'not started' ? 'not started (no stage asked for it)' : `${s.backend}${s.device !== undefined ? ` (${s.device})` : ''}: ${s.reason}`
-  const stage = (g: GpuStageName): string => {
-    const text = s.stages[g]
-    if (text !== 'auto') return text
-    if (s.backend === 'off') return 'off'
-    if (s.backend !== 'not started' && !s.isGpu) return `off (auto: ${s.backend} is not a GPU)`
-    return 'auto (not used yet)'
-  }
-  return `${head}; stages: ${GPU_STAGES.map((g) => `${g} ${stage(g)}`).join(', ')}`
-}
-
-/** Use this backend for the thread's stages (tests and benchmarks; undefined = GPU path off). */
-export function useGpuBackend(backend: GpuBackend | undefined, env?: Record<string, string | undefined>): void {
-  resetGpuSelection(env)
-  selected = Promise.resolve(backend)
-  status.backend = backend?.name ?? 'off'
-  status.isGpu = backend?.isGpu ?? false
-  status.reason = backend === undefined ? 'off (set by the caller)' : `${backend.reason} (set by the caller)`
-  if (backend?.device !== undefined) status.device = backend.device
-}
-
-/** Forget the selection (tests). */
-export function resetGpuSelection(env?: Record<string, string | undefined>): void {
-  selected = undefined
-  config = env === undefined ? undefined : parseGpuConfig(env)
-  status.setting = 'auto'
-  status.backend = 'not started'
-  status.isGpu = false
-  status.reason = 'no stage has asked for the GPU yet'
-  delete status.device
-  for (const stage of GPU_STAGES) status.stages[stage] = 'auto'
 }
 
 /**

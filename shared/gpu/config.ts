@@ -1,5 +1,7 @@
 /**
- * GPU configuration from the environment (read once per thread; worker threads inherit it):
+ * Settings of the GPU path and the schedule stage, and how they read from environment
+ * variables. Nothing here reads `process.env`: the default instances (./defaults.ts) read it
+ * once per thread; tests, benchmarks and the simulator build their settings directly.
  *
  * - `PAREVM_GPU_BACKEND` = `auto` (default) | `off` | `webgpu` | `webasm` | `cpu`:
  *   `auto` takes `webgpu` where a WebGPU adapter answers, else `webasm`; a named backend is
@@ -10,6 +12,8 @@
  *   runs were checked bit-for-bit against the CPU implementation and measured faster. `on` uses
  *   the kernel on whatever backend was chosen (tests use it to run kernels on cpu/webasm).
  * - `PAREVM_DAWN_FLAGS`: space-separated flags for Dawn (`webgpu.create`), e.g. `backend=vulkan`.
+ * - `PAREVM_DAG_SPLIT` = `auto` (default: split heavy groups where the model predicts a gain,
+ *   shared/schedule/planner.ts) | `off`.
  */
 import { ConfigError } from '../errors.ts'
 
@@ -29,7 +33,25 @@ export interface GpuConfig {
 
 const STAGE_MODES: readonly GpuStageMode[] = ['auto', 'on', 'off']
 
-export function parseGpuConfig(env: Record<string, string | undefined> = process.env): GpuConfig {
+/** Environment variables as the parsers read them (`process.env` or a plain record). */
+export type EnvRecord = Readonly<Record<string, string | undefined>>
+
+/** Every stage `auto`, backend `auto`: what an empty environment gives. */
+export function defaultGpuConfig(): GpuConfig {
+  return { backend: 'auto', stages: { conflict: 'auto', keccak: 'auto', ai: 'auto' }, dawnFlags: [] }
+}
+
+/** A configuration from a partial one (unset fields as in defaultGpuConfig()). */
+export function gpuConfigOf(partial: { backend?: GpuBackendSetting; stages?: Partial<Record<GpuStageName, GpuStageMode>>; dawnFlags?: readonly string[] } = {}): GpuConfig {
+  const base = defaultGpuConfig()
+  return {
+    backend: partial.backend ?? base.backend,
+    stages: { ...base.stages, ...partial.stages },
+    dawnFlags: [...(partial.dawnFlags ?? base.dawnFlags)],
+  }
+}
+
+export function parseGpuConfig(env: EnvRecord): GpuConfig {
   const backendRaw = (env['PAREVM_GPU_BACKEND'] ?? 'auto').trim().toLowerCase() || 'auto'
   const backends: readonly string[] = ['auto', 'off', ...GPU_BACKENDS]
   if (!backends.includes(backendRaw)) {
@@ -56,4 +78,24 @@ export function parseGpuConfig(env: Record<string, string | undefined> = process
   }
   const dawnFlags = (env['PAREVM_DAWN_FLAGS'] ?? '').split(/\s+/).filter((s) => s !== '')
   return { backend: backendRaw as GpuBackendSetting, stages, dawnFlags }
+}
+
+/** Whether the sequencer's dependency stage may split heavy groups (shared/schedule/planner.ts). */
+export type SplitSetting = 'auto' | 'off'
+
+export function parseSplitSetting(env: EnvRecord): SplitSetting {
+  const raw = (env['PAREVM_DAG_SPLIT'] ?? 'auto').trim().toLowerCase() || 'auto'
+  if (raw !== 'auto' && raw !== 'off') throw new ConfigError(`PAREVM_DAG_SPLIT must be auto or off (got '${raw}')`, { hint: 'unset it for auto' })
+  return raw
+}
+
+/** Everything the GPU path and the schedule stage are configured by. */
+export interface AcceleratorSettings {
+  gpu: GpuConfig
+  split: SplitSetting
+}
+
+/** The settings these environment variables give (ConfigError on a bad value). */
+export function acceleratorSettingsFromEnv(env: EnvRecord): AcceleratorSettings {
+  return { gpu: parseGpuConfig(env), split: parseSplitSetting(env) }
 }

@@ -10,10 +10,12 @@
  *   results bit-for-bit (any difference switches the stage off for good, logged as an error)
  *   and time them; the stage stays on only if the kernel's median time beats the CPU's by
  *   AUTO_MARGIN. So the GPU path switches itself off wherever it does not pay.
+ *
+ * A gate belongs to one GpuContext (./context.ts): its decisions, checks and counters are that
+ * context's, never the process's.
  */
-import { gpuBackend, gpuConfig, recordStage, type GpuBackend } from './backend.ts'
-
-import type { GpuStageName } from './config.ts'
+import type { GpuBackend } from './backend.ts'
+import type { GpuStageMode, GpuStageName } from './config.ts'
 
 export const CALIBRATION_RUNS = 3
 /** The kernel must take at most this share of the CPU time to stay on under `auto`. */
@@ -49,15 +51,11 @@ export interface StageOutcome<T> {
   compared: boolean
 }
 
-const states = new Map<GpuStageName, StageState>()
-
-function state(stage: GpuStageName): StageState {
-  let s = states.get(stage)
-  if (s === undefined) {
-    s = { checked: false, disabled: undefined, gpuMs: [], cpuMs: [], decided: undefined, gpuRuns: 0, cpuRuns: 0 }
-    states.set(stage, s)
-  }
-  return s
+/** What a gate needs from its context: the stage modes, the backend, where decisions are shown. */
+export interface StageHost {
+  stageMode(stage: GpuStageName): GpuStageMode
+  backend(): Promise<GpuBackend | undefined>
+  recordStage(stage: GpuStageName, text: string): void
 }
 
 function median(values: number[]): number {
@@ -65,99 +63,119 @@ function median(values: number[]): number {
   return sorted[sorted.length >> 1] ?? 0
 }
 
-/** Would this stage use the kernel for a batch of `size`? (No calibration side effects.) */
-export async function stageWouldUseGpu(stage: GpuStageName, size: number): Promise<boolean> {
-  const mode = gpuConfig().stages[stage]
-  if (mode === 'off') return false
-  const backend = await gpuBackend()
-  if (backend === undefined || state(stage).disabled !== undefined) return false
-  if (mode === 'on') return true
-  if (!backend.isGpu) {
-    recordStage(stage, `off (auto: ${backend.name} is not a GPU)`)
-    return false
-  }
-  return size >= STAGE_MIN_BATCH[stage] && state(stage).decided !== false
+function firstLine(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error)
 }
 
-/** Run one batch of a stage on the implementation the gate chooses. */
-export async function runStage<T>(stage: GpuStageName, job: StageRun<T>): Promise<StageOutcome<T>> {
-  const s = state(stage)
-  const mode = gpuConfig().stages[stage]
-  const cpuOnly = async (why: string): Promise<StageOutcome<T>> => {
-    s.cpuRuns++
-    recordStage(stage, why)
-    return { result: await job.cpu(), ran: 'cpu', compared: false }
+export class StageGate {
+  private readonly states = new Map<GpuStageName, StageState>()
+
+  constructor(private readonly host: StageHost) {}
+
+  private state(stage: GpuStageName): StageState {
+    let s = this.states.get(stage)
+    if (s === undefined) {
+      s = { checked: false, disabled: undefined, gpuMs: [], cpuMs: [], decided: undefined, gpuRuns: 0, cpuRuns: 0 }
+      this.states.set(stage, s)
+    }
+    return s
   }
-  if (mode === 'off') return cpuOnly('off (PAREVM_GPU_STAGES)')
-  const backend = await gpuBackend()
-  if (backend === undefined) return cpuOnly('off (no GPU backend)')
-  if (s.disabled !== undefined) return cpuOnly(`off (${s.disabled})`)
-  if (mode === 'auto') {
-    if (!backend.isGpu) return cpuOnly(`off (auto: ${backend.name} is not a GPU)`)
-    if (job.size < STAGE_MIN_BATCH[stage]) {
+
+  /** Would this stage use the kernel for a batch of `size`? (No calibration side effects.) */
+  async wouldUseGpu(stage: GpuStageName, size: number): Promise<boolean> {
+    const mode = this.host.stageMode(stage)
+    if (mode === 'off') return false
+    const backend = await this.host.backend()
+    if (backend === undefined || this.state(stage).disabled !== undefined) return false
+    if (mode === 'on') return true
+    if (!backend.isGpu) {
+      this.host.recordStage(stage, `off (auto: ${backend.name} is not a GPU)`)
+      return false
+    }
+    return size >= STAGE_MIN_BATCH[stage] && this.state(stage).decided !== false
+  }
+
+  /** Run one batch of a stage on the implementation the gate chooses. */
+  async run<T>(stage: GpuStageName, job: StageRun<T>): Promise<StageOutcome<T>> {
+    const s = this.state(stage)
+    const host = this.host
+    const mode = host.stageMode(stage)
+    const cpuOnly = async (why: string): Promise<StageOutcome<T>> => {
+      s.cpuRuns++
+      host.recordStage(stage, why)
+      return { result: await job.cpu(), ran: 'cpu', compared: false }
+    }
+    if (mode === 'off') return cpuOnly('off (PAREVM_GPU_STAGES)')
+    const backend = await host.backend()
+    if (backend === undefined) return cpuOnly('off (no GPU backend)')
+    if (s.disabled !== undefined) return cpuOnly(`off (${s.disabled})`)
+    if (mode === 'auto') {
+      if (!backend.isGpu) return cpuOnly(`off (auto: ${backend.name} is not a GPU)`)
+      if (job.size < STAGE_MIN_BATCH[stage]) {
+        s.cpuRuns++
+        return { result: await job.cpu(), ran: 'cpu', compared: false }
+      }
+      if (s.decided === false) return cpuOnly(`off (auto: measured slower than the CPU, ${describeTimes(s)})`)
+      if (s.decided === true) return this.gpuOnly(stage, s, backend, job)
+    } else if (s.checked) {
+      return this.gpuOnly(stage, s, backend, job)
+    }
+    // A check (mode on, first call) or a calibration run (auto): both, compared and timed.
+    const t0 = performance.now()
+    let gpuResult: T
+    try {
+      gpuResult = await job.gpu(backend)
+    } catch (error) {
+      s.disabled = `kernel failed on ${backend.name}: ${firstLine(error)}`
+      return cpuOnly(`off (${s.disabled})`)
+    }
+    const t1 = performance.now()
+    const cpuResult = await job.cpu()
+    const t2 = performance.now()
+    if (!job.agree(gpuResult, cpuResult)) {
+      s.disabled = `kernel result on ${backend.name} differs from the CPU implementation`
+      host.recordStage(stage, `off (${s.disabled}: a bug, reported)`)
+      return { result: cpuResult, ran: 'cpu', compared: true }
+    }
+    s.checked = true
+    s.gpuMs.push(t1 - t0)
+    s.cpuMs.push(t2 - t1)
+    if (mode === 'auto' && s.gpuMs.length >= CALIBRATION_RUNS) {
+      s.decided = median(s.gpuMs) <= median(s.cpuMs) * AUTO_MARGIN
+      host.recordStage(stage, `${s.decided ? 'on' : 'off'} (auto: ${describeTimes(s)})`)
+    } else {
+      host.recordStage(stage, mode === 'on' ? `on (${backend.name}, checked against CPU)` : `calibrating on ${backend.name} (${describeTimes(s)})`)
+    }
+    s.gpuRuns++
+    return { result: gpuResult, ran: 'gpu', compared: true }
+  }
+
+  private async gpuOnly<T>(stage: GpuStageName, s: StageState, backend: GpuBackend, job: StageRun<T>): Promise<StageOutcome<T>> {
+    try {
+      const result = await job.gpu(backend)
+      s.gpuRuns++
+      return { result, ran: 'gpu', compared: false }
+    } catch (error) {
+      s.disabled = `kernel failed on ${backend.name}: ${firstLine(error)}`
+      this.host.recordStage(stage, `off (${s.disabled})`)
       s.cpuRuns++
       return { result: await job.cpu(), ran: 'cpu', compared: false }
     }
-    if (s.decided === false) return cpuOnly(`off (auto: measured slower than the CPU, ${describeTimes(s)})`)
-    if (s.decided === true) return gpuOnly(stage, s, backend, job)
-  } else if (s.checked) {
-    return gpuOnly(stage, s, backend, job)
   }
-  // A check (mode on, first call) or a calibration run (auto): both, compared and timed.
-  const t0 = performance.now()
-  let gpuResult: T
-  try {
-    gpuResult = await job.gpu(backend)
-  } catch (error) {
-    s.disabled = `kernel failed on ${backend.name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`
-    return cpuOnly(`off (${s.disabled})`)
-  }
-  const t1 = performance.now()
-  const cpuResult = await job.cpu()
-  const t2 = performance.now()
-  if (!job.agree(gpuResult, cpuResult)) {
-    s.disabled = `kernel result on ${backend.name} differs from the CPU implementation`
-    recordStage(stage, `off (${s.disabled}: a bug, reported)`)
-    return { result: cpuResult, ran: 'cpu', compared: true }
-  }
-  s.checked = true
-  s.gpuMs.push(t1 - t0)
-  s.cpuMs.push(t2 - t1)
-  if (mode === 'auto' && s.gpuMs.length >= CALIBRATION_RUNS) {
-    s.decided = median(s.gpuMs) <= median(s.cpuMs) * AUTO_MARGIN
-    recordStage(stage, `${s.decided ? 'on' : 'off'} (auto: ${describeTimes(s)})`)
-  } else {
-    recordStage(stage, mode === 'on' ? `on (${backend.name}, checked against CPU)` : `calibrating on ${backend.name} (${describeTimes(s)})`)
-  }
-  s.gpuRuns++
-  return { result: gpuResult, ran: 'gpu', compared: true }
-}
 
-async function gpuOnly<T>(stage: GpuStageName, s: StageState, backend: GpuBackend, job: StageRun<T>): Promise<StageOutcome<T>> {
-  try {
-    const result = await job.gpu(backend)
-    s.gpuRuns++
-    return { result, ran: 'gpu', compared: false }
-  } catch (error) {
-    s.disabled = `kernel failed on ${backend.name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`
-    recordStage(stage, `off (${s.disabled})`)
-    s.cpuRuns++
-    return { result: await job.cpu(), ran: 'cpu', compared: false }
+  /** Counters per stage (summaries, tests). */
+  counters(stage: GpuStageName): { gpuRuns: number; cpuRuns: number; disabled: string | undefined } {
+    const s = this.state(stage)
+    return { gpuRuns: s.gpuRuns, cpuRuns: s.cpuRuns, disabled: s.disabled }
+  }
+
+  /** Forget checks, calibration and counters (a benchmark that recalibrates). */
+  forget(): void {
+    this.states.clear()
   }
 }
 
 function describeTimes(s: StageState): string {
   if (s.gpuMs.length === 0) return 'not measured'
   return `kernel median ${median(s.gpuMs).toFixed(1)} ms vs CPU ${median(s.cpuMs).toFixed(1)} ms over ${s.gpuMs.length} run(s)`
-}
-
-/** Counters per stage (summaries, tests). */
-export function stageCounters(stage: GpuStageName): { gpuRuns: number; cpuRuns: number; disabled: string | undefined } {
-  const s = state(stage)
-  return { gpuRuns: s.gpuRuns, cpuRuns: s.cpuRuns, disabled: s.disabled }
-}
-
-/** Forget decisions (tests). */
-export function resetStageGates(): void {
-  states.clear()
 }

@@ -5,25 +5,31 @@
  * model (split.ts) decide whether pieces on several shards beat one serial shard. The result
  * plugs into `partitionBlock` as its `splitGroup` option.
  *
- * `PAREVM_DAG_SPLIT` = `auto` (default: split where the model predicts a gain) | `off`.
+ * A planner is made with its settings (`split`: `auto`, split where the model predicts a gain,
+ * or `off`) and the GPU context of its `conflict` stage; the sequencer takes one through its
+ * deps. The entry points use the thread's default (`PAREVM_DAG_SPLIT`, read in
+ * shared/gpu/defaults.ts).
  */
-import { ConfigError } from '../errors.ts'
-import { runStage } from '../gpu/gate.ts'
+import { defaultAcceleratorSettings, defaultGpuContext } from '../gpu/defaults.ts'
 import { bitmapDependencies, coversExact, exactDependencies, type AccessSets } from './dependencies.ts'
 import { CRITICAL_SHARE, lanesOf, SPLIT_MIN_RATIO, splitGroup, type SplitEstimate } from './split.ts'
 
+import type { SplitSetting } from '../gpu/config.ts'
+import type { GpuBackend } from '../gpu/backend.ts'
+import type { GpuContext } from '../gpu/context.ts'
 import type { PartitionOptions } from '../partition/partition.ts'
 import type { StateKey } from '../state/keys.ts'
 
 /** Largest group analysed (its matrix is n^2/8 bytes: 32 MiB at this size). */
 export const MAX_DAG_TXS = 16_384
 
-export type SplitSetting = 'auto' | 'off'
+export type { SplitSetting } from '../gpu/config.ts'
 
-export function splitSettingFromEnv(env: Record<string, string | undefined> = process.env): SplitSetting {
-  const raw = (env['PAREVM_DAG_SPLIT'] ?? 'auto').trim().toLowerCase() || 'auto'
-  if (raw !== 'auto' && raw !== 'off') throw new ConfigError(`PAREVM_DAG_SPLIT must be auto or off (got '${raw}')`)
-  return raw
+export interface DependencyPlannerOptions {
+  /** Split heavy groups where the model predicts a gain (`auto`, the default) or never (`off`). */
+  split?: SplitSetting
+  /** The GPU context of the `conflict` stage (default: none, the exact CPU builder). */
+  gpu?: GpuContext
 }
 
 export interface ScheduleStats {
@@ -93,13 +99,15 @@ export function latestWriters(txs: readonly AccessSets[]): Int32Array {
 }
 
 export class DependencyPlanner {
-  private readonly setting: SplitSetting
+  readonly setting: SplitSetting
+  private readonly gpu: GpuContext | undefined
   lastStats: ScheduleStats | undefined
   /** Since this planner was made: blocks analysed, groups analysed and split, predicted re-executions. */
   readonly totals = { blocks: 0, groupsAnalysed: 0, groupsSplit: 0, predictedReexecutions: 0 }
 
-  constructor(setting: SplitSetting = splitSettingFromEnv()) {
-    this.setting = setting
+  constructor(options: DependencyPlannerOptions = {}) {
+    this.setting = options.split ?? 'auto'
+    this.gpu = options.gpu
   }
 
   /** Partition options for this block (empty when nothing is worth splitting). */
@@ -126,12 +134,13 @@ export class DependencyPlanner {
         stats.estimates.push({ groupGas: gas, heaviestLaneGas: heaviestLane, lanes: laneGas.length, heaviestPieceGas: gas, predictedReexecutions: 0, dirtyGas: 0, makespan: gas, keptWhole: 'chain' })
         continue
       }
-      const matrix = await runStage('conflict', {
+      const job = {
         size: members.length,
-        gpu: (backend) => bitmapDependencies(backend, local),
+        gpu: (backend: GpuBackend) => bitmapDependencies(backend, local),
         cpu: () => exactDependencies(local),
         agree: coversExact,
-      })
+      }
+      const matrix = this.gpu === undefined ? { result: job.cpu(), ran: 'cpu' as const } : await this.gpu.runStage('conflict', job)
       if (matrix.ran === 'gpu') stats.gpuMatrices++
       else stats.cpuMatrices++
       const result = splitGroup(matrix.result, local.map((t) => t.gas), shardCount, target)
@@ -159,13 +168,11 @@ export class DependencyPlanner {
 }
 
 let defaultPlanner: DependencyPlanner | undefined
-/** The planner the sequencer uses (one per process; `PAREVM_DAG_SPLIT` read at first use). */
+/**
+ * The thread's default planner (`PAREVM_DAG_SPLIT` and the default GPU context, from
+ * shared/gpu/defaults.ts): what the sequencer uses when it is given none.
+ */
 export function defaultDependencyPlanner(): DependencyPlanner {
-  defaultPlanner ??= new DependencyPlanner()
+  defaultPlanner ??= new DependencyPlanner({ split: defaultAcceleratorSettings().split, gpu: defaultGpuContext() })
   return defaultPlanner
-}
-
-/** Forget the default planner (benchmarks and tests change PAREVM_DAG_SPLIT between runs). */
-export function resetDependencyPlanner(): void {
-  defaultPlanner = undefined
 }

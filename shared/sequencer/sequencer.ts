@@ -67,6 +67,8 @@ export interface SequencerDeps {
   config: SequencerConfig
   clock?: Clock
   log?: Logger
+  /** The dependency stage before partitioning (default: the thread's, shared/schedule/planner.ts). */
+  planner?: DependencyPlanner
 }
 
 export interface PlanResult {
@@ -248,6 +250,7 @@ export class Sequencer {
       this.deps.templates,
       config.coinbase,
       config.shardCount,
+      this.deps.planner,
     )
 
     for (const r of rejected) await this.records.putRejection(r)
@@ -545,13 +548,13 @@ export interface OrderedBlockInput {
  * dispatch, as build mode does after its intake. The plan's order is the given order; nothing
  * is rejected or carried (the executor still reports a transaction that is invalid).
  */
-export async function planOrderedBlock(deps: PlanStoreDeps & { templates: TemplateRegistry }, input: OrderedBlockInput): Promise<{ meta: PlanMeta; partition: Partition }> {
+export async function planOrderedBlock(deps: PlanStoreDeps & { templates: TemplateRegistry; planner?: DependencyPlanner }, input: OrderedBlockInput): Promise<{ meta: PlanMeta; partition: Partition }> {
   const number = BigInt(input.env.number)
   if (BigInt(input.head.number) !== number - 1n) {
     throw new ConfigError(`cannot plan block ${number} on head ${input.head.number}`)
   }
   if (input.txs.length === 0) throw new ConfigError(`block ${number} has no transactions to plan`)
-  const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount)
+  const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount, deps.planner)
   const stats = planStats(predictions, partition, { intakeMs: 0, predictMs, partitionMs })
   const meta = await storePlanAndDispatch(deps, { chain: input.chain, env: input.env, head: input.head, txs: input.txs, predictions, partition, stats })
   return { meta, partition }

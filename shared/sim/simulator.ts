@@ -14,6 +14,8 @@ import { buildGenesis, parseGenesis, type GenesisState } from '../chain/genesis.
 import { initializeChain } from '../cluster/bootstrap.ts'
 import { runWorkerLoop } from '../cluster/worker-loop.ts'
 import { Coordinator } from '../coordinator/coordinator.ts'
+import { createAccelerators, type Accelerators } from '../gpu/accelerators.ts'
+import { gpuConfigOf } from '../gpu/config.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../predict/templates.ts'
@@ -72,6 +74,12 @@ export interface SimResult {
 }
 
 const VT = { ingress: 5_000, shards: 2_000, done: 2_000 }
+/**
+ * The GPU path in a simulated run: its own instances per role incarnation (a restart loses
+ * caches like a new process), never the thread's defaults, and no backend (nothing the
+ * environment or the machine says reaches a seed's run; every stage on its CPU implementation).
+ */
+const simAccelerators = (): Accelerators => createAccelerators({ gpu: gpuConfigOf({ backend: 'off' }), split: 'auto' })
 const MAX_RECEIVES = { ingress: 3, shards: 5, done: 5 }
 
 let warmed: Promise<void> | undefined
@@ -173,6 +181,7 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
       shardQueue: p.shards,
       templates,
       clock,
+      planner: simAccelerators().planner,
       config: {
         chain: genesis.chain,
         shardCount: config.workers,
@@ -211,7 +220,8 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
     // Warm: the genesis trie kept in memory across restarts (the embedded cluster). Lazy: a
     // fresh trie over the stored nodes per incarnation (the AWS coordinator runtime).
     const trie = config.trie === 'warm' ? genesis.trie : WorldStateTrie.lazy(new KvTrieNodeStore(p.kv))
-    const coordinator = new Coordinator({ kv: p.kv, templates, trie, clock })
+    const accelerators = simAccelerators()
+    const coordinator = new Coordinator({ kv: p.kv, templates, trie, clock, gpu: accelerators.gpu, inference: accelerators.inference })
     while (!world.stopped) {
       let messages
       try {
@@ -243,7 +253,7 @@ async function runSeedInner(options: SimOptions): Promise<SimResult> {
   }
   const workerBody = (i: number) => async (ctx: RoleCtx): Promise<void> => {
     const p = ports(ctx)
-    const worker = new ShardWorker({ kv: p.kv, shardQueue: p.shards, doneQueue: p.done })
+    const worker = new ShardWorker({ kv: p.kv, shardQueue: p.shards, doneQueue: p.done, inference: simAccelerators().inference })
     await runWorkerLoop(worker, p.shards, signal, {
       visibilityTimeoutMs: VT.shards,
       waitMs: 200,

@@ -22,6 +22,7 @@ import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, t
 import { EMPTY_TRIE_ROOT, MerkleTrie, MissingTrieNodeError, resolveNode, type NodeSink, type UnresolvedNode } from './mpt.ts'
 import { encodeBytes } from './rlp.ts'
 
+import type { GpuContext } from '../gpu/context.ts'
 import type { StateValue } from '../state/values.ts'
 
 export interface WorldStateStats {
@@ -82,10 +83,15 @@ export class WorldStateTrie {
    * The block's state root from its parent's. Without a node store this is `apply` (the trie
    * is kept warm in memory from genesis). With one, see the class comment.
    */
-  async applyBlock(parentRoot: Uint8Array, writes: readonly (readonly [StateKey, StateValue])[]): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
+  async applyBlock(
+    parentRoot: Uint8Array,
+    writes: readonly (readonly [StateKey, StateValue])[],
+    options: { gpu?: GpuContext | undefined } = {},
+  ): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
     const store = this.store
-    // The `keccak` GPU stage, where it runs: nodes hashed a level at a time (shared/gpu/stages.ts).
-    const hashMany = await trieKeccak()
+    // The `keccak` GPU stage of the caller's context, where it runs: nodes hashed a level at a
+    // time (shared/gpu/stages.ts). No context: node by node on the CPU.
+    const hashMany = await trieKeccak(options.gpu)
     const applyWrites = (sink?: NodeSink): Promise<{ root: Uint8Array; stats: WorldStateStats }> =>
       hashMany === undefined ? Promise.resolve(this.apply(writes, sink)) : this.applyHashed(writes, hashMany, sink)
     if (store === undefined) return applyWrites()

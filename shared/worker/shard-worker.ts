@@ -20,6 +20,7 @@ import { StateTable } from '../store/state-table.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { bytesEqual } from '../hex.ts'
 
+import type { InferenceService } from '../ai/inference.ts'
 import type { ChainSpec } from '../exec/block-env.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { Queue, QueueMessage } from '../ports/queue.ts'
@@ -31,6 +32,8 @@ export interface WorkerDeps {
   log?: Logger
   /** Chains this worker may execute (a guard against a misrouted plan). */
   allowChain?: (chain: ChainSpec) => boolean
+  /** The AI precompile's cache and `ai` batches of this worker's executor (default: the thread's, shared/ai/inference.ts). */
+  inference?: InferenceService
 }
 
 export type ShardOutcome =
@@ -75,7 +78,7 @@ export class ShardWorker {
   private executorFor(chain: ChainSpec): Executor {
     const id = JSON.stringify(chain)
     if (this.executor === undefined || this.executorChain !== id) {
-      this.executor = new Executor(chain)
+      this.executor = new Executor(chain, this.deps.inference)
       this.executorChain = id
     }
     return this.executor

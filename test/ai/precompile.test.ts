@@ -5,15 +5,14 @@
  * the Classifier contract, and the `ai` workload with calls batched per model (the `ai` stage
  * forced on the gpu.js cpu backend) answering exactly what the CPU computes.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
-import { defaultInferenceService } from '../../shared/ai/inference.ts'
 import { encodeModel, evaluateCpu, modelAddress, randomModel } from '../../shared/ai/model.ts'
 import { AI_PRECOMPILE_ADDRESS, aiGas, encodeAiInput } from '../../shared/ai/precompile.ts'
 import { aiWorkloadModel, CLASSIFIER_ADDRESS, classifyCallData } from '../../shared/ai/workload.ts'
 import { buildGenesis } from '../../shared/chain/genesis.ts'
-import { resetGpuSelection } from '../../shared/gpu/backend.ts'
-import { resetStageGates } from '../../shared/gpu/gate.ts'
+import { createAccelerators } from '../../shared/gpu/accelerators.ts'
+import { acceleratorSettingsFromEnv, gpuConfigOf } from '../../shared/gpu/config.ts'
 import { to0x } from '../../shared/hex.ts'
 import artifacts from '../../shared/workload/contracts/artifacts.json' with { type: 'json' }
 import { createRng, generateWorkload } from '../../shared/workload/generator.ts'
@@ -24,10 +23,7 @@ import { addressOf, runInline, signTx, testGenesis } from '../helpers/chain.ts'
 const SEED = Number(process.env['PAREVM_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`ai precompile tests: seed ${SEED}`)
 
-afterEach(() => {
-  resetGpuSelection()
-  resetStageGates()
-})
+const gpuOff = () => createAccelerators({ gpu: gpuConfigOf({ backend: 'off' }) })
 
 /** Calldata gas of a transaction (EIP-2028). */
 function calldataGas(data: Uint8Array): bigint {
@@ -38,7 +34,6 @@ function calldataGas(data: Uint8Array): bigint {
 
 describe('the AI precompile on the cluster', () => {
   it('answers direct calls at their documented gas, fails malformed ones, and matches sequential execution', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
     const rng = createRng(SEED)
     const model = randomModel(rng, [8, 6, 3])
     const code = encodeModel(model)
@@ -48,7 +43,7 @@ describe('the AI precompile on the cluster', () => {
     const wrongLength = encodeAiInput(address, Int8Array.of(1, 2, 3))
     const noModel = encodeAiInput(addressOf(3), new Int8Array(8))
     const raws = [good, wrongLength, noModel].map((data, i) => signTx({ from: i, nonce: 0, to: AI_PRECOMPILE_ADDRESS, data: to0x(data), gasLimit: 100_000n }))
-    const { summary, events } = await runInline(genesis, raws, { blockSize: 10 })
+    const { summary, events } = await runInline(genesis, raws, { blockSize: 10, accelerators: gpuOff() })
     expect(summary.verifiedBlocks).toBe(summary.blocks)
     const receipts = events.flatMap((e) => e.sealed.receipts)
     expect(receipts.map((r) => r.status)).toEqual([1, 0, 0])
@@ -58,7 +53,6 @@ describe('the AI precompile on the cluster', () => {
   })
 
   it('a model deployed mid-block is usable by the transactions after it, not before', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
     const model = randomModel(createRng(SEED + 1), [4, 2])
     const code = encodeModel(model)
     const deployer = 0
@@ -69,7 +63,7 @@ describe('the AI precompile on the cluster', () => {
       signTx({ from: deployer, nonce: 0, data: to0x(deploymentCode(code)), gasLimit: 400_000n }),
       signTx({ from: 2, nonce: 0, to: AI_PRECOMPILE_ADDRESS, data: call, gasLimit: 60_000n }),
     ]
-    const { summary, events } = await runInline(testGenesis({ accounts: 4 }), raws, { blockSize: 10 })
+    const { summary, events } = await runInline(testGenesis({ accounts: 4 }), raws, { blockSize: 10, accelerators: gpuOff() })
     expect(summary.verifiedBlocks).toBe(1)
     const receipts = events[0]!.sealed.receipts
     expect(receipts.map((r) => r.status)).toEqual([0, 1, 1])
@@ -77,7 +71,7 @@ describe('the AI precompile on the cluster', () => {
   })
 
   it('the Classifier contract classifies through the precompile; batched calls give the CPU answers', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'cpu', PAREVM_GPU_STAGES: 'ai=on' })
+    const accelerators = createAccelerators({ gpu: gpuConfigOf({ backend: 'cpu', stages: { ai: 'on' } }) })
     const { model, code, address } = aiWorkloadModel(SEED)
     const genesis = testGenesis({
       accounts: 12,
@@ -90,13 +84,12 @@ describe('the AI precompile on the cluster', () => {
     const features = Array.from({ length: 24 }, () => Array.from({ length: 16 }, () => Math.floor(rng() * 256) - 128))
     // Two blocks: the first teaches the engine how calldata predicts the precompile input.
     const raws = features.map((f, k) => signTx({ from: k % 12, nonce: Math.floor(k / 12), to: CLASSIFIER_ADDRESS, data: classifyCallData(f, k % 5 === 0), gasLimit: 200_000n }))
-    const before = { ...defaultInferenceService().stats }
-    const { summary, events } = await runInline(genesis, raws, { blockSize: 12 })
+    const { summary, events } = await runInline(genesis, raws, { blockSize: 12, accelerators })
     expect(summary.included).toBe(24)
     expect(summary.verifiedBlocks).toBe(summary.blocks)
-    const after = defaultInferenceService().stats
-    expect(after.kernelBatches - before.kernelBatches).toBeGreaterThan(0)
-    expect(after.cacheHits - before.cacheHits).toBeGreaterThanOrEqual(12)
+    const stats = accelerators.inference.stats
+    expect(stats.kernelBatches).toBeGreaterThan(0)
+    expect(stats.cacheHits).toBeGreaterThanOrEqual(12)
     // Every Classified event carries the arg-max of the CPU reference's outputs.
     const receipts = events.flatMap((e) => e.sealed.receipts)
     receipts.forEach((r, k) => {
@@ -116,13 +109,11 @@ describe('the AI precompile on the cluster', () => {
     for (const [k, env] of envs.entries()) {
       // Fresh inputs per run: results are cached by (model, input) across blocks.
       const workload = generateWorkload({ txs: 36, mix: 'ai', accounts: 12, hotShare: 0.3, pools: 1, seed: (SEED % 1000) * 2 + k })
-      resetGpuSelection(env)
-      resetStageGates()
-      const before = { ...defaultInferenceService().stats }
-      const { summary } = await runInline(buildGenesis(workload.genesis), workload.rawTxs, { blockSize: 12 })
+      const accelerators = createAccelerators(acceleratorSettingsFromEnv(env))
+      const { summary } = await runInline(buildGenesis(workload.genesis), workload.rawTxs, { blockSize: 12, accelerators })
       expect(summary.included, JSON.stringify(env)).toBe(36)
       expect(summary.verifiedBlocks).toBe(summary.blocks)
-      const batched = defaultInferenceService().stats.kernelBatches - before.kernelBatches
+      const batched = accelerators.inference.stats.kernelBatches
       if ('PAREVM_GPU_STAGES' in env) expect(batched).toBeGreaterThan(0)
       else expect(batched).toBe(0)
     }

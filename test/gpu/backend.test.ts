@@ -6,18 +6,20 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 
 import { ConfigError } from '../../shared/errors.ts'
-import { gpuBackend, gpuStatus, gpuStatusLine, gpuSummaryLine, openBackend, probeWebGpu, resetGpuSelection, translateToWgsl, useGpuBackend, type GpuBackend } from '../../shared/gpu/backend.ts'
+import { openBackend, probeWebGpu, translateToWgsl, type GpuBackend } from '../../shared/gpu/backend.ts'
 import { parseGpuConfig } from '../../shared/gpu/config.ts'
-import { CALIBRATION_RUNS, resetStageGates, runStage, stageCounters, STAGE_MIN_BATCH } from '../../shared/gpu/gate.ts'
+import { GpuContext } from '../../shared/gpu/context.ts'
+import { CALIBRATION_RUNS, STAGE_MIN_BATCH } from '../../shared/gpu/gate.ts'
 import { CONFLICT_KERNEL, packedColumns, PIECES } from '../../shared/gpu/kernels/conflict.ts'
 import { keccakKernelSource, MAX_BLOCKS, ROUND_CONSTANT_PIECES } from '../../shared/gpu/kernels/keccak.ts'
 import { mlpLayerKernelSource } from '../../shared/gpu/kernels/mlp.ts'
 
 afterEach(() => {
-  resetGpuSelection()
-  resetStageGates()
   vi.restoreAllMocks()
 })
+
+/** A context from environment variables as the default one reads them. */
+const fromEnv = (env: Record<string, string>, backend?: GpuBackend): GpuContext => new GpuContext({ config: parseGpuConfig(env), ...(backend !== undefined ? { backend } : {}) })
 
 describe('GPU configuration', () => {
   it('defaults to auto everywhere and reads backend, stages and Dawn flags', () => {
@@ -36,8 +38,8 @@ describe('GPU configuration', () => {
 
 describe('backend selection', () => {
   it('auto takes webgpu where an adapter answers, else webasm, and says why', async () => {
-    resetGpuSelection({})
-    const backend = await gpuBackend()
+    const gpu = fromEnv({})
+    const backend = await gpu.backend()
     const probe = await probeWebGpu()
     console.log(`gpu backend tests: auto chose ${backend?.name ?? 'none'}${probe.ok ? '' : `; webgpu NOT run: ${probe.reason}`}`)
     if (probe.ok) {
@@ -45,44 +47,44 @@ describe('backend selection', () => {
     } else {
       expect(backend?.name).toBe('webasm')
       expect(backend?.isGpu).toBe(false)
-      expect(gpuStatus().reason).toContain('webgpu unavailable')
-      expect(gpuStatus().reason).toContain(probe.reason)
+      expect(gpu.status().reason).toContain('webgpu unavailable')
+      expect(gpu.status().reason).toContain(probe.reason)
     }
-    expect(gpuStatusLine()).toContain(gpuStatus().backend)
+    expect(gpu.statusLine()).toContain(gpu.status().backend)
   })
 
   it('a forced CPU backend is used; off means no backend; a forced webgpu without an adapter is a ConfigError', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'cpu' })
-    expect((await gpuBackend())?.name).toBe('cpu')
-    expect(gpuStatus().reason).toContain('forced by PAREVM_GPU_BACKEND=cpu')
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
-    expect(await gpuBackend()).toBeUndefined()
-    expect(gpuStatus().backend).toBe('off')
+    const cpu = fromEnv({ PAREVM_GPU_BACKEND: 'cpu' })
+    expect((await cpu.backend())?.name).toBe('cpu')
+    expect(cpu.status().reason).toContain('forced by PAREVM_GPU_BACKEND=cpu')
+    const off = fromEnv({ PAREVM_GPU_BACKEND: 'off' })
+    expect(await off.backend()).toBeUndefined()
+    expect(off.status().backend).toBe('off')
     if (!(await probeWebGpu()).ok) {
-      resetGpuSelection({ PAREVM_GPU_BACKEND: 'webgpu' })
-      await expect(gpuBackend()).rejects.toThrow(/PAREVM_GPU_BACKEND=webgpu: the webgpu backend cannot start/)
+      await expect(fromEnv({ PAREVM_GPU_BACKEND: 'webgpu' }).backend()).rejects.toThrow(/PAREVM_GPU_BACKEND=webgpu: the webgpu backend cannot start/)
     }
   })
 })
 
 describe('the summary line', () => {
   it('says in one short line what was found and where the stages run; the details stay in the status', async () => {
-    expect(gpuSummaryLine()).toBe('not started (no stage asked for it)')
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
-    await gpuBackend()
-    expect(gpuSummaryLine()).toBe('off (PAREVM_GPU_BACKEND=off); every stage on the CPU')
-    resetGpuSelection({})
-    await gpuBackend()
+    expect(fromEnv({}).summaryLine()).toBe('not started (no stage asked for it)')
+    const off = fromEnv({ PAREVM_GPU_BACKEND: 'off' })
+    await off.backend()
+    expect(off.summaryLine()).toBe('off (PAREVM_GPU_BACKEND=off); every stage on the CPU')
+    const auto = fromEnv({})
+    await auto.backend()
     if (!(await probeWebGpu()).ok) {
-      expect(gpuSummaryLine()).toBe('none found (webgpu unavailable); every stage on the CPU')
-      expect(gpuStatusLine()).toContain((await probeWebGpu()).reason)
+      expect(auto.summaryLine()).toBe('none found (webgpu unavailable); every stage on the CPU')
+      expect(auto.statusLine()).toContain((await probeWebGpu()).reason)
     }
-    expect(gpuSummaryLine().length).toBeLessThan(120)
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'cpu', PAREVM_GPU_STAGES: 'ai=on' })
-    await gpuBackend()
-    expect(gpuSummaryLine()).toBe('none used (cpu: forced by PAREVM_GPU_BACKEND=cpu); ai as cpu kernels on the CPU; conflict, keccak on the CPU')
-    useGpuBackend(await fakeGpu())
-    expect(gpuSummaryLine()).toBe('test (webgpu); conflict, keccak, ai on the GPU where it pays (auto)')
+    expect(auto.summaryLine().length).toBeLessThan(120)
+    const forced = fromEnv({ PAREVM_GPU_BACKEND: 'cpu', PAREVM_GPU_STAGES: 'ai=on' })
+    await forced.backend()
+    expect(forced.summaryLine()).toBe('none used (cpu: forced by PAREVM_GPU_BACKEND=cpu); ai as cpu kernels on the CPU; conflict, keccak on the CPU')
+    expect(fromEnv({}, await fakeGpu()).summaryLine()).toBe('test (webgpu); conflict, keccak, ai on the GPU where it pays (auto)')
+    // Each context keeps its own status: the first ones did not change.
+    expect(off.summaryLine()).toBe('off (PAREVM_GPU_BACKEND=off); every stage on the CPU')
   })
 })
 
@@ -130,52 +132,54 @@ describe('stage gate', () => {
   const job = (gpu: () => number, cpu: () => number, size = 10_000) => ({ size, gpu: async () => gpu(), cpu, agree: (a: number, b: number) => a === b })
 
   it('off never runs the kernel; on runs it after checking its first result', async () => {
-    useGpuBackend(await fakeGpu(), { PAREVM_GPU_STAGES: 'conflict=off,ai=on' })
+    const gpu = fromEnv({ PAREVM_GPU_STAGES: 'conflict=off,ai=on' }, await fakeGpu())
     let kernelCalls = 0
-    const off = await runStage('conflict', job(() => ++kernelCalls, () => 7))
+    const off = await gpu.runStage('conflict', job(() => ++kernelCalls, () => 7))
     expect(off).toMatchObject({ result: 7, ran: 'cpu' })
     expect(kernelCalls).toBe(0)
-    const first = await runStage('ai', job(() => 5, () => 5))
+    const first = await gpu.runStage('ai', job(() => 5, () => 5))
     expect(first).toMatchObject({ ran: 'gpu', compared: true })
-    const second = await runStage('ai', job(() => 6, () => 5))
+    const second = await gpu.runStage('ai', job(() => 6, () => 5))
     expect(second).toMatchObject({ result: 6, ran: 'gpu', compared: false })
   })
 
   it('a kernel that disagrees with the CPU is switched off for good and its result never used', async () => {
-    useGpuBackend(await fakeGpu(), { PAREVM_GPU_STAGES: 'keccak=on' })
-    const out = await runStage('keccak', job(() => 1, () => 2))
+    const gpu = fromEnv({ PAREVM_GPU_STAGES: 'keccak=on' }, await fakeGpu())
+    const out = await gpu.runStage('keccak', job(() => 1, () => 2))
     expect(out).toMatchObject({ result: 2, ran: 'cpu', compared: true })
-    expect(stageCounters('keccak').disabled).toMatch(/differs from the CPU/)
-    expect((await runStage('keccak', job(() => 1, () => 2))).ran).toBe('cpu')
-    expect(gpuStatus().stages.keccak).toMatch(/^off/)
+    expect(gpu.stageCounters('keccak').disabled).toMatch(/differs from the CPU/)
+    expect((await gpu.runStage('keccak', job(() => 1, () => 2))).ran).toBe('cpu')
+    expect(gpu.status().stages.keccak).toMatch(/^off/)
   })
 
   it('a kernel that cannot run (gpu.js missing, device lost) leaves the stage on the CPU, with the reason', async () => {
     const broken: GpuBackend = { name: 'webgpu', isGpu: true, reason: 'test double', device: undefined, kernel: () => { throw new Error("Cannot find module 'gpu.js'") } }
-    useGpuBackend(broken, { PAREVM_GPU_STAGES: 'ai=on' })
-    const out = await runStage('ai', { size: 100, gpu: async (b) => (b.kernel('x', { output: [1] }), 1), cpu: () => 2, agree: (a, b) => a === b })
+    const gpu = fromEnv({ PAREVM_GPU_STAGES: 'ai=on' }, broken)
+    const out = await gpu.runStage('ai', { size: 100, gpu: async (b) => (b.kernel('x', { output: [1] }), 1), cpu: () => 2, agree: (a, b) => a === b })
     expect(out).toMatchObject({ result: 2, ran: 'cpu' })
-    expect(stageCounters('ai').disabled).toMatch(/kernel failed on webgpu: Cannot find module 'gpu.js'/)
+    expect(gpu.stageCounters('ai').disabled).toMatch(/kernel failed on webgpu: Cannot find module 'gpu.js'/)
   })
 
   it('auto: CPU backends never run kernels; on a GPU, calibration keeps the faster implementation', async () => {
-    useGpuBackend(await openBackend('webasm', 'test'), {})
-    expect((await runStage('ai', job(() => 1, () => 1))).ran).toBe('cpu')
-    expect(gpuStatus().stages.ai).toMatch(/not a GPU/)
+    const webasm = fromEnv({}, await openBackend('webasm', 'test'))
+    expect((await webasm.runStage('ai', job(() => 1, () => 1))).ran).toBe('cpu')
+    expect(webasm.status().stages.ai).toMatch(/not a GPU/)
 
-    useGpuBackend(await fakeGpu(), {})
-    expect((await runStage('conflict', job(() => 1, () => 1, STAGE_MIN_BATCH.conflict - 1))).ran).toBe('cpu')
+    const fast = fromEnv({}, await fakeGpu())
+    expect((await fast.runStage('conflict', job(() => 1, () => 1, STAGE_MIN_BATCH.conflict - 1))).ran).toBe('cpu')
     // Each calibration run reads the clock three times: kernel 1 unit, CPU 10 units.
     scriptedClock([0, 1, 10])
-    for (let k = 0; k < CALIBRATION_RUNS; k++) expect((await runStage('conflict', job(() => 1, () => 1))).compared).toBe(true)
-    expect(gpuStatus().stages.conflict).toMatch(/^on \(auto/)
-    expect(await runStage('conflict', job(() => 3, () => 1))).toMatchObject({ result: 3, ran: 'gpu', compared: false })
+    for (let k = 0; k < CALIBRATION_RUNS; k++) expect((await fast.runStage('conflict', job(() => 1, () => 1))).compared).toBe(true)
+    expect(fast.status().stages.conflict).toMatch(/^on \(auto/)
+    expect(await fast.runStage('conflict', job(() => 3, () => 1))).toMatchObject({ result: 3, ran: 'gpu', compared: false })
 
-    // The same stage measured slower than the CPU: switched off after calibration.
-    resetStageGates()
+    // The same stage measured slower than the CPU in another context: switched off there after
+    // calibration, while the first context keeps its decision.
+    const slow = fromEnv({}, await fakeGpu())
     scriptedClock([0, 10, 1])
-    for (let k = 0; k < CALIBRATION_RUNS; k++) await runStage('conflict', job(() => 1, () => 1))
-    expect(gpuStatus().stages.conflict).toMatch(/^off \(auto: kernel median/)
-    expect((await runStage('conflict', job(() => 3, () => 1))).ran).toBe('cpu')
+    for (let k = 0; k < CALIBRATION_RUNS; k++) await slow.runStage('conflict', job(() => 1, () => 1))
+    expect(slow.status().stages.conflict).toMatch(/^off \(auto: kernel median/)
+    expect((await slow.runStage('conflict', job(() => 3, () => 1))).ran).toBe('cpu')
+    expect(await fast.runStage('conflict', job(() => 3, () => 1))).toMatchObject({ result: 3, ran: 'gpu' })
   })
 })

@@ -4,10 +4,12 @@
  * decisions on chains and on bridged clusters, partitionBlock's handling of pieces, and a
  * split block sealed identical to sequential execution.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
-import { resetGpuSelection, type GpuBackend } from '../../shared/gpu/backend.ts'
-import { resetStageGates } from '../../shared/gpu/gate.ts'
+import { createAccelerators } from '../../shared/gpu/accelerators.ts'
+import { gpuConfigOf } from '../../shared/gpu/config.ts'
+import { GpuContext } from '../../shared/gpu/context.ts'
+import { type GpuBackend } from '../../shared/gpu/backend.ts'
 import { partitionBlock } from '../../shared/partition/partition.ts'
 import { accessBitmaps, bitmapDependencies, coversExact, edgeCount, exactDependencies, hasEdge, type AccessSets } from '../../shared/schedule/dependencies.ts'
 import { connectedGroups, DependencyPlanner, type SchedulableTx } from '../../shared/schedule/planner.ts'
@@ -22,10 +24,6 @@ console.log(`schedule tests: seed ${SEED}`)
 const backends: GpuBackend[] = []
 beforeAll(async () => {
   backends.push(...(await openTestBackends('schedule tests')))
-})
-afterEach(() => {
-  resetGpuSelection()
-  resetStageGates()
 })
 
 function randomBlock(rng: () => number, n: number, keys: number): AccessSets[] {
@@ -130,10 +128,9 @@ describe('splitting a heavy group', () => {
   })
 
   it('the planner feeds partitionBlock: pieces land on different shards, in block order, every transaction once', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
     const txs = bridgedBlock(20)
     expect(connectedGroups(txs)).toHaveLength(1)
-    const planner = new DependencyPlanner('auto')
+    const planner = new DependencyPlanner({ split: 'auto', gpu: new GpuContext({ config: gpuConfigOf({ backend: 'off' }) }) })
     const options = await planner.analyse(txs, 2)
     expect(planner.lastStats).toMatchObject({ groupsAnalysed: 1, groupsSplit: 1, predictedReexecutions: 1, cpuMatrices: 1 })
     const p = partitionBlock(txs, 2, options)
@@ -144,7 +141,7 @@ describe('splitting a heavy group', () => {
     for (const s of p.shards) expect([...s].sort((a, b) => a - b)).toEqual(s)
     // Without the planner, or with it off, the group is one shard.
     expect(partitionBlock(txs, 2).shards).toHaveLength(1)
-    expect(await new DependencyPlanner('off').analyse(txs, 2)).toEqual({})
+    expect(await new DependencyPlanner({ split: 'off' }).analyse(txs, 2)).toEqual({})
   })
 
   it('partitionBlock ignores a splitter whose pieces do not cover the group exactly', () => {
@@ -156,8 +153,7 @@ describe('splitting a heavy group', () => {
   })
 
   it('with the conflict stage on (cpu backend), the kernel matrix drives the same decision', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'cpu', PAREVM_GPU_STAGES: 'conflict=on' })
-    const planner = new DependencyPlanner('auto')
+    const planner = new DependencyPlanner({ gpu: new GpuContext({ config: gpuConfigOf({ backend: 'cpu', stages: { conflict: 'on' } }) }) })
     const p = partitionBlock(bridgedBlock(20), 2, await planner.analyse(bridgedBlock(20), 2))
     expect(planner.lastStats).toMatchObject({ groupsSplit: 1, gpuMatrices: 1, cpuMatrices: 0 })
     expect(p.shards).toHaveLength(2)
@@ -166,7 +162,6 @@ describe('splitting a heavy group', () => {
 
 describe('a split block on the cluster', () => {
   it('seals two bridged transfer chains on two shards, re-executes the bridge, and equals sequential execution', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'off' })
     // Senders 0..11 pay hot recipient A, 12..23 pay hot recipient B; sender 24 pays A then B.
     const hotA = addressOf(100)
     const hotB = addressOf(101)
@@ -176,11 +171,13 @@ describe('a split block on the cluster', () => {
       raws.push(signTx({ from: 12 + k, nonce: 0, to: hotB, value: ETH }))
     }
     raws.push(signTx({ from: 24, nonce: 0, to: hotA, value: ETH }), signTx({ from: 24, nonce: 1, to: hotB, value: ETH }))
-    const { summary, events } = await runInline(testGenesis({ accounts: 25 }), raws, { blockSize: 100, workers: 2 })
+    const accelerators = createAccelerators({ gpu: gpuConfigOf({ backend: 'off' }), split: 'auto' })
+    const { summary, events } = await runInline(testGenesis({ accounts: 25 }), raws, { blockSize: 100, workers: 2, accelerators })
     expect(summary.included).toBe(26)
     expect(summary.verifiedBlocks).toBe(summary.blocks)
     expect(events).toHaveLength(1)
     expect(events[0]!.sealed.report.shards).toBe(2)
     expect(summary.reexecuted).toBe(1)
+    expect(accelerators.planner.totals).toMatchObject({ groupsSplit: 1, predictedReexecutions: 1 })
   })
 })

@@ -6,11 +6,13 @@
  * identical to sequential execution.
  */
 import { Account } from '@ethereumjs/util'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
 import { keccak256 } from '../../shared/crypto/keccak.ts'
-import { openBackend, resetGpuSelection } from '../../shared/gpu/backend.ts'
-import { resetStageGates, stageCounters } from '../../shared/gpu/gate.ts'
+import { createAccelerators } from '../../shared/gpu/accelerators.ts'
+import { openBackend } from '../../shared/gpu/backend.ts'
+import { gpuConfigOf } from '../../shared/gpu/config.ts'
+import { GpuContext } from '../../shared/gpu/context.ts'
 import { keccakBatchGpu } from '../../shared/gpu/kernels/keccak.ts'
 import { toHex } from '../../shared/hex.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
@@ -28,10 +30,7 @@ import { reportBackends } from '../helpers/gpu-backends.ts'
 const SEED = Number(process.env['PAREVM_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`trie hashing tests: seed ${SEED}`)
 
-afterEach(() => {
-  resetGpuSelection()
-  resetStageGates()
-})
+const keccakOnWebasm = gpuConfigOf({ backend: 'webasm', stages: { keccak: 'on' } })
 
 type Writes = [StateKey, StateValue][]
 const address = (i: number): string => i.toString(16).padStart(40, '0')
@@ -89,25 +88,25 @@ describe('level-batched trie hashing', () => {
     const rng = createRng(SEED + 1)
     let parent = eager.apply(randomWrites(rng, 0, 200)).root
     await saveTrieNodes(kv, eager)
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'webasm', PAREVM_GPU_STAGES: 'keccak=on' })
+    const gpu = new GpuContext({ config: keccakOnWebasm })
     const lazy = WorldStateTrie.lazy(new KvTrieNodeStore(kv))
     for (let n = 1; n <= 3; n++) {
       const writes = randomWrites(rng, n, 40)
       const expected = eager.apply(writes).root
-      const got = await lazy.applyBlock(parent, writes)
+      const got = await lazy.applyBlock(parent, writes, { gpu })
       expect(toHex(got.root), `block ${n}`).toBe(toHex(expected))
       parent = expected
     }
-    expect(stageCounters('keccak').gpuRuns).toBeGreaterThan(0)
-    expect(stageCounters('keccak').disabled).toBeUndefined()
+    expect(gpu.stageCounters('keccak').gpuRuns).toBeGreaterThan(0)
+    expect(gpu.stageCounters('keccak').disabled).toBeUndefined()
   })
 
   it('the cluster with the keccak stage forced on seals blocks identical to sequential execution', async () => {
-    resetGpuSelection({ PAREVM_GPU_BACKEND: 'webasm', PAREVM_GPU_STAGES: 'keccak=on' })
+    const accelerators = createAccelerators({ gpu: keccakOnWebasm })
     const workload = generateWorkload({ txs: 40, mix: 'mixed', accounts: 12, hotShare: 0.1, pools: 3, seed: SEED % 1000 })
-    const { summary } = await runInline(buildGenesis(workload.genesis), workload.rawTxs, { blockSize: 20 })
+    const { summary } = await runInline(buildGenesis(workload.genesis), workload.rawTxs, { blockSize: 20, accelerators })
     expect(summary.included).toBe(40)
     expect(summary.verifiedBlocks).toBe(summary.blocks)
-    expect(stageCounters('keccak').gpuRuns).toBeGreaterThan(0)
+    expect(accelerators.gpu.stageCounters('keccak').gpuRuns).toBeGreaterThan(0)
   })
 })
