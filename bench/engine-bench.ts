@@ -116,7 +116,7 @@ export interface EngineResult {
   reexecuted: Stats
   fullyPredicted: Stats
   /** Engine tx/s median over each baseline's tx/s median (same rounds, same blocks). */
-  vs: Record<BaselineKind, number>
+  vs: Partial<Record<BaselineKind, number>>
   /** The run with the median wall time (the lower middle one for an even count): its stages add up to its wall time. */
   medianRun: EngineRun
   runs: EngineRun[]
@@ -335,7 +335,7 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
       const byMs = [...runs].sort((a, b) => a.ms - b.ms)
       const medianRun = byMs[Math.floor((byMs.length - 1) / 2)]!
       const txPerSec = stats(runs.map((r) => r.txPerSec))
-      const vs = Object.fromEntries(Object.entries(baselines).map(([k, b]) => [k, txPerSec.median / b.txPerSec.median])) as Record<BaselineKind, number>
+      const vs = Object.fromEntries(Object.entries(baselines).map(([k, b]) => [k, txPerSec.median / b.txPerSec.median])) as Partial<Record<BaselineKind, number>>
       engine.push({
         workers,
         templates,

@@ -249,7 +249,7 @@ export function projectScale(costs: MeasuredCosts, options: { blockSize?: number
     }
   }
   const last = rows.at(-1)!
-  const behind = last.terms.filter(([name]) => !last.limit.endsWith(name))[0]
+  const behind = last.terms.filter(([name]) => !wallAt.limit.endsWith(name))[0]
   const nextWall =
     `from about ${wallAt.workers} worker(s) on, more workers add less than 10% each doubling: ${Math.round(wallAt.txPerSec).toLocaleString('en-US')} tx/s projected, limited by ${wallAt.limit.replace(/^largest term: /, '')}` +
     (behind === undefined ? '' : `; behind it at ${last.workers} workers: ${behind[0]} (${Math.round(behind[1]).toLocaleString('en-US')} ms of a ${Math.round(last.periodMs).toLocaleString('en-US')} ms block period)`)

@@ -8,6 +8,7 @@
  *   npm run bench -- --sections workloads --cases erc20,transfers --sizes 2000 --runs 5 --workers 1,2
  *   npm run bench -- --sections workloads --cases erc20 --sizes 50000 --block-size 1000
  *   npm run bench -- --sections workloads --templates cold          only the cold case
+ *   npm run bench -- --sections workloads --baselines tuned         only the tuned baseline
  *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
  *   npm run bench -- --sections model                               the scale model (a projection)
  *   npm run bench -- --label 16-core-10000 --out bench/results      the result files' name and folder
@@ -30,7 +31,7 @@ import { probeWebGpu } from '../shared/gpu/backend.ts'
 import { benchEndToEnd, benchStages, e2eTable, GPU_BENCH_DEFAULTS, stageTable } from './gpu.ts'
 import { benchMainnet, DEFAULT_FIXTURES, mainnetTable } from './mainnet.ts'
 import { benchCase, CASES, defaultWorkerCounts, STAGES, type CaseResult, type EngineResult, type TemplateState } from './engine-bench.ts'
-import { BASELINE_LABELS } from './baseline.ts'
+import { BASELINE_KINDS, BASELINE_LABELS, type BaselineKind } from './baseline.ts'
 import { costsFrom, modelMarkdown, projectScale, type ModelResult } from './model.ts'
 import { throughputSvg } from './plot.ts'
 import { resultMeta, metaMarkdown, writeResult } from './results.ts'
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     warmup: { type: 'string', default: '200' },
     templates: { type: 'string', default: 'warm,cold' },
+    baselines: { type: 'string', default: 'default,tuned' },
     full: { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
     'no-write': { type: 'boolean', default: false },
@@ -68,6 +70,8 @@ const mainnetRuns = Number(values['mainnet-runs'])
 const workerCounts = values.workers === undefined ? defaultWorkerCounts() : values.workers.split(',').map(Number)
 const templates = values.templates.split(',') as TemplateState[]
 for (const t of templates) if (t !== 'warm' && t !== 'cold') throw new Error(`--templates: warm and/or cold (got ${t})`)
+const baselineKinds = values.baselines.split(',') as BaselineKind[]
+for (const b of baselineKinds) if (!BASELINE_KINDS.includes(b)) throw new Error(`--baselines: default and/or tuned (got ${b})`)
 const cases = values.cases === undefined ? CASES : CASES.filter((c) => values.cases!.split(',').includes(c.name))
 if (cases.length === 0) throw new Error(`--cases: none of ${values.cases} (known: ${CASES.map((c) => c.name).join(', ')})`)
 const modelBlock = values['model-block'] === undefined ? undefined : Number(values['model-block'])
@@ -87,7 +91,7 @@ const results: CaseResult[] = []
 for (const size of sections.includes('workloads') ? sizes : []) {
   for (const spec of cases) {
     log(`${spec.name}, ${size} transactions${blockSize !== undefined && blockSize < size ? ` in blocks of ${blockSize}` : ''}`)
-    results.push(await benchCase(spec, { size, ...(blockSize !== undefined ? { blockSize } : {}), runs, workerCounts, warmup: Number(values.warmup), templates, log }))
+    results.push(await benchCase(spec, { size, ...(blockSize !== undefined ? { blockSize } : {}), runs, workerCounts, warmup: Number(values.warmup), templates, baselines: baselineKinds, log }))
   }
 }
 
@@ -124,7 +128,7 @@ function throughputTable(list: CaseResult[]): string {
         r.baselines.tuned === undefined ? '-' : range(r.baselines.tuned.txPerSec),
         ...workerCounts.map((w) => {
           const e = engineOf(r, w, t)!
-          return `${range(e.txPerSec)} **${fmt(e.vs.default, 1)}x**, **${fmt(e.vs.tuned, 2)}x**`
+          return `${range(e.txPerSec)} **${fmt(e.vs.default ?? NaN, 1)}x**, **${fmt(e.vs.tuned ?? NaN, 2)}x**`
         }),
         ...(maxW > 1 && workerCounts.includes(1) ? [`${fmt(scaling, 2)}x`, `${fmt(ceiling, 2)}x`, `${fmt((100 * scaling) / ceiling)}%`] : []),
         fmt(eMax.reexecuted.median),
@@ -236,7 +240,7 @@ process.stdout.write(`\n${metaMarkdown(meta)}\n\n${output}\n`)
 
 if (!values['no-write']) {
   const data = {
-    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, mainnetRuns },
+    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, baselines: baselineKinds, mainnetRuns },
     workloads: results,
     mainnet: mainnetResult,
     gpu: gpuResult,

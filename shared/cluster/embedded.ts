@@ -11,8 +11,10 @@ import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../predict/templates.ts'
 import { Sequencer, planOrderedBlock, type PlanResult } from '../sequencer/sequencer.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
-import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
-import { decodeRawTx, inputId, type DecodedTx } from '../intake/decode.ts'
+import { commonFor } from '../exec/common-for.ts'
+import { inputId, type DecodedTx } from '../intake/decode.ts'
+import { IntakePool, defaultIntakeThreads, type IntakeRunner } from '../intake/pool.ts'
+import { OrderedIntake } from '../intake/ordered.ts'
 import { realClock, type Clock } from '../ports/clock.ts'
 import { Records } from '../store/records.ts'
 import { SequentialVerifier, judgeStatelessRejection, type VerifyResult } from '../verify/sequential.ts'
@@ -42,6 +44,11 @@ export interface ClusterOptions {
   workers: number
   /** Workers as worker_threads (default) or as async loops in this thread. */
   threads?: boolean
+  /**
+   * Intake threads (decode, recover, check; shared/intake/pool.ts). Default with `threads`:
+   * PAREVM_INTAKE_THREADS, else the cores minus one; without `threads`: 0 (inline).
+   */
+  intakeThreads?: number
   /** Shards per block (default: the number of workers). */
   shards?: number
   /** Most transactions per block. */
@@ -144,6 +151,8 @@ export class EmbeddedCluster {
   /** Rejections made while submitting (oversize), counted by the next run. */
   private readonly submitRejected: Rejection[] = []
   private readonly records: Records
+  /** Intake threads (or inline), for the sequencer and `runOrdered`. */
+  private readonly intake: IntakeRunner
   private referenceCommon: Common | undefined
 
   private constructor(
@@ -161,9 +170,11 @@ export class EmbeddedCluster {
     this.log = options.log ?? silentLogger
     this.clock = options.clock ?? realClock
     this.loopClock = options.clock ?? monotonicClock
+    this.intake = IntakePool.start(options.intakeThreads ?? (options.threads === false ? 0 : defaultIntakeThreads()), this.log.child({ role: 'intake' }))
     this.sequencer = new Sequencer({
       kv: this.kv,
       ingress: this.ingress,
+      ...(this.intake.threads > 0 ? { intake: this.intake } : {}),
       shardQueue: this.shardQueue,
       templates: this.templates,
       log: this.log.child({ role: 'sequencer' }),
@@ -419,6 +430,7 @@ export class EmbeddedCluster {
     const { records, clock } = this
     let head = (await records.getHead())!
     let i = 0
+    const lines = new OrderedIntake(inputs, this.intake, this.options.blockSize, () => clock.now())
     /** One block of consecutive lines: planned in their order. */
     const plan = async (): Promise<PlanStep<{ plan: PlanResult; lines: number[]; intakeMs: number }>> => {
       if (i >= inputs.length) return { kind: 'end' }
@@ -426,7 +438,7 @@ export class EmbeddedCluster {
       const common = commonFor(chain, number, BigInt(head.timestamp) + BigInt(this.options.blockTimeSec ?? 12))
       const env = nextBlockEnv(head, common, { coinbase: this.options.genesis.coinbase, blockTimeSec: this.options.blockTimeSec ?? 12 })
       const gasLimit = BigInt(env.gasLimit)
-      const txCommon = sharedTxCommon(common)
+      const spec = { chain, number, timestamp: BigInt(head.timestamp) + BigInt(this.options.blockTimeSec ?? 12), blockGasLimit: gasLimit }
       // One block: consecutive lines until the block is full.
       const txs: DecodedTx[] = []
       const txLines: number[] = []
@@ -435,7 +447,7 @@ export class EmbeddedCluster {
       const intakeStart = performance.now()
       const cut = options.cuts?.[tally.summary.blocks]
       for (; i < inputs.length; i++) {
-        const result = decodeRawTx(inputs[i]!, { common: txCommon, blockGasLimit: gasLimit, clock: () => clock.now() })
+        const result = await lines.at(i, spec, common)
         if (!result.ok) {
           rejected.push({ ...result.rejection, line: lineOf(i), block: number.toString() })
           continue
@@ -599,6 +611,7 @@ export class EmbeddedCluster {
   async stop(): Promise<void> {
     this.signal.stopped = true
     await this.pool?.stop()
+    await this.intake.close()
     await this.verifyThread?.terminate()
     await Promise.allSettled(this.loops)
   }

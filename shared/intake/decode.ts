@@ -10,14 +10,20 @@ import { publicKeyToAddress } from '../crypto/secp256k1.ts'
 import { to0x, toHex } from '../hex.ts'
 
 import type { Rejection, RejectionCode } from './rejection.ts'
+import type { TxView } from './tx-view.ts'
 import type { Common } from '@ethereumjs/common'
 
 /** geth's txpool limit for one transaction. */
 export const MAX_TX_BYTES = 128 * 1024
 
-export interface DecodedTx {
+/**
+ * A transaction that passed intake, its sender recovered. `tx` is the `@ethereumjs/tx` object
+ * where it was decoded here (`decodeRawTx`), or a view of its fields read from `raw` where it was
+ * decoded elsewhere (an intake thread, the ingress function; see tx-view.ts).
+ */
+export interface DecodedTx<T extends TxView = TxView> {
   raw: Uint8Array
-  tx: TypedTransaction
+  tx: T
   hash: Uint8Array
   /** 0x-prefixed lowercase. */
   hashHex: string
@@ -25,6 +31,8 @@ export interface DecodedTx {
   /** Lowercase hex without 0x. */
   senderHex: string
   senderPubKey: Uint8Array
+  /** The intrinsic gas intake checked the gas limit against (where intake computed it). */
+  intrinsicGas?: bigint
 }
 
 export interface IntakeContext {
@@ -34,7 +42,7 @@ export interface IntakeContext {
   clock?: () => number
 }
 
-export type IntakeResult = { ok: true; tx: DecodedTx } | { ok: false; rejection: Rejection }
+export type IntakeResult<T extends TxView = TypedTransaction> = { ok: true; tx: DecodedTx<T> } | { ok: false; rejection: Rejection }
 
 const SUPPORTED_TYPES = new Map<number, string>([
   [1, 'EIP-2930'],
@@ -164,5 +172,5 @@ function decodeChecked(input: string, ctx: IntakeContext, now: number, maxBytes:
   if (tx.gasLimit < intrinsic) {
     return reject(id, 'intrinsic-gas', `gas limit ${tx.gasLimit} is below the intrinsic gas ${intrinsic}`, now, meta)
   }
-  return { ok: true, tx: { raw, tx, hash, hashHex: id, sender, senderHex, senderPubKey } }
+  return { ok: true, tx: { raw, tx, hash, hashHex: id, sender, senderHex, senderPubKey, intrinsicGas: intrinsic } }
 }

@@ -21,6 +21,8 @@ export interface TxFields {
   /** EIP-1559 and later. */
   maxFeePerGas?: bigint
   maxPriorityFeePerGas?: bigint
+  /** EIP-2930 and later: [address, storage keys][] as in the RLP. */
+  accessList?: [Uint8Array, Uint8Array[]][]
 }
 
 type Fields = Uint8Array[]
@@ -35,11 +37,20 @@ export function txFieldsFromRaw(raw: Uint8Array): TxFields {
     return { type, nonce: bytesToBigint(nonce!), gasPrice: bytesToBigint(gasPrice!), gasLimit: bytesToBigint(gasLimit!), to: to(dest!), value: bytesToBigint(value!), data: data! }
   }
   if (type === 1) {
-    const [, nonce, gasPrice, gasLimit, dest, value, data] = list
-    return { type, nonce: bytesToBigint(nonce!), gasPrice: bytesToBigint(gasPrice!), gasLimit: bytesToBigint(gasLimit!), to: to(dest!), value: bytesToBigint(value!), data: data! }
+    const [, nonce, gasPrice, gasLimit, dest, value, data, accessList] = list
+    return {
+      type,
+      nonce: bytesToBigint(nonce!),
+      gasPrice: bytesToBigint(gasPrice!),
+      gasLimit: bytesToBigint(gasLimit!),
+      to: to(dest!),
+      value: bytesToBigint(value!),
+      data: data!,
+      accessList: accessList as unknown as [Uint8Array, Uint8Array[]][],
+    }
   }
   if (type === 2 || type === 3 || type === 4) {
-    const [, nonce, priority, maxFee, gasLimit, dest, value, data] = list
+    const [, nonce, priority, maxFee, gasLimit, dest, value, data, accessList] = list
     return {
       type,
       nonce: bytesToBigint(nonce!),
@@ -49,6 +60,7 @@ export function txFieldsFromRaw(raw: Uint8Array): TxFields {
       to: to(dest!),
       value: bytesToBigint(value!),
       data: data!,
+      accessList: accessList as unknown as [Uint8Array, Uint8Array[]][],
     }
   }
   throw new MalformedInputError(`unknown transaction type ${type}`)

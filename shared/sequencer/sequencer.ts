@@ -14,14 +14,16 @@ import { randomUUID } from 'node:crypto'
 
 import { ConfigError, ParevmError } from '../errors.ts'
 import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
-import { decodeRawTx, type DecodedTx } from '../intake/decode.ts'
+import { type DecodedTx } from '../intake/decode.ts'
+import { judgeDecodedBody } from '../intake/decoded-message.ts'
+import { judgeIngressBody, type MessageJudgement } from '../intake/ingress.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
 import { partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
 import { Speculator } from '../predict/speculate.ts'
 import { defaultDependencyPlanner, type DependencyPlanner } from '../schedule/planner.ts'
 import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
-import { envelopeRejectionId, ingressMessageSchema, parseJson, type ShardMessage } from '../pipeline/messages.ts'
+import { type ShardMessage } from '../pipeline/messages.ts'
 import { decodeAccount } from '../state/values.ts'
 import { PART_BYTES_MAX, Records, type HeadRecord, type PlanMeta, type PlanStats } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
@@ -31,6 +33,8 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { to0x } from '../hex.ts'
 
 import type { Rejection } from '../intake/rejection.ts'
+import type { IntakeRunner, IntakeSpec } from '../intake/pool.ts'
+import type { TxView } from '../intake/tx-view.ts'
 import type { Common } from '@ethereumjs/common'
 import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
@@ -67,6 +71,17 @@ export interface SequencerDeps {
   config: SequencerConfig
   clock?: Clock
   log?: Logger
+  /**
+   * Intake threads (shared/intake/pool.ts): message bodies are judged there in batches while
+   * this thread receives. Without one, intake decodes inline (tests, the simulator).
+   */
+  intake?: IntakeRunner
+  /**
+   * What the `ingress` queue holds: raw ingress messages (default), or `decoded` messages from
+   * the ingress function (functions/ingress.ts), already decoded, recovered and checked; their
+   * rejections were recorded there. Never point `decoded` at a queue others may send to.
+   */
+  source?: 'ingress' | 'decoded'
   /** The dependency stage before partitioning (default: the thread's, shared/schedule/planner.ts). */
   planner?: DependencyPlanner
 }
@@ -96,6 +111,9 @@ interface Pending {
 
 /** Most transactions held for a later block (nonce gaps, full blocks), in block sizes. */
 const CARRY_BLOCKS_MAX = 10
+
+/** Messages received before they go to the intake threads as one batch. */
+const BATCH_MESSAGES = 64
 
 /** A rejection at intake, with the message it came in (undefined for none). */
 interface IntakeRejection {
@@ -141,6 +159,9 @@ export class Sequencer {
   private readonly log: Logger
   private carry: Pending[] = []
   private prefetched: IntakeBatch | undefined
+  /** Messages judged by batched intake and the inputs they held (the estimate of a message's size). */
+  private judgedMessages = 0
+  private judgedInputs = 0
   /** Pre-executes calls no template covers, before prediction (shared/predict/speculate.ts). */
   private readonly speculator = new Speculator()
 
@@ -192,7 +213,7 @@ export class Sequencer {
     // 1. Intake: what was taken in ahead (while the previous block executed), topped up.
     const batch = this.prefetched ?? this.startBatch()
     this.prefetched = undefined
-    await this.intake(batch, common, gasLimit, false)
+    await this.intake(batch, common, { chain: config.chain, number, timestamp: BigInt(head.timestamp) + BigInt(config.blockTimeSec), blockGasLimit: gasLimit }, false)
     const { deliveries } = batch
     let duplicates = batch.duplicates
     const intakeMs = batch.intakeMs
@@ -319,17 +340,25 @@ export class Sequencer {
     if (head === undefined) return
     const { config } = this.deps
     const number = BigInt(head.number) + 2n
-    const common = commonFor(config.chain, number, BigInt(head.timestamp) + 2n * BigInt(config.blockTimeSec))
+    const timestamp = BigInt(head.timestamp) + 2n * BigInt(config.blockTimeSec)
+    const common = commonFor(config.chain, number, timestamp)
     const batch = this.startBatch()
     this.prefetched = batch
-    await this.intake(batch, common, BigInt(head.gasLimit), true)
+    await this.intake(batch, common, { chain: config.chain, number, timestamp, blockGasLimit: BigInt(head.gasLimit) }, true)
   }
 
   /** Fill a batch from the ingress queue up to the block size (bounded receive rounds). */
-  private async intake(batch: IntakeBatch, common: Common, gasLimit: bigint, background: boolean): Promise<void> {
-    const { config } = this.deps
+  private async intake(batch: IntakeBatch, common: Common, spec: IntakeSpec, background: boolean): Promise<void> {
     const t0 = performance.now()
-    const txCommon = sharedTxCommon(common)
+    if (this.deps.intake !== undefined || this.deps.source === 'decoded') await this.intakeBatched(batch, spec, background)
+    else await this.intakeInline(batch, common, spec.blockGasLimit, background)
+    batch.intakeMs += performance.now() - t0
+  }
+
+  /** Decode as messages arrive, on this thread. */
+  private async intakeInline(batch: IntakeBatch, common: Common, gasLimit: bigint, background: boolean): Promise<void> {
+    const { config } = this.deps
+    const ctx = { common: sharedTxCommon(common), blockGasLimit: gasLimit, clock: () => this.clock.now() }
     let decodedSinceYield = 0
     for (let round = 0; round < config.receiveRoundsMax && batch.pending.length < config.blockSizeMax; round++) {
       const first = batch.pending.length === 0 && round === 0
@@ -338,48 +367,7 @@ export class Sequencer {
       for (const message of messages) {
         const delivery: Delivery = { message, open: 0 }
         batch.deliveries.push(delivery)
-        const parsed = ingressMessageSchema.safeParse(parseJson(message.body))
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0]
-          const id = envelopeRejectionId(message.body)
-          if (batch.seen.has(id)) {
-            batch.duplicates++
-            continue
-          }
-          batch.seen.add(id)
-          batch.rejected.push({
-            delivery,
-            rejection: {
-              id,
-              code: 'malformed-envelope',
-              reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
-              inputPrefix: message.body.slice(0, 32),
-              atMs: this.clock.now(),
-            },
-          })
-          continue
-        }
-        const raws = 'raw' in parsed.data ? [parsed.data.raw] : parsed.data.txs
-        for (const raw of raws) {
-          const result = decodeRawTx(raw, { common: txCommon, blockGasLimit: gasLimit, clock: () => this.clock.now() })
-          if (!result.ok) {
-            // The same bad input twice in one batch (a duplicated message): one rejection.
-            if (batch.seen.has(result.rejection.id)) {
-              batch.duplicates++
-              continue
-            }
-            batch.seen.add(result.rejection.id)
-            batch.rejected.push({ rejection: result.rejection, delivery })
-            continue
-          }
-          if (batch.seen.has(result.tx.hashHex)) {
-            batch.duplicates++
-            continue
-          }
-          batch.seen.add(result.tx.hashHex)
-          delivery.open++
-          batch.pending.push({ decoded: result.tx, delivery, firstSeenMs: this.clock.now() })
-        }
+        this.admit(batch, delivery, judgeIngressBody(message.body, ctx))
       }
       // In the background, let the coordinator and the workers' store calls in between.
       decodedSinceYield += messages.length
@@ -388,7 +376,96 @@ export class Sequencer {
         await new Promise((resolve) => setImmediate(resolve))
       }
     }
-    batch.intakeMs += performance.now() - t0
+  }
+
+  /**
+   * Receive while the intake threads judge what came before (or, from the decoded queue, read
+   * what the ingress function judged); take the answers in arrival order. Messages in flight
+   * count toward the block (each holds at least one input); when their answers leave the block
+   * short, receiving goes on, within the same bound of rounds.
+   */
+  private async intakeBatched(batch: IntakeBatch, spec: IntakeSpec, background: boolean): Promise<void> {
+    const { config } = this.deps
+    const inFlight: { deliveries: Delivery[]; judged: Promise<MessageJudgement<TxView>[]> }[] = []
+    let waiting: QueueMessage[] = []
+    let inFlightMessages = 0
+    const flush = (): void => {
+      if (waiting.length === 0) return
+      const messages = waiting
+      waiting = []
+      const deliveries = messages.map((message): Delivery => ({ message, open: 0 }))
+      batch.deliveries.push(...deliveries)
+      const judged = this.judgeBodies(messages.map((m) => m.body), spec)
+      judged.catch(() => {})
+      inFlight.push({ deliveries, judged })
+    }
+    let round = 0
+    let drained = false
+    while (!drained && round < config.receiveRoundsMax && batch.pending.length < config.blockSizeMax) {
+      // Messages in flight count at the inputs per message seen so far (at least one each).
+      while (round < config.receiveRoundsMax && batch.pending.length + inFlightMessages * this.inputsPerMessage() < config.blockSizeMax) {
+        const first = batch.pending.length === 0 && inFlightMessages === 0 && round === 0
+        const messages = await this.deps.ingress.receive({ maxMessages: 10, waitMs: first && !background ? config.intakeWaitMs : 0 })
+        round++
+        if (messages.length === 0) {
+          drained = true
+          break
+        }
+        waiting.push(...messages)
+        inFlightMessages += messages.length
+        if (waiting.length >= BATCH_MESSAGES) flush()
+      }
+      flush()
+      for (const group of inFlight.splice(0)) {
+        const judged = await group.judged
+        group.deliveries.forEach((delivery, i) => this.admit(batch, delivery, judged[i]!))
+        this.judgedMessages += judged.length
+        for (const j of judged) this.judgedInputs += j.kind === 'txs' ? j.results.length : 1
+      }
+      inFlightMessages = 0
+    }
+  }
+
+  private inputsPerMessage(): number {
+    return this.judgedMessages === 0 ? 1 : Math.max(1, this.judgedInputs / this.judgedMessages)
+  }
+
+  private judgeBodies(bodies: string[], spec: IntakeSpec): Promise<MessageJudgement<TxView>[]> {
+    const now = this.clock.now()
+    if (this.deps.source === 'decoded') return Promise.resolve(bodies.map((body) => judgeDecodedBody(body, now)))
+    return this.deps.intake!.judgeBodies(bodies, spec, now)
+  }
+
+  /** One message's judgement into the batch: the same bad input or transaction twice is one. */
+  private admit(batch: IntakeBatch, delivery: Delivery, judged: MessageJudgement<TxView>): void {
+    if (judged.kind === 'malformed') {
+      if (batch.seen.has(judged.rejection.id)) {
+        batch.duplicates++
+        return
+      }
+      batch.seen.add(judged.rejection.id)
+      batch.rejected.push({ delivery, rejection: judged.rejection })
+      return
+    }
+    for (const result of judged.results) {
+      if (!result.ok) {
+        // The same bad input twice in one batch (a duplicated message): one rejection.
+        if (batch.seen.has(result.rejection.id)) {
+          batch.duplicates++
+          continue
+        }
+        batch.seen.add(result.rejection.id)
+        batch.rejected.push({ rejection: result.rejection, delivery })
+        continue
+      }
+      if (batch.seen.has(result.tx.hashHex)) {
+        batch.duplicates++
+        continue
+      }
+      batch.seen.add(result.tx.hashHex)
+      delivery.open++
+      batch.pending.push({ decoded: result.tx, delivery, firstSeenMs: this.clock.now() })
+    }
   }
 
   private async dispatch(meta: PlanMeta): Promise<void> {
