@@ -27,21 +27,49 @@ export interface FaultOptions {
 
 export const NO_FAULTS: FaultOptions = { seed: 0, duplicate: 0, delay: 0, delayMsMax: 0, workerCrash: 0 }
 
-export class FaultyQueue implements Queue {
+/** A queue that passes every call on; a fault overrides the call it breaks. */
+class ForwardingQueue implements Queue {
   readonly name: string
+
+  constructor(protected readonly inner: Queue) {
+    this.name = inner.name
+  }
+
+  get innerQueue(): Queue {
+    return this.inner
+  }
+
+  send(entries: readonly SendEntry[]): Promise<void> {
+    return this.inner.send(entries)
+  }
+  receive(options: ReceiveOptions): Promise<QueueMessage[]> {
+    return this.inner.receive(options)
+  }
+  delete(receiptHandles: readonly string[]): Promise<void> {
+    return this.inner.delete(receiptHandles)
+  }
+  extendVisibility(receiptHandle: string, timeoutMs: number): Promise<void> {
+    return this.inner.extendVisibility(receiptHandle, timeoutMs)
+  }
+  depth(): Promise<QueueDepth> {
+    return this.inner.depth()
+  }
+}
+
+export class FaultyQueue extends ForwardingQueue {
   readonly stats = { duplicated: 0, delayed: 0 }
   private readonly rng: () => number
 
   constructor(
-    private readonly inner: Queue,
+    inner: Queue,
     private readonly faults: FaultOptions,
     salt: number,
   ) {
-    this.name = inner.name
+    super(inner)
     this.rng = createRng(faults.seed * 7919 + salt)
   }
 
-  async send(entries: readonly SendEntry[]): Promise<void> {
+  override async send(entries: readonly SendEntry[]): Promise<void> {
     const out: SendEntry[] = []
     for (const entry of entries) {
       const delayed = this.rng() < this.faults.delay
@@ -55,23 +83,6 @@ export class FaultyQueue implements Queue {
       }
     }
     await this.inner.send(out)
-  }
-
-  get innerQueue(): Queue {
-    return this.inner
-  }
-
-  receive(options: ReceiveOptions): Promise<QueueMessage[]> {
-    return this.inner.receive(options)
-  }
-  delete(receiptHandles: readonly string[]): Promise<void> {
-    return this.inner.delete(receiptHandles)
-  }
-  extendVisibility(receiptHandle: string, timeoutMs: number): Promise<void> {
-    return this.inner.extendVisibility(receiptHandle, timeoutMs)
-  }
-  depth(): Promise<QueueDepth> {
-    return this.inner.depth()
   }
 }
 
@@ -104,18 +115,22 @@ export function crashAfterStaging(kv: KeyValueStore, crash: () => boolean): KeyV
 }
 
 /** One worker's view of the shard queue: when `crash()` says so, the worker "crashes" instead of acknowledging a finished shard. */
-export function crashBeforeDelete(queue: Queue, crash: () => boolean): Queue {
-  return {
-    name: queue.name,
-    send: (entries) => queue.send(entries),
-    receive: (options) => queue.receive(options),
-    extendVisibility: (handle, timeoutMs) => queue.extendVisibility(handle, timeoutMs),
-    depth: () => queue.depth(),
-    delete: async (handles) => {
-      if (crash()) throw new ParevmError('simulated worker crash before acknowledging its shard')
-      await queue.delete(handles)
-    },
+class CrashBeforeDeleteQueue extends ForwardingQueue {
+  constructor(
+    inner: Queue,
+    private readonly crash: () => boolean,
+  ) {
+    super(inner)
   }
+
+  override async delete(receiptHandles: readonly string[]): Promise<void> {
+    if (this.crash()) throw new ParevmError('simulated worker crash before acknowledging its shard')
+    await this.inner.delete(receiptHandles)
+  }
+}
+
+export function crashBeforeDelete(queue: Queue, crash: () => boolean): Queue {
+  return new CrashBeforeDeleteQueue(queue, crash)
 }
 
 /** Worker `worker`'s ports with its seeded crashes: after staging (`afterStageCrash`), before acknowledging (`workerCrash`). */

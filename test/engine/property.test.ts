@@ -281,6 +281,7 @@ describe('a worker that crashes after staging', () => {
   it('is redelivered and reports the staged part count (not the plan\'s): the block seals correctly', async () => {
     // 450 ERC20 transfers in one shard: one plan part, two staged parts.
     const w = generateWorkload({ txs: 450, mix: 'erc20', accounts: 450, hotShare: 0, pools: 1, seed: 9 })
+    let redelivered = 0
     const { summary, events } = await runInline(buildGenesis(w.genesis), w.rawTxs, {
       workers: 1,
       shards: 1,
@@ -291,7 +292,12 @@ describe('a worker that crashes after staging', () => {
       visibilityTimeoutMs: 400,
       faults: { seed: 2, duplicate: 0, delay: 0, delayMsMax: 0, workerCrash: 0, afterStageCrash: 1 },
       sealTimeoutMs: 60_000,
+      onStop: (c) => {
+        redelivered = c.faultStats().shardRedeliveries
+      },
     })
+    // The crash happened: the shard came back after its visibility timeout.
+    expect(redelivered).toBeGreaterThan(0)
     expect(summary.included).toBe(450)
     expect(summary.verifiedBlocks).toBe(1)
     expect(events[0]!.sealed.report.shards).toBe(1)
