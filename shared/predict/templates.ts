@@ -61,11 +61,15 @@ function u256(n: number): Uint8Array {
   return out
 }
 
-function mapSlot(key: Uint8Array, base: Uint8Array): string {
+function mapSlotBytes(key: Uint8Array, base: Uint8Array): Uint8Array {
   const buf = new Uint8Array(64)
   buf.set(key, 0)
   buf.set(base, 32)
-  return toHex(keccak256(buf))
+  return keccak256(buf)
+}
+
+function mapSlot(key: Uint8Array, base: Uint8Array): string {
+  return toHex(mapSlotBytes(key, base))
 }
 
 function argWord(data: Uint8Array, i: number): Uint8Array | undefined {
@@ -127,41 +131,59 @@ const BASES = Array.from({ length: MAP_BASES }, (_, b) => u256(b))
 
 /**
  * The mapping slots a call's candidate words can address, computed once per learned call (not
- * once per slot): every `map` slot eagerly, the `map2` slots only when a slot needs them.
+ * once per slot) and lazily, one base at a time, cheap layers first: a `map` base costs one hash
+ * per candidate, a `map2` base one per pair of candidates. A slot is explained as soon as a
+ * computed layer holds it, so an ERC20 balance (a low base) costs a few hashes, not the hundreds
+ * that every base of both kinds would. The answer is the one an eager computation gives: a slot
+ * has one base (keccak does not collide), and within a base the first candidate wins.
  */
 class SlotExplainer {
-  private map: Map<string, SlotTemplate> | undefined
-  private map2: Map<string, SlotTemplate> | undefined
+  private readonly found = new Map<string, SlotTemplate>()
+  /** Next layer: `map` base `k >> 1` for even k, `map2` base `k >> 1` for odd k below 2 x MAP2_BASES. */
+  private layer = 0
 
   constructor(private readonly candidates: { source: Source; word: Uint8Array }[]) {}
 
   explain(slot: string): SlotTemplate {
     // Small literal slots are plain state variables.
     if (/^0{56}/.test(slot)) return { kind: 'const', slot }
-    if (this.map === undefined) {
-      this.map = new Map()
-      for (const c of this.candidates) {
-        for (let b = 0; b < MAP_BASES; b++) {
-          const s = mapSlot(c.word, BASES[b]!)
-          if (!this.map.has(s)) this.map.set(s, { kind: 'map', key: c.source, base: b })
-        }
+    for (;;) {
+      const hit = this.found.get(slot)
+      if (hit !== undefined) return hit
+      if (!this.nextLayer()) return { kind: 'const', slot }
+    }
+  }
+
+  /** Compute the next layer of slots; false when every layer is computed. */
+  private nextLayer(): boolean {
+    const k = this.layer
+    if (k >= 2 * MAP2_BASES + (MAP_BASES - MAP2_BASES)) return false
+    this.layer++
+    if (k >= 2 * MAP2_BASES) {
+      this.addMap(k - MAP2_BASES)
+    } else if (k % 2 === 0) {
+      this.addMap(k >> 1)
+    } else {
+      this.addMap2(k >> 1)
+    }
+    return true
+  }
+
+  private addMap(b: number): void {
+    for (const c of this.candidates) {
+      const s = toHex(mapSlotBytes(c.word, BASES[b]!))
+      if (!this.found.has(s)) this.found.set(s, { kind: 'map', key: c.source, base: b })
+    }
+  }
+
+  private addMap2(b: number): void {
+    for (const outer of this.candidates) {
+      const innerBase = mapSlotBytes(outer.word, BASES[b]!)
+      for (const inner of this.candidates) {
+        const s = toHex(mapSlotBytes(inner.word, innerBase))
+        if (!this.found.has(s)) this.found.set(s, { kind: 'map2', outer: outer.source, inner: inner.source, base: b })
       }
     }
-    const direct = this.map.get(slot)
-    if (direct !== undefined) return direct
-    if (this.map2 === undefined) {
-      this.map2 = new Map()
-      for (const outer of this.candidates) {
-        for (let b = 0; b < MAP2_BASES; b++) {
-          const innerBase = fromHex(mapSlot(outer.word, BASES[b]!))
-          for (const inner of this.candidates) {
-            const s = mapSlot(inner.word, innerBase)
-            if (!this.map2.has(s)) this.map2.set(s, { kind: 'map2', outer: outer.source, inner: inner.source, base: b })
-          }
-        }
-      }
-    }
-    return this.map2.get(slot) ?? { kind: 'const', slot }
   }
 }
 

@@ -41,6 +41,40 @@ describe('templates', () => {
   })
 })
 
+describe('template learning: which mapping explains a slot', () => {
+  it('finds map slots at every base, nested maps at every base, the first candidate on equal words, and leaves the rest constant', () => {
+    const caller = addressOf(1)
+    const arg0 = addressOf(5)
+    // transfer(arg0, amount) where the amount word equals the caller's address word: two candidates, one word.
+    const data = Buffer.from(`a9059cbb${arg0.slice(2).padStart(64, '0')}${caller.slice(2).padStart(64, '0')}`, 'hex')
+    const call = { caller: caller.slice(2), to: TOKEN, data }
+    const slot = (s: Uint8Array): string => TOKEN + toHex(s)
+    const keys = {
+      mapLast: slot(mappingSlot(arg0, 63n)),
+      mapFirst: slot(mappingSlot(caller, 0n)),
+      map2Last: slot(mappingSlot(arg0, mappingSlot(caller, 15n))),
+      map2First: slot(mappingSlot(caller, mappingSlot(TOKEN.padStart(40, '0'), 0n))),
+      beyond: slot(mappingSlot(arg0, 64n)),
+      small: TOKEN + '7'.padStart(64, '0'),
+    }
+    const registry = new TemplateRegistry()
+    registry.learn(call, Object.values(keys), [], 30_000)
+    const entries = registry.toJSON()[`${TOKEN}:a9059cbb`]!.entries.map((e) => e.slot)
+    expect(entries).toContainEqual({ kind: 'map', key: { k: 'arg', i: 0 }, base: 63 })
+    // caller and arg1 share a word: the caller (first candidate) explains it.
+    expect(entries).toContainEqual({ kind: 'map', key: { k: 'caller' }, base: 0 })
+    expect(entries).toContainEqual({ kind: 'map2', outer: { k: 'caller' }, inner: { k: 'arg', i: 0 }, base: 15 })
+    expect(entries).toContainEqual({ kind: 'map2', outer: { k: 'self' }, inner: { k: 'caller' }, base: 0 })
+    expect(entries).toContainEqual({ kind: 'const', slot: keys.beyond.slice(40) })
+    expect(entries).toContainEqual({ kind: 'const', slot: '7'.padStart(64, '0') })
+    // And a new call resolves the learned mappings from its own caller and argument.
+    const other = { caller: addressOf(2).slice(2), to: TOKEN, data: Buffer.from(`a9059cbb${addressOf(6).slice(2).padStart(64, '0')}${'00'.repeat(32)}`, 'hex') }
+    const predicted = new Set(registry.predict(other)!.keys)
+    expect(predicted.has(slot(mappingSlot(addressOf(6), 63n)))).toBe(true)
+    expect(predicted.has(slot(mappingSlot(addressOf(6), mappingSlot(addressOf(2), 15n))))).toBe(true)
+  })
+})
+
 describe('templates shared through the store (load)', () => {
   it('stored templates replace held ones of the same pair; held pairs the store lacks stay', () => {
     const call = (to: string, from: number) => ({ caller: addressOf(from).slice(2), to, data: Buffer.from(erc20TransferData(addressOf(2), 5n).slice(2), 'hex') })
