@@ -27,8 +27,8 @@ export interface FaultOptions {
 
 export const NO_FAULTS: FaultOptions = { seed: 0, duplicate: 0, delay: 0, delayMsMax: 0, workerCrash: 0 }
 
-/** A queue that passes every call on; a fault overrides the call it breaks. */
-class ForwardingQueue implements Queue {
+/** A queue that passes every call on; a fault (or a test's counter) overrides the call it changes. */
+export class ForwardingQueue implements Queue {
   readonly name: string
 
   constructor(protected readonly inner: Queue) {

@@ -14,14 +14,14 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
 import { buildGenesis, parseGenesis } from '../../shared/chain/genesis.ts'
-import { FaultyQueue, type FaultOptions } from '../../shared/cluster/faults.ts'
+import { FaultyQueue, ForwardingQueue, type FaultOptions } from '../../shared/cluster/faults.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { fromHex, to0x } from '../../shared/hex.ts'
 import { envelopeRejectionId, ingressMessageSchema } from '../../shared/pipeline/messages.ts'
 import { Records } from '../../shared/store/records.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
-import { QUEUE_LIMITS, type Queue, type QueueDepth, type QueueMessage, type ReceiveOptions, type SendEntry } from '../../shared/ports/queue.ts'
+import { QUEUE_LIMITS, type QueueMessage, type ReceiveOptions, type SendEntry } from '../../shared/ports/queue.ts'
 import { generateAdversarial } from '../../shared/workload/adversarial.ts'
 import { createRng, generateWorkload, WORKLOAD_MIXES } from '../../shared/workload/generator.ts'
 import { runInline } from '../helpers/chain.ts'
@@ -200,19 +200,15 @@ class FailingApplyKV implements KeyValueStore {
 }
 
 /** A queue that counts the inputs sent through it (bodies `{raw}` or `{txs}`). */
-class CountingQueue implements Queue {
+class CountingQueue extends ForwardingQueue {
   txs = 0
-  readonly name: string
-  constructor(private readonly inner: Queue) {
-    this.name = inner.name
-  }
   /** Inputs in messages received again (the queue's redeliveries after a visibility timeout). */
   redelivered = 0
-  async send(entries: readonly SendEntry[]): Promise<void> {
+  override async send(entries: readonly SendEntry[]): Promise<void> {
     for (const e of entries) this.txs += CountingQueue.inputs(e.body)
     await this.inner.send(entries)
   }
-  async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
+  override async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
     const messages = await this.inner.receive(options)
     for (const m of messages) if (m.receiveCount > 1) this.redelivered += CountingQueue.inputs(m.body)
     return messages
@@ -221,15 +217,6 @@ class CountingQueue implements Queue {
   static inputs(text: string): number {
     const body = ingressMessageSchema.safeParse(JSON.parse(text))
     return !body.success ? 1 : 'txs' in body.data ? body.data.txs.length : 1
-  }
-  delete(handles: readonly string[]): Promise<void> {
-    return this.inner.delete(handles)
-  }
-  extendVisibility(handle: string, ms: number): Promise<void> {
-    return this.inner.extendVisibility(handle, ms)
-  }
-  depth(): Promise<QueueDepth> {
-    return this.inner.depth()
   }
 }
 
