@@ -104,7 +104,13 @@ interface Delivery {
 
 interface Pending {
   decoded: DecodedTx
-  delivery: Delivery
+  /**
+   * Every delivery that brought this transaction and is not yet settled by it: a message that
+   * comes back while its transaction is carried must not be deleted through its new delivery
+   * (the older receipt handle is stale then), or a later failed attempt that drops the carry
+   * leaves nothing to bring the transaction back (found by the simulator, seed 5659).
+   */
+  deliveries: Delivery[]
   /** When intake first saw it (for the nonce-gap hold). */
   firstSeenMs: number
 }
@@ -128,6 +134,8 @@ interface IntakeBatch {
   rejected: IntakeRejection[]
   duplicates: number
   seen: Set<string>
+  /** The pending transactions by hash (a later delivery of one joins its `deliveries`). */
+  pendingByHash: Map<string, Pending>
   intakeMs: number
 }
 
@@ -290,7 +298,7 @@ export class Sequencer {
       { records: this.records, shardQueue: this.deps.shardQueue, clock: this.clock },
       { chain: config.chain, env, head, txs: included.map((p) => p.decoded), predictions, partition, stats },
     )
-    for (const p of included) p.delivery.open--
+    for (const p of included) settle(p)
     await this.acknowledge(deliveries)
     await this.keepCarriedInvisible()
     this.log.info('block planned', { block: number.toString(), txs: included.length, shards: meta.shardParts.length, rejected: rejected.length, carried: this.carry.length })
@@ -316,8 +324,9 @@ export class Sequencer {
     askRejected.forEach((r, i) => {
       if (known[askPending.length + i] !== undefined) dropRejected.add(r)
     })
-    for (const p of dropPending) p.delivery.open--
+    for (const p of dropPending) settle(p)
     batch.pending = batch.pending.filter((p) => !dropPending.has(p))
+    for (const p of dropPending) batch.pendingByHash.delete(p.decoded.hashHex)
     batch.rejected = batch.rejected.filter((r) => !dropRejected.has(r))
     return dropPending.size + dropRejected.size
   }
@@ -326,8 +335,9 @@ export class Sequencer {
     const pending = this.carry
     this.carry = []
     const deliveries: Delivery[] = []
-    for (const p of pending) if (!deliveries.includes(p.delivery)) deliveries.push(p.delivery)
-    return { pending, deliveries, rejected: [], duplicates: 0, seen: new Set(pending.map((p) => p.decoded.hashHex)), intakeMs: 0 }
+    for (const p of pending) for (const d of p.deliveries) if (!deliveries.includes(d)) deliveries.push(d)
+    const pendingByHash = new Map(pending.map((p) => [p.decoded.hashHex, p]))
+    return { pending, deliveries, rejected: [], duplicates: 0, seen: new Set(pendingByHash.keys()), pendingByHash, intakeMs: 0 }
   }
 
   /**
@@ -458,13 +468,21 @@ export class Sequencer {
         batch.rejected.push({ rejection: result.rejection, delivery })
         continue
       }
-      if (batch.seen.has(result.tx.hashHex)) {
+      const known = batch.pendingByHash.get(result.tx.hashHex)
+      if (known !== undefined || batch.seen.has(result.tx.hashHex)) {
         batch.duplicates++
+        // The message stays until the transaction it repeats is settled.
+        if (known !== undefined && !known.deliveries.includes(delivery)) {
+          delivery.open++
+          known.deliveries.push(delivery)
+        }
         continue
       }
       batch.seen.add(result.tx.hashHex)
       delivery.open++
-      batch.pending.push({ decoded: result.tx, delivery, firstSeenMs: this.clock.now() })
+      const pending: Pending = { decoded: result.tx, deliveries: [delivery], firstSeenMs: this.clock.now() }
+      batch.pending.push(pending)
+      batch.pendingByHash.set(result.tx.hashHex, pending)
     }
   }
 
@@ -483,7 +501,7 @@ export class Sequencer {
   }
 
   private async keepCarriedInvisible(): Promise<void> {
-    const handles = new Set(this.carry.map((p) => p.delivery.message.receiptHandle))
+    const handles = new Set(this.carry.flatMap((p) => p.deliveries.map((d) => d.message.receiptHandle)))
     for (const handle of handles) {
       try {
         await this.deps.ingress.extendVisibility(handle, 60_000)
@@ -492,6 +510,11 @@ export class Sequencer {
       }
     }
   }
+}
+
+/** A pending transaction is planned or dropped: each message that brought it has one fewer open. */
+function settle(p: Pending): void {
+  for (const d of p.deliveries) d.open--
 }
 
 /**
