@@ -37,8 +37,9 @@ export const STARTUP_TABLES: readonly TableName[] = ['meta']
 
 export const ROLE_ACCESS: Readonly<Record<Role, RoleAccess>> = {
   sequencer: {
-    // head (with the recent block hashes); plan commit check; senders' accounts; receipts of stale resubmissions
-    read: ['meta', 'plans', 'state', 'receipts'],
+    // head (with the recent block hashes); plan commit check; senders' accounts; receipts of stale resubmissions;
+    // state and code of the calls it pre-executes to learn templates (shared/predict/speculate.ts)
+    read: ['meta', 'plans', 'state', 'code', 'receipts'],
     // the plan; rejection records
     write: ['plans', 'receipts'],
     consume: ['ingress'],
