@@ -67,7 +67,7 @@ export function txFieldsFromRaw(raw: Uint8Array): TxFields {
 }
 
 /** The price per gas the sender paid (the receipt's effectiveGasPrice). */
-export function effectiveGasPrice(fields: TxFields, baseFee: bigint | undefined): bigint {
+export function effectiveGasPrice(fields: Pick<TxFields, 'gasPrice' | 'maxFeePerGas' | 'maxPriorityFeePerGas'>, baseFee: bigint | undefined): bigint {
   if (fields.maxFeePerGas !== undefined) {
     const fee = (baseFee ?? 0n) + fields.maxPriorityFeePerGas!
     return fee < fields.maxFeePerGas ? fee : fields.maxFeePerGas

@@ -2,7 +2,7 @@
  * Binary encodings of the pipeline's bulk records: shard plans and staged results (the format
  * of shared/pipeline/binary.ts: varints, raw key bytes, values read back as views).
  */
-import { MalformedInputError } from '../errors.ts'
+import { InvariantError, MalformedInputError } from '../errors.ts'
 import { BinaryReader, BinaryWriter } from './binary.ts'
 
 import type { InvalidReasonCode, TxExecution } from '../exec/executor.ts'
@@ -10,7 +10,8 @@ import type { StateKey } from '../state/keys.ts'
 import type { StateValue, VersionedValue } from '../state/values.ts'
 import type { Log } from '@ethereumjs/evm'
 
-const FORMAT_PLAN = 0x50
+/** 0x50 was the plan format before hash, sender and fields travelled with it. */
+const FORMAT_PLAN = 0x51
 const FORMAT_STAGED = 0x53
 
 function expectFormat(r: BinaryReader, format: number, what: string): void {
@@ -20,26 +21,111 @@ function expectFormat(r: BinaryReader, format: number, what: string): void {
 
 // ----- shard plans -----------------------------------------------------------------------
 
+/**
+ * What a receipt or a rejection needs of a transaction, read once at intake so that the
+ * coordinator never decodes the RLP again: the type, the nonce, the recipient and the fee fields
+ * (`gasPrice` for types 0 and 1, the EIP-1559 pair for later types).
+ */
+export interface PlannedTxFields {
+  type: number
+  nonce: bigint
+  /** Undefined for contract creation. */
+  to: Uint8Array | undefined
+  gasPrice?: bigint
+  maxFeePerGas?: bigint
+  maxPriorityFeePerGas?: bigint
+}
+
 export interface PlannedTx {
   /** Position in the block. */
   index: number
   /** The signed transaction as it is serialized (legacy RLP or typed envelope). */
   raw: Uint8Array
+  /** keccak-256 of `raw` (the transaction hash), computed at intake. */
+  hash: Uint8Array
+  /** The sender's address (20 bytes), recovered at intake. */
+  sender: Uint8Array
   /** Uncompressed public key without prefix (64 bytes), recovered by the sequencer. */
   senderPubKey: Uint8Array
+  fields: PlannedTxFields
   /** Predicted keys: all keys it may read, and those it may write. */
   reads: StateKey[]
   writes: StateKey[]
 }
 
+/** The members of a decoded transaction (an `@ethereumjs/tx` object or intake's view) a plan takes. */
+interface FieldSource {
+  readonly type: number
+  readonly nonce: bigint
+  readonly to?: { bytes: Uint8Array } | undefined
+  readonly gasPrice?: bigint | undefined
+  readonly maxFeePerGas?: bigint | undefined
+  readonly maxPriorityFeePerGas?: bigint | undefined
+}
+
+/** A transaction as intake decoded it: raw bytes, hash, sender (see shared/intake/decode.ts). */
+export interface PlannableTx {
+  raw: Uint8Array
+  hash: Uint8Array
+  sender: Uint8Array
+  senderPubKey: Uint8Array
+  tx: FieldSource
+}
+
+/** A shard plan's entry for transaction `index` of the block, from what intake decoded. */
+export function plannedTxOf(index: number, decoded: PlannableTx, prediction: { reads: StateKey[]; writes: StateKey[] }): PlannedTx {
+  return {
+    index,
+    raw: decoded.raw,
+    hash: decoded.hash,
+    sender: decoded.sender,
+    senderPubKey: decoded.senderPubKey,
+    fields: plannedFieldsOf(decoded.tx),
+    reads: prediction.reads,
+    writes: prediction.writes,
+  }
+}
+
+function plannedFieldsOf(tx: FieldSource): PlannedTxFields {
+  const fields: PlannedTxFields = { type: tx.type, nonce: tx.nonce, to: tx.to?.bytes }
+  if (tx.type === 0 || tx.type === 1) {
+    if (tx.gasPrice === undefined) throw new InvariantError(`a type ${tx.type} transaction without gasPrice`)
+    fields.gasPrice = tx.gasPrice
+  } else {
+    if (tx.maxFeePerGas === undefined || tx.maxPriorityFeePerGas === undefined) throw new InvariantError(`a type ${tx.type} transaction without its fee fields`)
+    fields.maxFeePerGas = tx.maxFeePerGas
+    fields.maxPriorityFeePerGas = tx.maxPriorityFeePerGas
+  }
+  return fields
+}
+
+const FIELD_TO = 1
+const FIELD_GAS_PRICE = 2
+const FIELD_FEE_MARKET = 4
+
 export function encodePlannedTxs(txs: readonly PlannedTx[]): Uint8Array {
-  const w = new BinaryWriter(txs.length * 512 + 16)
+  const w = new BinaryWriter(txs.length * 600 + 16)
   w.u8(FORMAT_PLAN)
   w.uint(txs.length)
   for (const t of txs) {
     w.uint(t.index)
     w.bytes(t.raw)
+    if (t.hash.length !== 32 || t.sender.length !== 20) throw new InvariantError(`planned transaction ${t.index}: hash or sender of the wrong length`)
+    w.fixed(t.hash)
+    w.fixed(t.sender)
     w.bytes(t.senderPubKey)
+    const f = t.fields
+    const gasPrice = f.gasPrice !== undefined
+    const feeMarket = f.maxFeePerGas !== undefined && f.maxPriorityFeePerGas !== undefined
+    w.uint(f.type)
+    w.u8((f.to !== undefined ? FIELD_TO : 0) | (gasPrice ? FIELD_GAS_PRICE : 0) | (feeMarket ? FIELD_FEE_MARKET : 0))
+    w.bigint(f.nonce)
+    if (f.to !== undefined) w.bytes(f.to)
+    if (gasPrice) w.bigint(f.gasPrice!)
+    if (feeMarket) {
+      w.bigint(f.maxFeePerGas!)
+      w.bigint(f.maxPriorityFeePerGas!)
+    }
     w.uint(t.reads.length)
     for (const k of t.reads) w.key(k)
     w.uint(t.writes.length)
@@ -56,19 +142,30 @@ export function decodePlannedTxs(bytes: Uint8Array): PlannedTx[] {
   for (let i = 0; i < n; i++) {
     const index = r.uint()
     const raw = r.bytes()
+    const hash = r.fixed(32)
+    const sender = r.fixed(20)
     const senderPubKey = r.bytes()
+    const type = r.uint()
+    const flags = r.u8()
+    const fields: PlannedTxFields = { type, nonce: r.bigint(), to: (flags & FIELD_TO) !== 0 ? r.bytes() : undefined }
+    if ((flags & FIELD_GAS_PRICE) !== 0) fields.gasPrice = r.bigint()
+    if ((flags & FIELD_FEE_MARKET) !== 0) {
+      fields.maxFeePerGas = r.bigint()
+      fields.maxPriorityFeePerGas = r.bigint()
+    }
     const reads: StateKey[] = new Array(r.uint())
     for (let k = 0; k < reads.length; k++) reads[k] = r.key()
     const writes: StateKey[] = new Array(r.uint())
     for (let k = 0; k < writes.length; k++) writes[k] = r.key()
-    out[i] = { index, raw, senderPubKey, reads, writes }
+    out[i] = { index, raw, hash, sender, senderPubKey, fields, reads, writes }
   }
+  if (!r.done) throw new MalformedInputError('malformed plan record: trailing bytes')
   return out
 }
 
 /** Encoded size estimate of a planned transaction, for splitting into parts. */
 export function plannedTxSize(t: PlannedTx): number {
-  return t.raw.length + 80 + (t.reads.length + t.writes.length) * 54
+  return t.raw.length + 200 + (t.reads.length + t.writes.length) * 54
 }
 
 // ----- staged results --------------------------------------------------------------------

@@ -22,7 +22,7 @@ import { partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
 import { Speculator } from '../predict/speculate.ts'
 import { defaultDependencyPlanner, type DependencyPlanner } from '../schedule/planner.ts'
-import { chunkBySize, encodePlannedTxs, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
+import { chunkBySize, encodePlannedTxs, plannedTxOf, plannedTxSize, type PlannedTx } from '../pipeline/codec.ts'
 import { type ShardMessage } from '../pipeline/messages.ts'
 import { decodeAccount } from '../state/values.ts'
 import { PART_BYTES_MAX, Records, type HeadRecord, type PlanMeta, type PlanStats } from '../store/records.ts'
@@ -603,13 +603,7 @@ export interface StorePlanInput {
 export async function storePlanAndDispatch(deps: PlanStoreDeps, input: StorePlanInput): Promise<PlanMeta> {
   const { txs, predictions, partition } = input
   const shardParts = partition.shards.map((indices) => {
-    const planned: PlannedTx[] = indices.map((index) => ({
-      index,
-      raw: txs[index]!.raw,
-      senderPubKey: txs[index]!.senderPubKey,
-      reads: predictions[index]!.reads,
-      writes: predictions[index]!.writes,
-    }))
+    const planned: PlannedTx[] = indices.map((index) => plannedTxOf(index, txs[index]!, predictions[index]!))
     return chunkBySize(planned, plannedTxSize, PART_BYTES_MAX).map(encodePlannedTxs)
   })
   const meta: PlanMeta = {

@@ -1,8 +1,31 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
-import { decodePlannedTxs, decodeStagedTxs, encodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../../shared/pipeline/codec.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { gunzipSync } from 'node:zlib'
+
+import { createChainCommon } from '../../shared/chain/common.ts'
+import { keccak256 } from '../../shared/crypto/keccak.ts'
+import { sharedTxCommon } from '../../shared/exec/common-for.ts'
 import { toHex } from '../../shared/hex.ts'
+import { decodeRawTx } from '../../shared/intake/decode.ts'
+import { txFieldsFromRaw } from '../../shared/intake/tx-fields.ts'
+import {
+  decodePlannedTxs,
+  decodeStagedTxs,
+  encodePlannedTxs,
+  encodeStagedTxs,
+  plannedTxOf,
+  type PlannableTx,
+  type PlannedTx,
+  type PlannedTxFields,
+  type StagedTx,
+} from '../../shared/pipeline/codec.ts'
+import { decodeBlockTransactions, rpcBlockSchema } from '../../shared/replay/fixture.ts'
+import { addressOf, CHAIN_ID, signTx, type TxSpec } from '../helpers/chain.ts'
+
+const FIXTURES = join(import.meta.dirname, '../fixtures/mainnet-blocks')
 
 const hexKey = (bytes: Uint8Array): string => toHex(bytes)
 const key = fc.oneof(
@@ -52,10 +75,18 @@ const stagedTx: fc.Arbitrary<StagedTx> = fc.record({
   return { index: t.index, exec }
 })
 
+const plannedFields: fc.Arbitrary<PlannedTxFields> = fc.oneof(
+  fc.record({ type: fc.constantFrom(0, 1), nonce: big, to: fc.option(fc.uint8Array({ minLength: 20, maxLength: 20 }), { nil: undefined }), gasPrice: big }),
+  fc.record({ type: fc.constantFrom(2, 3, 4), nonce: big, to: fc.option(fc.uint8Array({ minLength: 20, maxLength: 20 }), { nil: undefined }), maxFeePerGas: big, maxPriorityFeePerGas: big }),
+)
+
 const plannedTx: fc.Arbitrary<PlannedTx> = fc.record({
   index: fc.nat({ max: 1_000_000 }),
   raw: fc.uint8Array({ minLength: 1, maxLength: 300 }),
+  hash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  sender: fc.uint8Array({ minLength: 20, maxLength: 20 }),
   senderPubKey: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+  fields: plannedFields,
   reads: fc.array(key, { maxLength: 10 }),
   writes: fc.array(key, { maxLength: 6 }),
 })
@@ -74,10 +105,54 @@ describe('pipeline codecs', () => {
       expect(plain(decodePlannedTxs(encodePlannedTxs(txs)))).toEqual(plain(txs))
     }), { numRuns: 200 })
   })
+  it('hex of any bytes, through any view, is the bytes in lowercase hex', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat({ max: 300 }), fc.nat({ max: 300 }), (bytes, a, b) => {
+      const view = bytes.subarray(Math.min(a, b), Math.max(a, b))
+      expect(toHex(view)).toBe(Buffer.from(view).toString('hex'))
+    }), { numRuns: 500 })
+  })
   it('rejects truncated and foreign records', () => {
     const bytes = encodeStagedTxs([])
     expect(() => decodePlannedTxs(bytes)).toThrow(/malformed plan record/)
-    const one = encodePlannedTxs([{ index: 1, raw: Uint8Array.of(1, 2, 3), senderPubKey: new Uint8Array(64), reads: [], writes: [] }])
+    const one = encodePlannedTxs([
+      { index: 1, raw: Uint8Array.of(1, 2, 3), hash: new Uint8Array(32), sender: new Uint8Array(20), senderPubKey: new Uint8Array(64), fields: { type: 0, nonce: 0n, to: undefined, gasPrice: 1n }, reads: [], writes: [] },
+    ])
     expect(() => decodePlannedTxs(one.subarray(0, one.length - 3))).toThrow(/truncated/)
+    expect(() => decodePlannedTxs(Uint8Array.of(...one, 0))).toThrow(/trailing bytes/)
+  })
+
+  // The coordinator builds receipts and rejections from the fields a plan carries, never from
+  // the RLP: they must be what the RLP says, for every transaction type.
+  it('a plan carries the hash, the sender and the fields that the raw transaction has', async () => {
+    const decoded: PlannableTx[] = []
+    for (const block of ['18085863', '19923400']) {
+      const json = JSON.parse(gunzipSync(readFileSync(join(FIXTURES, block, 'block.json.gz'))).toString('utf8')) as unknown
+      decoded.push(...(await decodeBlockTransactions(rpcBlockSchema.parse(json))))
+    }
+    const common = sharedTxCommon(createChainCommon(CHAIN_ID, 'cancun'))
+    const specs: TxSpec[] = [0, 1, 2].map((type) => ({ from: 0, nonce: 7, to: addressOf(1), data: '0xa9059cbb00', gasLimit: 100_000n, type: type as 0 | 1 | 2 }))
+    specs.push({ from: 0, nonce: 7, data: '0x6000', gasLimit: 100_000n }) // a creation: no recipient
+    for (const spec of specs) {
+      const d = decodeRawTx(signTx(spec), { common, blockGasLimit: 30_000_000n })
+      if (!d.ok) throw new Error(d.rejection.reason)
+      decoded.push(d.tx)
+    }
+    const types = new Set<number>()
+    decoded.forEach((d, index) => {
+      const [planned] = decodePlannedTxs(encodePlannedTxs([plannedTxOf(index, d, { reads: [], writes: [] })]))
+      const fromRaw = txFieldsFromRaw(d.raw)
+      types.add(fromRaw.type)
+      expect(toHex(planned!.hash)).toBe(toHex(keccak256(d.raw)))
+      expect(toHex(planned!.sender)).toBe(toHex(d.sender))
+      expect(plain(planned!.fields)).toEqual(
+        plain({
+          type: fromRaw.type,
+          nonce: fromRaw.nonce,
+          to: fromRaw.to,
+          ...(fromRaw.gasPrice !== undefined ? { gasPrice: fromRaw.gasPrice } : { maxFeePerGas: fromRaw.maxFeePerGas, maxPriorityFeePerGas: fromRaw.maxPriorityFeePerGas }),
+        }),
+      )
+    })
+    expect([...types].sort()).toEqual([0, 1, 2, 3])
   })
 })
