@@ -3,6 +3,7 @@ import { GENESIS_VERSION, type GenesisState } from '../chain/genesis.ts'
 import { ConfigError } from '../errors.ts'
 import { bigintToHex, to0x } from '../hex.ts'
 import { Records, type HeadRecord, type SealedBlockRecord } from '../store/records.ts'
+import { makeHeadRecord } from '../store/head.ts'
 import { StateTable } from '../store/state-table.ts'
 import { realClock, type Clock } from '../ports/clock.ts'
 
@@ -11,8 +12,8 @@ import type { KeyValueStore } from '../ports/kv-store.ts'
 export function genesisHead(genesis: GenesisState): HeadRecord {
   const h = genesis.header
   const hash = to0x(genesis.hash)
-  return {
-    number: '0',
+  return makeHeadRecord({
+    number: 0n,
     hash,
     stateRoot: to0x(genesis.stateRoot),
     timestamp: bigintToHex(h.timestamp),
@@ -20,9 +21,9 @@ export function genesisHead(genesis: GenesisState): HeadRecord {
     gasUsed: '0x0',
     difficulty: bigintToHex(h.difficulty),
     recentHashes: { '0': hash },
-    ...(h.baseFeePerGas !== undefined ? { baseFeePerGas: bigintToHex(h.baseFeePerGas) } : {}),
-    ...(h.excessBlobGas !== undefined ? { excessBlobGas: bigintToHex(h.excessBlobGas), blobGasUsed: '0x0' } : {}),
-  }
+    baseFeePerGas: h.baseFeePerGas === undefined ? undefined : bigintToHex(h.baseFeePerGas),
+    excessBlobGas: h.excessBlobGas === undefined ? undefined : bigintToHex(h.excessBlobGas),
+  })
 }
 
 /** Initialise an empty store. Refuses a store that already has a different chain. `clock` dates the genesis block's record. */

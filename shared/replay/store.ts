@@ -15,6 +15,7 @@ import { to0x } from '../hex.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
 import { ACCOUNT_KEY_LENGTH, POSITION_BLOCK_END, STORAGE_KEY_LENGTH, makeVersion } from '../state/keys.ts'
 import { Records, type HeadRecord, type SealedBlockRecord } from '../store/records.ts'
+import { makeHeadRecord } from '../store/head.ts'
 import { StateTable } from '../store/state-table.ts'
 import { preStateTrie, type PreState, type ReplayFixture } from './fixture.ts'
 
@@ -89,8 +90,8 @@ export async function seedReplayStore(kv: KeyValueStore, fixture: ReplayFixture)
   await state.putCode(fixture.preState.codes)
   const trie = preStateTrie(fixture.preState)
   const b = fixture.block
-  const head: HeadRecord = {
-    number: parent.toString(),
+  const head = makeHeadRecord({
+    number: parent,
     hash: b.parentHash.toLowerCase(),
     stateRoot: to0x(trie.root()),
     timestamp: b.timestamp,
@@ -98,9 +99,9 @@ export async function seedReplayStore(kv: KeyValueStore, fixture: ReplayFixture)
     gasUsed: b.gasUsed,
     difficulty: b.difficulty,
     recentHashes: fixture.blockHashes,
-    ...(b.baseFeePerGas !== undefined ? { baseFeePerGas: b.baseFeePerGas } : {}),
-    ...(b.excessBlobGas !== undefined ? { excessBlobGas: b.excessBlobGas, blobGasUsed: '0x0' } : {}),
-  }
+    baseFeePerGas: b.baseFeePerGas,
+    excessBlobGas: b.excessBlobGas,
+  })
   const base: SealedBlockRecord = {
     number: head.number,
     hash: head.hash,

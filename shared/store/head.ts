@@ -1,0 +1,48 @@
+/**
+ * The chain head's record, made in one place: the genesis (shared/cluster/bootstrap.ts), a
+ * replayed block's parent (shared/replay/store.ts) and every sealed block (the coordinator).
+ */
+import type { HeadRecord } from './records.ts'
+
+/** BLOCKHASH serves the last 256 blocks. */
+const RECENT_HASHES = 256n
+
+export interface HeadFields {
+  number: bigint
+  /** 0x-prefixed, lowercase. */
+  hash: string
+  stateRoot: string
+  /** JSON-RPC quantities (0x-hex). */
+  timestamp: string
+  gasLimit: string
+  gasUsed: string
+  difficulty: string
+  baseFeePerGas?: string | undefined
+  /** With EIP-4844: the block's excess blob gas and the blob gas it used (default 0x0). */
+  excessBlobGas?: string | undefined
+  blobGasUsed?: string | undefined
+  /** Hashes of the last 256 blocks up to and including this one. */
+  recentHashes: Record<string, string>
+}
+
+export function makeHeadRecord(f: HeadFields): HeadRecord {
+  return {
+    number: f.number.toString(),
+    hash: f.hash,
+    stateRoot: f.stateRoot,
+    timestamp: f.timestamp,
+    gasLimit: f.gasLimit,
+    gasUsed: f.gasUsed,
+    difficulty: f.difficulty,
+    recentHashes: f.recentHashes,
+    ...(f.baseFeePerGas !== undefined ? { baseFeePerGas: f.baseFeePerGas } : {}),
+    ...(f.excessBlobGas !== undefined ? { excessBlobGas: f.excessBlobGas, blobGasUsed: f.blobGasUsed ?? '0x0' } : {}),
+  }
+}
+
+/** The parent's recent hashes with block `number`'s added and the one that fell out of the window dropped. */
+export function recentHashesAfter(parent: HeadRecord, number: bigint, hash: string): Record<string, string> {
+  const recent: Record<string, string> = { ...parent.recentHashes, [number.toString()]: hash }
+  delete recent[(number - RECENT_HASHES).toString()]
+  return recent
+}
