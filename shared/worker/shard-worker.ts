@@ -9,6 +9,7 @@ import { createTxFromRLP } from '@ethereumjs/tx'
 
 import { ConfigError, MalformedInputError, NotReadyError } from '../errors.ts'
 import { Executor, type BlockHashLookup } from '../exec/executor.ts'
+import { ExecutorCache } from '../exec/executor-cache.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { chunkBySize, decodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
 import { doneMessageSchema, parseJson, shardMessageSchema, type DoneMessage, type ShardMessage } from '../pipeline/messages.ts'
@@ -62,13 +63,13 @@ export class ShardWorker {
   private readonly records: Records
   private readonly state: StateTable
   private readonly log: Logger
-  private executor: Executor | undefined
-  private executorChain = ''
+  private readonly executors: ExecutorCache
 
   constructor(private readonly deps: WorkerDeps) {
     this.records = new Records(deps.kv)
     this.state = new StateTable(deps.kv)
     this.log = deps.log ?? silentLogger
+    this.executors = new ExecutorCache(deps.inference)
   }
 
   private loader(): StateLoader {
@@ -76,12 +77,7 @@ export class ShardWorker {
   }
 
   private executorFor(chain: ChainSpec): Executor {
-    const id = JSON.stringify(chain)
-    if (this.executor === undefined || this.executorChain !== id) {
-      this.executor = new Executor(chain, this.deps.inference)
-      this.executorChain = id
-    }
-    return this.executor
+    return this.executors.for(chain)
   }
 
   /** Handle one shard message. Throws on errors that should make the message come back. */
