@@ -123,7 +123,9 @@ export async function putSealJournal(kv: KeyValueStore, j: SealJournal): Promise
   const writeParts = chunkBySize(j.writes, (w) => 120 + (w.value?.length ?? 0), PART_BYTES_MAX).map(encodeWrites)
   const codeParts = chunkBySize(j.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
   const rawParts = chunkBySize(j.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
-  const receiptParts = chunkBySize(j.receipts, (r) => JSON.stringify(r).length + 2, PART_BYTES_MAX).map((chunk) => enc(chunk))
+  // Each receipt is stringified once: a part is those strings joined as a JSON array.
+  const receiptJson = j.receipts.map((r) => JSON.stringify(r))
+  const receiptParts = chunkBySize(receiptJson, (r) => r.length + 2, PART_BYTES_MAX).map((chunk) => new TextEncoder().encode(`[${chunk.join(',')}]`))
   const attempt = randomBytes(6).toString('hex')
   const ops: UnconditionalOp[] = []
   const add = (kind: string, parts: Uint8Array[]): void => {
