@@ -1,51 +1,48 @@
 /**
- * The coordinator seals a block once every shard is staged.
+ * The coordinator seals a block once every shard is staged:
  *
- * It walks the transactions in block order over a running view (block-start state plus every
- * validated write so far). A transaction's reads are valid when each key still has the value
- * it observed: where an in-block write decides the key, the values must be equal; otherwise
- * the observation must be of block-start state. A transaction with a stale read is executed
- * again on the running view - the only serial work, proportional to mispredictions. Then the
- * deferred fees (already credited in order), withdrawals and rewards settle, the block's net
- * writes give the state root (an incremental trie kept between blocks), the receipts give the
- * receipts root, and the block is applied to the state table with version-conditioned writes
- * and sealed with a conditional put: a second seal of the same number is refused.
+ *   load -> settle -> root -> assemble -> journal -> apply -> seal
+ *
+ * load (./load.ts): each shard's plan and staged results, by block position; settle
+ * (./settle.ts): validation in block order over a running view, re-execution of stale reads,
+ * rejections at their position, fees, system operations; root: the block's net writes into
+ * the state trie (kept warm between blocks); assemble (./assemble.ts): the other roots, the
+ * header, the head record, the block report; journal: the decision stored before any of it is
+ * applied; apply: version-conditioned state writes; seal: a conditional put, so that a second
+ * seal of the same number is refused.
+ *
+ * Load and settle start before the last shard is done: each done message takes its shard in
+ * and settles the prefix of positions whose plan and result are in, so that when the last
+ * shard arrives only its load and the rest of the settlement remain. That early work is a
+ * cache of one block in this process, never a decision: it is dropped on any failure or
+ * change (another plan, another head), and the seal journal decides as before.
  */
-import { createBlockHeader } from '@ethereumjs/block'
-import { createTxFromRLP } from '@ethereumjs/tx'
-import { encodeReceipt } from '@ethereumjs/vm'
-import { RLP } from '@ethereumjs/rlp'
-
-import { keccak256 } from '../crypto/keccak.ts'
-import { publicKeyToAddress } from '../crypto/secp256k1.ts'
-import { effectiveGasPrice, txFieldsFromRaw, type TxFields } from '../intake/tx-fields.ts'
-import { InvariantError, MalformedInputError, MissingStateError, NotReadyError } from '../errors.ts'
-import { Executor, unsuppliedRead } from '../exec/executor.ts'
-import { headerDataFromEnv, type BlockEnv } from '../exec/block-env.ts'
-import { bigintToHex, bigintToMinimalBytes, bytesEqual, fromHex, to0x, toHex } from '../hex.ts'
-import { decodePlannedTxs, decodeStagedTxs, chunkBySize, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
+import { InvariantError, MalformedInputError, NotReadyError } from '../errors.ts'
+import { ExecutorCache } from '../exec/executor-cache.ts'
+import { fromHex, to0x } from '../hex.ts'
+import { chunkBySize } from '../pipeline/codec.ts'
 import { doneMessageSchema, parseJson } from '../pipeline/messages.ts'
-import { ACCOUNT_KEY_LENGTH, WIPE_PREFIX, describeKey, isInBlock, txVersion, type StateKey } from '../state/keys.ts'
-import { BlockView, type StateLoader } from '../state/view.ts'
-import { Records, PART_BYTES_MAX, type HeadRecord, type PlanMeta, type ReceiptRecord, type SealedBlockRecord } from '../store/records.ts'
+import { Records, PART_BYTES_MAX, type HeadRecord, type PlanMeta } from '../store/records.ts'
 import { getSealJournal, putSealJournal, type SealJournal } from '../store/seal-journal.ts'
-import { StateTable, type StateWrite } from '../store/state-table.ts'
-import { EMPTY_TRIE_ROOT, orderedTrieRoot } from '../trie/mpt.ts'
+import { StateTable } from '../store/state-table.ts'
 import { silentLogger, type Logger } from '../log.ts'
-import { lookupFromHashes } from '../worker/shard-worker.ts'
 import { defaultGpuContext } from '../gpu/defaults.ts'
-import { applyBlockEnd, applyBlockStart } from './system.ts'
+import { realClock, type Clock } from '../ports/clock.ts'
+import { assembleBlock, stateWrites, type SealedBlock } from './assemble.ts'
+import { learnTemplates } from './learn.ts'
+import { BlockInputs, fetchShard, type FetchedShard } from './load.ts'
+import { Settlement } from './settle.ts'
 
-import type { Rejection } from '../intake/rejection.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { QueueMessage } from '../ports/queue.ts'
 import type { TemplateRegistry } from '../predict/templates.ts'
 import type { GpuContext } from '../gpu/context.ts'
 import type { InferenceService } from '../ai/inference.ts'
+import type { StateLoader } from '../state/view.ts'
 import type { WorldStateTrie } from '../trie/world-state.ts'
-import type { VersionedValue } from '../state/values.ts'
-import type { Common } from '@ethereumjs/common'
-import { realClock, type Clock } from '../ports/clock.ts'
+
+export type { BlockReport, SealedBlock } from './assemble.ts'
+export type { PredictionReport } from './settle.ts'
 
 export interface CoordinatorDeps {
   kv: KeyValueStore
@@ -61,55 +58,20 @@ export interface CoordinatorDeps {
   inference?: InferenceService
 }
 
-export interface PredictionReport {
-  /** Transactions whose actual reads and writes were all predicted. */
-  txsFullyPredicted: number
-  /** Actual keys that were predicted, over all actual keys. */
-  keysPredicted: number
-  keysActual: number
-}
-
-export interface BlockReport {
-  block: bigint
-  hash: string
-  stateRoot: string
-  txs: number
-  included: number
-  rejected: number
-  shards: number
-  reexecuted: number
-  gasUsed: bigint
-  prediction: PredictionReport
-  /** Milliseconds per stage (sequencer's, workers' slowest, coordinator's). */
-  timings: Record<string, number>
-}
-
-export interface SealedBlock {
-  record: SealedBlockRecord
-  head: HeadRecord
-  env: BlockEnv
-  /** Included transactions in block order (raw), and their receipts. */
-  raws: Uint8Array[]
-  receipts: ReceiptRecord[]
-  rejections: Rejection[]
-  report: BlockReport
-}
-
 export type DoneOutcome = { kind: 'waiting'; block: bigint; done: number; of: number } | { kind: 'sealed'; sealed: SealedBlock } | { kind: 'already-sealed'; block: bigint }
 
-/** Is every read of this result still what it observed? */
-export function readsStillValid(reads: Map<StateKey, VersionedValue>, view: BlockView, block: bigint): boolean {
-  for (const [key, seen] of reads) {
-    const now = view.getInBlock(key)
-    if (now !== undefined) {
-      if (!bytesEqual(now.value, seen.value)) return false
-    } else if (isInBlock(seen.version, block)) {
-      return false
-    }
-  }
-  return true
-}
+type DoneShards = Map<number, { parts: number; timings: Record<string, number> }>
 
+/** A block being loaded and settled ahead of its seal (one per coordinator). */
+interface Pending {
+  block: bigint
+  planId: string
+  inputs: BlockInputs
+  settlement: Settlement
+  /** Time spent loading and settling before the seal (off the critical path). */
+  earlyLoadMs: number
+  earlySettleMs: number
+}
 
 export class Coordinator {
   private readonly records: Records
@@ -117,8 +79,8 @@ export class Coordinator {
   private readonly log: Logger
   private readonly clock: Clock
   private readonly gpu: GpuContext
-  private executor: Executor | undefined
-  private executorChain = ''
+  private readonly executors: ExecutorCache
+  private pending: Pending | undefined
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.records = new Records(deps.kv)
@@ -126,6 +88,7 @@ export class Coordinator {
     this.log = deps.log ?? silentLogger
     this.clock = deps.clock ?? realClock
     this.gpu = deps.gpu ?? defaultGpuContext()
+    this.executors = new ExecutorCache(deps.inference)
   }
 
   private loader(): StateLoader {
@@ -143,7 +106,10 @@ export class Coordinator {
     const meta = await this.records.getPlanMeta(block)
     if (meta === undefined) throw new NotReadyError(`shard done for block ${block}, but no plan is stored`)
     const done = await this.records.doneShards(block)
-    if (done.size < meta.shardParts.length) return { kind: 'waiting', block, done: done.size, of: meta.shardParts.length }
+    if (done.size < meta.shardParts.length) {
+      await this.settleAhead(meta, done)
+      return { kind: 'waiting', block, done: done.size, of: meta.shardParts.length }
+    }
     const sealed = await this.seal(block)
     return sealed === undefined ? { kind: 'already-sealed', block } : { kind: 'sealed', sealed }
   }
@@ -165,14 +131,17 @@ export class Coordinator {
     let journal = await getSealJournal(this.deps.kv, number)
     let learning: (() => void) | undefined
     if (journal === undefined) {
-      const decided = await this.decide(number, head, meta)
+      const decided = await this.decide(head, meta)
+      const t = performance.now()
       if (await putSealJournal(this.deps.kv, decided.journal)) {
         journal = decided.journal
+        journal.report.timings.journalMs = performance.now() - t
         learning = decided.learn
       } else {
         journal = (await getSealJournal(this.deps.kv, number))!
       }
     } else {
+      this.pending = undefined
       // A previous attempt decided this block: bring the trie to its root (idempotent from the
       // parent root), then finish the apply and the seal.
       const { root } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), journal.writes.map((w) => [w.key, w.value] as const), { gpu: this.gpu })
@@ -186,142 +155,110 @@ export class Coordinator {
     return sealed
   }
 
+  /**
+   * Before the last shard: take in the done shards and settle what they allow. Best effort -
+   * a failure here only drops the early work (the seal starts over and meets the error again
+   * if it is the block's).
+   */
+  private async settleAhead(meta: PlanMeta, done: DoneShards): Promise<void> {
+    const block = BigInt(meta.block)
+    try {
+      // Block-start state is in the state table only once the parent is the head.
+      const head = await this.records.getHead()
+      if (head === undefined || BigInt(head.number) !== block - 1n) return
+      const pending = await this.pendingFor(meta)
+      const t0 = performance.now()
+      const fetched: FetchedShard[] = []
+      for (const [shard, { parts }] of done) {
+        if (!pending.inputs.has(shard, parts)) fetched.push(await fetchShard(this.records, meta, shard, parts))
+      }
+      for (const f of fetched) pending.inputs.take(f)
+      const t1 = performance.now()
+      await pending.settlement.advance(pending.inputs)
+      pending.earlyLoadMs += t1 - t0
+      pending.earlySettleMs += performance.now() - t1
+    } catch (error) {
+      this.pending = undefined
+      this.log.warn('settling ahead of the seal failed; the seal starts over', { block: block.toString(), error })
+    }
+  }
+
+  /** The early work for this plan, or a fresh one (dropping any other). */
+  private async pendingFor(meta: PlanMeta): Promise<Pending> {
+    const block = BigInt(meta.block)
+    const p = this.pending
+    if (p !== undefined && p.block === block && p.planId === meta.planId) return p
+    this.pending = undefined
+    const settlement = await Settlement.begin({ meta, executor: this.executors.for(meta.chain), loader: this.loader(), clock: this.clock })
+    const fresh: Pending = { block, planId: meta.planId, inputs: new BlockInputs(meta), settlement, earlyLoadMs: 0, earlySettleMs: 0 }
+    this.pending = fresh
+    return fresh
+  }
+
   /** Everything about the block, computed without writing any of it. */
-  private async decide(number: bigint, head: HeadRecord, meta: PlanMeta): Promise<{ journal: SealJournal; learn: () => void }> {
+  private async decide(head: HeadRecord, meta: PlanMeta): Promise<{ journal: SealJournal; learn: () => void }> {
+    const number = BigInt(meta.block)
     const t0 = performance.now()
     const done = await this.records.doneShards(number)
-    const planned: PlannedTx[] = new Array(meta.txCount)
-    const staged: StagedTx[] = new Array(meta.txCount)
     for (let shard = 0; shard < meta.shardParts.length; shard++) {
-      for (const part of await this.records.getShardPlanParts(meta, shard)) {
-        for (const tx of decodePlannedTxs(part)) planned[tx.index] = tx
-      }
-      const stagedParts = done.get(shard)?.parts
-      if (stagedParts === undefined) throw new NotReadyError(`cannot seal block ${number}: shard ${shard} is not done`)
-      for (const part of await this.records.getStaged(number, shard, stagedParts)) {
-        for (const result of decodeStagedTxs(part)) {
-          if (staged[result.index] !== undefined) throw new InvariantError(`block ${number}: transaction ${result.index} staged twice`)
-          staged[result.index] = result
-        }
-      }
+      if (!done.has(shard)) throw new NotReadyError(`cannot seal block ${number}: shard ${shard} is not done`)
     }
-    for (let i = 0; i < meta.txCount; i++) {
-      if (planned[i] === undefined || staged[i] === undefined) throw new InvariantError(`block ${number}: transaction ${i} has no ${planned[i] === undefined ? 'plan' : 'result'}`)
-    }
-    const tLoad = performance.now()
-    const result = await this.validateAndSettle(meta, planned, staged)
-    const tValidate = performance.now()
+    let loadMs = performance.now() - t0
+    // The early work is taken (and so dropped from this coordinator whatever happens next).
+    const tBegin = performance.now()
+    const pending = await this.pendingFor(meta)
+    this.pending = undefined
+    const { inputs, settlement } = pending
+    let settleMs = performance.now() - tBegin
 
-    // Roots.
-    const netWrites = result.view.netWrites()
-    const { root: stateRoot } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), [...netWrites].map(([k, v]) => [k, v.value] as const), { gpu: this.gpu })
+    // Load the shards not taken in yet, all at once; settle as each one comes in.
+    const fetches: Promise<FetchedShard>[] = []
+    for (const [shard, { parts }] of done) {
+      if (!inputs.has(shard, parts)) fetches.push(fetchShard(this.records, meta, shard, parts))
+    }
+    // Each fetch is awaited in turn below; one that fails while an earlier one is awaited (or
+    // after an earlier failure ended the seal) must not become an unhandled rejection.
+    for (const fetch of fetches) fetch.catch(() => {})
+    for (const fetch of fetches) {
+      const t = performance.now()
+      inputs.take(await fetch)
+      const tLoaded = performance.now()
+      await settlement.advance(inputs)
+      loadMs += tLoaded - t
+      settleMs += performance.now() - tLoaded
+    }
+    const tSettle = performance.now()
+    inputs.assertComplete()
+    await settlement.advance(inputs)
+    const settled = await settlement.end()
     const tRoot = performance.now()
-    const common = result.common
-    const receiptsEncoded = result.receipts.map((r, i) =>
-      encodeReceipt(
-        { status: r.status, cumulativeBlockGasUsed: BigInt(r.cumulativeGasUsed), bitvector: fromHex(r.logsBloom), logs: result.logs[i]! } as never,
-        r.type as never,
-      ),
-    )
-    const logsBloom = new Uint8Array(256)
-    for (const r of result.receipts) {
-      const bloom = fromHex(r.logsBloom)
-      for (let b = 0; b < 256; b++) logsBloom[b]! |= bloom[b]!
-    }
-    const withdrawals = meta.env.withdrawals ?? []
-    const header = createBlockHeader(
-      {
-        ...headerDataFromEnv(meta.env),
-        stateRoot,
-        transactionsTrie: orderedTrieRoot(result.raws),
-        receiptTrie: orderedTrieRoot(receiptsEncoded),
-        logsBloom,
-        gasUsed: result.gasUsed,
-        ...(common.isActivatedEIP(4895)
-          ? { withdrawalsRoot: withdrawals.length === 0 ? EMPTY_TRIE_ROOT : orderedTrieRoot(withdrawals.map((w) => RLP.encode([quantityBytes(w.index), quantityBytes(w.validatorIndex), fromHex(w.address), quantityBytes(w.amount)]))) }
-          : {}),
-        ...(common.isActivatedEIP(4844) ? { blobGasUsed: result.blobGasUsed } : {}),
-      },
-      { common, setHardfork: false, skipConsensusFormatValidation: true },
-    )
-    const hash = to0x(header.hash())
-    for (const r of result.receipts) r.blockHash = hash
+    settleMs += tRoot - tSettle
 
-    const baseVersions = new Map<StateKey, number>()
-    for (const s of staged) {
-      for (const [key, seen] of s.exec.access.reads) if (!isInBlock(seen.version, number)) baseVersions.set(key, seen.version)
-    }
-    const writes: StateWrite[] = []
-    const unknownBase: StateKey[] = []
-    for (const [key, entry] of netWrites) {
-      const base = baseVersions.get(key) ?? result.view.getLoadedBase(key)?.version
-      if (base === undefined) unknownBase.push(key)
-      writes.push({ key, value: entry.value, version: entry.version, baseVersion: base ?? -1 })
-    }
-    if (unknownBase.length > 0) {
-      const loaded = await this.state.load(unknownBase)
-      const byKey = new Map(unknownBase.map((k, i) => [k, loaded[i]!.version]))
-      for (const w of writes) if (w.baseVersion === -1) w.baseVersion = byKey.get(w.key)!
-    }
-    const txHashes = result.receipts.map((r) => r.txHash)
-    const headerJson = header.toJSON() as Record<string, string>
-    const recentHashes: Record<string, string> = { ...head.recentHashes, [number.toString()]: hash }
-    delete recentHashes[(number - 256n).toString()]
-    const headRecord: HeadRecord = {
-      number: number.toString(),
-      hash,
-      stateRoot: to0x(stateRoot),
-      timestamp: meta.env.timestamp,
-      gasLimit: meta.env.gasLimit,
-      gasUsed: bigintToHex(result.gasUsed),
-      difficulty: meta.env.difficulty,
-      recentHashes,
-      ...(meta.env.baseFeePerGas !== undefined ? { baseFeePerGas: meta.env.baseFeePerGas } : {}),
-      ...(meta.env.excessBlobGas !== undefined ? { excessBlobGas: meta.env.excessBlobGas, blobGasUsed: bigintToHex(result.blobGasUsed) } : {}),
-    }
-    const workerTimings = [...done.values()].map((d) => d.timings)
-    const maxOf = (field: string): number => Math.max(0, ...workerTimings.map((t) => t[field] ?? 0))
-    const sumOf = (field: string): number => workerTimings.reduce((s, t) => s + (t[field] ?? 0), 0)
-    const report: BlockReport = {
-      block: number,
-      hash,
-      stateRoot: to0x(stateRoot),
-      txs: meta.txCount,
-      included: result.receipts.length,
-      rejected: result.rejections.length,
-      shards: meta.shardParts.length,
-      reexecuted: result.reexecuted,
-      gasUsed: result.gasUsed,
-      prediction: result.prediction,
+    // Root.
+    const netWrites = settled.view.netWrites()
+    const { root: stateRoot } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), [...netWrites].map(([k, v]) => [k, v.value] as const), { gpu: this.gpu })
+    const tAssemble = performance.now()
+
+    // Assemble.
+    const writes = await stateWrites(netWrites, settled, (keys) => this.state.load(keys))
+    const journal = assembleBlock({
+      parent: head,
+      meta,
+      settled,
+      stateRoot,
+      writes,
       timings: {
-        intakeMs: meta.stats.intakeMs,
-        predictMs: meta.stats.predictMs,
-        partitionMs: meta.stats.partitionMs,
-        workerPrefetchMsMax: maxOf('prefetchMs'),
-        workerExecuteMsMax: maxOf('executeMs'),
-        workerExecuteMsSum: sumOf('executeMs'),
-        workerPrefetchMsSum: sumOf('prefetchMs'),
-        workerMissLoads: sumOf('missLoads'),
-        loadMs: tLoad - t0,
-        validateMs: tValidate - tLoad,
-        reexecuteMs: result.reexecuteMs,
-        stateRootMs: tRoot - tValidate,
+        loadMs,
+        validateMs: settleMs,
+        stateRootMs: tAssemble - tRoot,
+        earlyLoadMs: pending.earlyLoadMs,
+        earlyValidateMs: pending.earlySettleMs,
       },
-    }
-    const record: SealedBlockRecord = {
-      number: number.toString(),
-      hash,
-      header: headerJson,
-      txHashes,
-      txParts: chunkBySize(result.raws, (r) => r.length + 4, PART_BYTES_MAX).length,
-      rejected: result.rejections.map((r) => r.id),
-      stats: { reexecuted: result.reexecuted, shards: meta.shardParts.length, txsFullyPredicted: result.prediction.txsFullyPredicted },
+      workerTimings: [...done.values()].map((d) => d.timings),
       sealedAtMs: this.clock.now(),
-    }
-    return {
-      journal: { record, head: headRecord, env: meta.env, writes, codes: [...result.codes], raws: result.raws, receipts: result.receipts, rejections: result.rejections, report },
-      learn: () => this.learn(planned, result, meta),
-    }
+    })
+    journal.report.timings.assembleMs = performance.now() - tAssemble
+    return { journal, learn: () => learnTemplates(this.deps.templates, settled.mispredicted, meta.env.coinbase) }
   }
 
   /** Apply the journaled decision and seal: every step is idempotent. */
@@ -349,171 +286,4 @@ export class Coordinator {
     this.log.info('block sealed', { block: number.toString(), hash: journal.record.hash, txs: report.txs, reexecuted: report.reexecuted })
     return { record: journal.record, head: journal.head, env: journal.env, raws: journal.raws, receipts: journal.receipts, rejections: journal.rejections, report }
   }
-
-  private async validateAndSettle(meta: PlanMeta, planned: PlannedTx[], staged: StagedTx[]) {
-    const number = BigInt(meta.block)
-    const env = meta.env
-    if (this.executor === undefined || this.executorChain !== JSON.stringify(meta.chain)) {
-      this.executor = new Executor(meta.chain, this.deps.inference)
-      this.executorChain = JSON.stringify(meta.chain)
-    }
-    const executor = this.executor
-    const common: Common = executor.commonForEnv(env)
-    const txCommon = executor.txCommonForEnv(env)
-    const view = new BlockView(number, this.loader())
-    await view.prefetch([env.coinbase.slice(2).toLowerCase()])
-    await applyBlockStart(view, env, common)
-    await executor.beginBlock(env, view, lookupFromHashes(meta.blockHashes))
-    const coinbase = env.coinbase.slice(2).toLowerCase()
-    const baseFee = env.baseFeePerGas === undefined ? undefined : BigInt(env.baseFeePerGas)
-    const receipts: ReceiptRecord[] = []
-    const logs: unknown[][] = []
-    const raws: Uint8Array[] = []
-    const rejections: Rejection[] = []
-    const codes = new Map<string, Uint8Array>()
-    const final: StagedTx[] = new Array(staged.length)
-    const fields: TxFields[] = new Array(staged.length)
-    const mispredicted: number[] = []
-    let gasUsed = 0n
-    let receiptGas = 0n
-    let blobGasUsed = 0n
-    let reexecuted = 0
-    let reexecuteMs = 0
-    const prediction: PredictionReport = { txsFullyPredicted: 0, keysPredicted: 0, keysActual: 0 }
-    for (let i = 0; i < staged.length; i++) {
-      const plannedTx = planned[i]!
-      let result = staged[i]!
-      // A transaction object only for re-execution; receipts need only its fields.
-      const tx = txFieldsFromRaw(plannedTx.raw)
-      fields[i] = tx
-      const from = to0x(publicKeyToAddress(plannedTx.senderPubKey))
-      if (!readsStillValid(result.exec.access.reads, view, number)) {
-        const t = performance.now()
-        const full = createTxFromRLP(plannedTx.raw, { common: txCommon })
-        full.cache.senderPubKey = plannedTx.senderPubKey
-        result = { index: i, exec: await executor.execute(full) }
-        reexecuteMs += performance.now() - t
-        reexecuted++
-      }
-      final[i] = result
-      const { exec } = result
-      // Validated reads are the real order's reads: one the store could not supply is fatal.
-      const unsupplied = unsuppliedRead(exec.access)
-      if (unsupplied !== undefined) {
-        throw new MissingStateError(unsupplied, {
-          details: `${describeKey(unsupplied)}, read by transaction ${i} of block ${number}`,
-          hint: 'the store cannot supply this key (a replayed block: its fixture\'s pre-state does not list it)',
-        })
-      }
-      if (!scorePrediction(prediction, plannedTx, exec.access.reads, exec.access.writes, coinbase)) mispredicted.push(i)
-      const version = txVersion(number, i)
-      const hashHex = to0x(keccak256(plannedTx.raw))
-      if (!exec.valid) {
-        rejections.push({
-          id: hashHex,
-          code: exec.invalidCode ?? 'invalid-at-execution',
-          reason: exec.invalidReason ?? 'invalid at execution',
-          sender: from,
-          nonce: bigintToHex(tx.nonce),
-          block: number.toString(),
-          position: i,
-          raw: to0x(plannedTx.raw),
-          atMs: this.clock.now(),
-        })
-        continue
-      }
-      view.applyWrites(exec.access.writes, version)
-      view.addCodes(exec.access.codes)
-      for (const [h, c] of exec.access.codes) codes.set(h, c)
-      await view.credit(coinbase, exec.access.feeDelta, version)
-      gasUsed += exec.blockGasUsed
-      receiptGas += exec.gasUsed
-      blobGasUsed += exec.blobGasUsed
-      raws.push(plannedTx.raw)
-      logs.push(exec.logs as unknown[])
-      receipts.push({
-        kind: 'receipt',
-        txHash: hashHex,
-        block: number.toString(),
-        blockHash: '',
-        index: raws.length - 1,
-        from,
-        to: tx.to === undefined ? null : to0x(tx.to),
-        contractAddress: exec.createdAddress ?? null,
-        status: exec.status,
-        cumulativeGasUsed: bigintToHex(receiptGas),
-        gasUsed: bigintToHex(exec.gasUsed),
-        effectiveGasPrice: bigintToHex(effectiveGasPrice(tx, baseFee)),
-        logsBloom: to0x(exec.bloom),
-        logs: exec.logs.map((l) => ({
-          address: to0x(l[0] as Uint8Array),
-          topics: (l[1] as Uint8Array[]).map(to0x),
-          data: to0x(l[2] as Uint8Array),
-        })),
-        type: tx.type,
-        ...(exec.blobGasUsed > 0n ? { blobGasUsed: bigintToHex(exec.blobGasUsed) } : {}),
-        includedAtMs: this.clock.now(),
-      })
-    }
-    await applyBlockEnd(view, env, common)
-    return { view, common, receipts, logs, raws, rejections, codes, final, fields, mispredicted, gasUsed, blobGasUsed, reexecuted, reexecuteMs, prediction }
-  }
-
-  /**
-   * Teach the templates what mispredicted calls actually touched: at most
-   * LEARN_PER_TEMPLATE_PER_BLOCK calls of each (contract, selector) per block — the first one
-   * usually fixes the template, and learning a call costs hundreds of hashes.
-   */
-  private learn(planned: PlannedTx[], result: { final: StagedTx[]; fields: TxFields[]; mispredicted: number[] }, meta: PlanMeta): void {
-    const coinbase = meta.env.coinbase.slice(2).toLowerCase()
-    const learned = new Map<string, number>()
-    for (const i of result.mispredicted) {
-      const { exec } = result.final[i]!
-      if (!exec.valid) continue
-      const tx = result.fields[i]!
-      if (tx.to === undefined || tx.data.length < 4) continue
-      const id = `${toHex(tx.to)}:${toHex(tx.data.subarray(0, 4))}`
-      const count = learned.get(id) ?? 0
-      if (count >= LEARN_PER_TEMPLATE_PER_BLOCK) continue
-      learned.set(id, count + 1)
-      const keep = (k: StateKey): boolean => k !== coinbase && k[0] !== WIPE_PREFIX
-      this.deps.templates.learn(
-        { caller: toHex(publicKeyToAddress(planned[i]!.senderPubKey)), to: toHex(tx.to), data: tx.data },
-        [...exec.access.reads.keys()].filter(keep),
-        [...exec.access.writes.keys()].filter(keep),
-        Number(exec.gasUsed),
-      )
-    }
-  }
-}
-
-const LEARN_PER_TEMPLATE_PER_BLOCK = 2
-
-/** A JSON-RPC quantity (any number of hex digits, odd included) as minimal big-endian bytes. */
-function quantityBytes(q: string): Uint8Array {
-  return bigintToMinimalBytes(BigInt(q))
-}
-
-function scorePrediction(
-  score: PredictionReport,
-  planned: PlannedTx,
-  reads: Map<StateKey, VersionedValue>,
-  writes: Map<StateKey, unknown>,
-  coinbase: string,
-): boolean {
-  const predictedAny = new Set([...planned.reads, ...planned.writes])
-  const predictedWrites = new Set(planned.writes)
-  let full = true
-  const actual = new Set<StateKey>([...reads.keys(), ...writes.keys()])
-  actual.delete(coinbase)
-  for (const key of actual) {
-    score.keysActual++
-    if (predictedAny.has(key)) score.keysPredicted++
-    else full = false
-  }
-  for (const key of writes.keys()) {
-    if (key !== coinbase && key.length >= ACCOUNT_KEY_LENGTH && !predictedWrites.has(key)) full = false
-  }
-  if (full) score.txsFullyPredicted++
-  return full
 }

@@ -1,0 +1,302 @@
+/**
+ * Settle: the block's transactions in block order over a running view (block-start state plus
+ * every validated write so far). A transaction's reads are valid when each key still has the
+ * value it observed: where an in-block write decides the key, the values must be equal;
+ * otherwise the observation must be of block-start state. A transaction with a stale read is
+ * executed again on the running view - the only serial execution, proportional to
+ * mispredictions. A transaction that execution refuses is rejected at its position with the
+ * serial reason. Each included transaction's fee is credited to the beneficiary in order; the
+ * system operations run before the first transaction and after the last.
+ *
+ * Settling is incremental: `advance` takes the positions whose plan and result are in (a shard
+ * at a time), so that validation overlaps the loading of the shards still to come.
+ */
+import { createTxFromRLP } from '@ethereumjs/tx'
+
+import { InvariantError, MissingStateError } from '../errors.ts'
+import { unsuppliedRead, type TxExecution } from '../exec/executor.ts'
+import { effectiveGasPrice } from '../intake/tx-fields.ts'
+import { bigintToHex, bytesEqual, to0x } from '../hex.ts'
+import { ACCOUNT_KEY_LENGTH, describeKey, makeVersion, txVersion, type StateKey, type Version } from '../state/keys.ts'
+import { BlockView, type StateLoader } from '../state/view.ts'
+import { lookupFromHashes } from '../worker/shard-worker.ts'
+import { applyBlockEnd, applyBlockStart } from './system.ts'
+
+import type { Executor } from '../exec/executor.ts'
+import type { Rejection } from '../intake/rejection.ts'
+import type { PlannedTx } from '../pipeline/codec.ts'
+import type { Clock } from '../ports/clock.ts'
+import type { TxAccess } from '../state/tx-state-manager.ts'
+import type { VersionedValue } from '../state/values.ts'
+import type { PlanMeta, ReceiptRecord } from '../store/records.ts'
+import type { BlockInputs } from './load.ts'
+import type { Common } from '@ethereumjs/common'
+
+export interface PredictionReport {
+  /** Transactions whose actual reads and writes were all predicted. */
+  txsFullyPredicted: number
+  /** Actual keys that were predicted, over all actual keys. */
+  keysPredicted: number
+  keysActual: number
+}
+
+/** A transaction whose actual keys the prediction missed (template learning takes them). */
+export interface Mispredicted {
+  planned: PlannedTx
+  exec: TxExecution
+}
+
+/** The settled block: what the roots, the header and the journal are made of. */
+export interface SettledBlock {
+  view: BlockView
+  common: Common
+  /** Receipts of the included transactions in order, `blockHash` still empty. */
+  receipts: ReceiptRecord[]
+  /** Each receipt's cumulative gas, bloom and logs as values (for the receipts root and the block's bloom). */
+  cumulativeGas: bigint[]
+  blooms: Uint8Array[]
+  logs: unknown[][]
+  raws: Uint8Array[]
+  rejections: Rejection[]
+  /** New contract code by hash (hex). */
+  codes: Map<string, Uint8Array>
+  /** Block-start versions of written keys, as the transactions that wrote them read them. */
+  baseVersions: Map<StateKey, Version>
+  gasUsed: bigint
+  blobGasUsed: bigint
+  reexecuted: number
+  reexecuteMs: number
+  prediction: PredictionReport
+  mispredicted: Mispredicted[]
+}
+
+/** The all-zero bloom of a receipt without logs, as a receipt record writes it. */
+const ZERO_BLOOM_HEX = to0x(new Uint8Array(256))
+
+/**
+ * Is every read of this result still what it observed? `blockStart` is the block's first
+ * version: a version below it is block-start state.
+ */
+export function readsStillValid(reads: Map<StateKey, VersionedValue>, view: BlockView, blockStart: Version): boolean {
+  for (const [key, seen] of reads) {
+    const now = view.getInBlock(key)
+    if (now !== undefined) {
+      if (!bytesEqual(now.value, seen.value)) return false
+    } else if (seen.version >= blockStart) {
+      return false
+    }
+  }
+  return true
+}
+
+export interface SettlementOptions {
+  meta: PlanMeta
+  executor: Executor
+  loader: StateLoader
+  clock: Clock
+}
+
+export class Settlement {
+  readonly block: bigint
+  private readonly meta: PlanMeta
+  private readonly executor: Executor
+  private readonly clock: Clock
+  private readonly view: BlockView
+  private readonly common: Common
+  private readonly txCommon: Common
+  private readonly coinbase: string
+  private readonly baseFee: bigint | undefined
+  private readonly blockStart: Version
+  /** The next position to settle. */
+  private next = 0
+  private ended = false
+  private readonly out: SettledBlock
+  private receiptGas = 0n
+
+  private constructor(o: SettlementOptions, view: BlockView) {
+    this.meta = o.meta
+    this.block = BigInt(o.meta.block)
+    this.executor = o.executor
+    this.clock = o.clock
+    this.view = view
+    this.common = o.executor.commonForEnv(o.meta.env)
+    this.txCommon = o.executor.txCommonForEnv(o.meta.env)
+    this.coinbase = o.meta.env.coinbase.slice(2).toLowerCase()
+    this.baseFee = o.meta.env.baseFeePerGas === undefined ? undefined : BigInt(o.meta.env.baseFeePerGas)
+    this.blockStart = makeVersion(this.block, 0)
+    this.out = {
+      view,
+      common: this.common,
+      receipts: [],
+      cumulativeGas: [],
+      blooms: [],
+      logs: [],
+      raws: [],
+      rejections: [],
+      codes: new Map(),
+      baseVersions: new Map(),
+      gasUsed: 0n,
+      blobGasUsed: 0n,
+      reexecuted: 0,
+      reexecuteMs: 0,
+      prediction: { txsFullyPredicted: 0, keysPredicted: 0, keysActual: 0 },
+      mispredicted: [],
+    }
+  }
+
+  /** A settlement over block-start state, the block's opening system operations applied. */
+  static async begin(o: SettlementOptions): Promise<Settlement> {
+    const view = new BlockView(BigInt(o.meta.block), o.loader)
+    const settlement = new Settlement(o, view)
+    await view.prefetch([settlement.coinbase])
+    await applyBlockStart(view, o.meta.env, settlement.common)
+    return settlement
+  }
+
+  /** Positions settled so far. */
+  get settled(): number {
+    return this.next
+  }
+
+  /** Settle every position from the next one on whose plan and result are in. */
+  async advance(inputs: BlockInputs): Promise<void> {
+    let executorPointed = false
+    const { planned, staged } = inputs
+    for (; this.next < planned.length; this.next++) {
+      const i = this.next
+      const plannedTx = planned[i]
+      const result = staged[i]
+      if (plannedTx === undefined || result === undefined) return
+      let exec = result.exec
+      if (!readsStillValid(exec.access.reads, this.view, this.blockStart)) {
+        const t = performance.now()
+        // The executor serves one view at a time: point it at this block's before re-executing.
+        if (!executorPointed) {
+          await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
+          executorPointed = true
+        }
+        const tx = createTxFromRLP(plannedTx.raw, { common: this.txCommon })
+        tx.cache.senderPubKey = plannedTx.senderPubKey
+        exec = await this.executor.execute(tx)
+        this.out.reexecuteMs += performance.now() - t
+        this.out.reexecuted++
+      }
+      await this.settleTx(i, plannedTx, exec)
+    }
+  }
+
+  /** The block's closing system operations (withdrawals, rewards), after its last transaction. */
+  async end(): Promise<SettledBlock> {
+    if (this.ended) throw new InvariantError(`block ${this.block}: settlement ended twice`)
+    if (this.next !== this.meta.txCount) throw new InvariantError(`block ${this.block}: settlement ended at position ${this.next} of ${this.meta.txCount}`)
+    this.ended = true
+    await applyBlockEnd(this.view, this.meta.env, this.common)
+    return this.out
+  }
+
+  private async settleTx(i: number, planned: PlannedTx, exec: TxExecution): Promise<void> {
+    const out = this.out
+    const { access } = exec
+    // Validated reads are the real order's reads: one the store could not supply is fatal.
+    const unsupplied = unsuppliedRead(access)
+    if (unsupplied !== undefined) {
+      throw new MissingStateError(unsupplied, {
+        details: `${describeKey(unsupplied)}, read by transaction ${i} of block ${this.block}`,
+        hint: "the store cannot supply this key (a replayed block: its fixture's pre-state does not list it)",
+      })
+    }
+    if (!scorePrediction(out.prediction, planned, access, this.coinbase)) out.mispredicted.push({ planned, exec })
+    const fields = planned.fields
+    if (!exec.valid) {
+      out.rejections.push({
+        id: to0x(planned.hash),
+        code: exec.invalidCode ?? 'invalid-at-execution',
+        reason: exec.invalidReason ?? 'invalid at execution',
+        sender: to0x(planned.sender),
+        nonce: bigintToHex(fields.nonce),
+        block: this.block.toString(),
+        position: i,
+        raw: to0x(planned.raw),
+        atMs: this.clock.now(),
+      })
+      return
+    }
+    const version = txVersion(this.block, i)
+    for (const key of access.writes.keys()) {
+      if (out.baseVersions.has(key)) continue
+      const seen = access.reads.get(key)
+      if (seen !== undefined && seen.version < this.blockStart) out.baseVersions.set(key, seen.version)
+    }
+    this.view.applyWrites(access.writes, version)
+    if (access.codes.size > 0) {
+      this.view.addCodes(access.codes)
+      for (const [h, c] of access.codes) out.codes.set(h, c)
+    }
+    await this.view.credit(this.coinbase, access.feeDelta, version)
+    out.gasUsed += exec.blockGasUsed
+    this.receiptGas += exec.gasUsed
+    out.blobGasUsed += exec.blobGasUsed
+    out.raws.push(planned.raw)
+    out.logs.push(exec.logs as unknown[])
+    out.cumulativeGas.push(this.receiptGas)
+    out.blooms.push(exec.bloom)
+    out.receipts.push({
+      kind: 'receipt',
+      txHash: to0x(planned.hash),
+      block: this.block.toString(),
+      blockHash: '',
+      index: out.raws.length - 1,
+      from: to0x(planned.sender),
+      to: fields.to === undefined ? null : to0x(fields.to),
+      contractAddress: exec.createdAddress ?? null,
+      status: exec.status,
+      cumulativeGasUsed: bigintToHex(this.receiptGas),
+      gasUsed: bigintToHex(exec.gasUsed),
+      effectiveGasPrice: bigintToHex(effectiveGasPrice(fields, this.baseFee)),
+      // A receipt without logs has the zero bloom.
+      logsBloom: exec.logs.length === 0 ? ZERO_BLOOM_HEX : to0x(exec.bloom),
+      logs: exec.logs.map((l) => ({
+        address: to0x(l[0] as Uint8Array),
+        topics: (l[1] as Uint8Array[]).map(to0x),
+        data: to0x(l[2] as Uint8Array),
+      })),
+      type: fields.type,
+      ...(exec.blobGasUsed > 0n ? { blobGasUsed: bigintToHex(exec.blobGasUsed) } : {}),
+      includedAtMs: this.clock.now(),
+    })
+  }
+}
+
+/** Predicted sets this small are searched as arrays; larger ones as sets. */
+const LINEAR_SEARCH_MAX = 16
+
+/**
+ * Count the actual keys (read or written, the beneficiary aside) the plan predicted; true when
+ * the prediction covered every one and every written account or slot was predicted as written.
+ */
+export function scorePrediction(score: PredictionReport, planned: PlannedTx, access: TxAccess, coinbase: string): boolean {
+  const { reads, writes } = access
+  const small = planned.reads.length + planned.writes.length <= LINEAR_SEARCH_MAX
+  const anySet = small ? undefined : new Set([...planned.reads, ...planned.writes])
+  const writeSet = small ? undefined : new Set(planned.writes)
+  const predicted = (key: StateKey): boolean => (anySet !== undefined ? anySet.has(key) : planned.reads.includes(key) || planned.writes.includes(key))
+  const predictedWrite = (key: StateKey): boolean => (writeSet !== undefined ? writeSet.has(key) : planned.writes.includes(key))
+  let full = true
+  for (const key of reads.keys()) {
+    if (key === coinbase) continue
+    score.keysActual++
+    if (predicted(key)) score.keysPredicted++
+    else full = false
+  }
+  for (const key of writes.keys()) {
+    if (key === coinbase) continue
+    if (!reads.has(key)) {
+      score.keysActual++
+      if (predicted(key)) score.keysPredicted++
+      else full = false
+    }
+    if (key.length >= ACCOUNT_KEY_LENGTH && !predictedWrite(key)) full = false
+  }
+  if (full) score.txsFullyPredicted++
+  return full
+}
