@@ -1,27 +1,42 @@
 /**
- * The ingress function (issue 16.2): intake off the sequencer. An SQS event source on the
- * ingress queue hands it batches of ingress messages; it judges each (decode, recover the
+ * The ingress function (issue 16.2): intake off the sequencer, on AWS Lambda. An SQS event source
+ * on the ingress queue hands it batches of ingress messages; it judges each (decode, recover the
  * sender, hash, the stateless checks: shared/intake/ingress.ts, the code the sequencer runs
  * inline), records the rejections (the same rejection records, put-if-absent, none for an input
  * that already has a record) and forwards the accepted transactions to the decoded queue
- * (shared/intake/decoded-message.ts), where the sequencer takes them without recovering senders.
+ * (shared/intake/decoded-message.ts), where the sequencer takes them without recovering senders
+ * (PAREVM_INTAKE_SOURCE=decoded).
  *
  * Exactly once: a message is acknowledged (the event source deletes it) only after its
  * rejections are stored and its transactions sent. A message handled twice (a crash, a
  * redelivery) stores nothing twice (put-if-absent) and sends its transactions again, which the
  * sequencer drops as it drops any resubmission (same hash in one intake, or a receipt already).
- * Failures are reported per message (partial batch responses): only those come back.
+ * Failures are reported per message (partial batch responses, `batchItemFailures`): only those
+ * come back, and after the queue's maxReceiveCount they move to its dead-letter queue. A failure
+ * of the whole batch (no chain head, the store unreachable before any message was handled) is
+ * thrown: a Lambda error, counted by the function's Errors alarm, and the batch comes back.
+ * (Powertools' BatchProcessor handles one record at a time; the batch is judged together here:
+ * one head read and one receipt lookup for all of its messages.)
  *
- * Status: the handler core (`handleIngressMessages`) is tested over the in-process ports; the
- * Lambda entry, the decoded queue in shared/resources.ts and the CDK construct are not wired
- * yet (see docs/deploy.md, "Ingress function").
+ * Deployed by the stack when `-c ingressFunction=true` (infra/constructs/ingress-function.ts);
+ * then it is the only consumer of the ingress queue and the sequencer reads the decoded queue
+ * (infra/access.ts, deployedAccess). Tested over the in-process ports
+ * (test/engine/ingress-function.test.ts), against DynamoDB Local and a local SQS server end to end
+ * (test/integration/ingress.aws.test.ts), and in the stack's runtime contract.
  */
 import { Records } from '../shared/store/records.ts'
 import { commonFor, sharedTxCommon } from '../shared/exec/common-for.ts'
 import { encodeDecodedMessages } from '../shared/intake/decoded-message.ts'
 import { judgeIngressBody } from '../shared/intake/ingress.ts'
-import { ConfigError } from '../shared/errors.ts'
+import { ConfigError, MalformedInputError, isRetryable } from '../shared/errors.ts'
+import { openAwsRuntime, once, storeRetries } from './commons/clients.ts'
+import { chainSpec, ingressEnvSchema, loadEnv, type IngressEnv } from './commons/config.ts'
+import { recordToMessage, sqsEventSchema } from './commons/events.ts'
+import { MetricUnit, createLogger, createMetrics } from './commons/observability.ts'
 
+import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger'
+import type { Metrics } from '@aws-lambda-powertools/metrics'
+import type { AwsBackend } from '../shared/adapters/aws/provision.ts'
 import type { ChainSpec } from '../shared/exec/block-env.ts'
 import type { DecodedTx } from '../shared/intake/decode.ts'
 import type { Rejection } from '../shared/intake/rejection.ts'
@@ -40,6 +55,8 @@ export interface IngressDeps {
 export interface IngressOutcome {
   /** Message ids to report as failed (SQS delivers them again). */
   failed: string[]
+  /** Why each of them failed. */
+  failures: { messageId: string; error: unknown }[]
   forwarded: number
   rejected: Rejection[]
   /** Inputs that already had a record, or came twice in this batch. */
@@ -85,7 +102,7 @@ export async function handleIngressMessages(deps: IngressDeps, messages: readonl
     if (found[i] !== undefined) known.add(id)
   })
 
-  const outcome: IngressOutcome = { failed: [], forwarded: 0, rejected: [], duplicates }
+  const outcome: IngressOutcome = { failed: [], failures: [], forwarded: 0, rejected: [], duplicates }
   for (const m of perMessage) {
     try {
       const rejections = m.rejections.filter((r) => !known.has(r.id))
@@ -96,9 +113,92 @@ export async function handleIngressMessages(deps: IngressDeps, messages: readonl
       if (bodies.length > 0) await deps.decoded.send(bodies.map((body) => ({ body })))
       outcome.rejected.push(...rejections)
       outcome.forwarded += txs.length
-    } catch {
+    } catch (error) {
       outcome.failed.push(m.message.id)
+      outcome.failures.push({ messageId: m.message.id, error })
     }
   }
   return outcome
 }
+
+// ----- the Lambda entry ---------------------------------------------------------------------
+
+export interface IngressRuntime {
+  env: IngressEnv
+  backend: AwsBackend
+  deps: IngressDeps
+  logger: PowertoolsLogger
+  metrics: Metrics
+}
+
+export async function createIngressRuntime(env: IngressEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics; clock?: () => number } = {}): Promise<IngressRuntime> {
+  // Its own queue is checked at start; the ingress queue reaches it through the event source.
+  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true, queues: ['decoded'] })).backend
+  const deps: IngressDeps = {
+    kv: backend.kv,
+    decoded: backend.queues.decoded,
+    chain: chainSpec(env),
+    blockTimeSec: env.PAREVM_BLOCK_TIME_SEC,
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+  }
+  return { env, backend, deps, logger: options.logger ?? createLogger('ingress'), metrics: options.metrics ?? createMetrics('ingress') }
+}
+
+/** One batch of ingress messages: judge, record, forward; metrics and logs; the failed message ids. */
+export async function handleIngressBatch(rt: IngressRuntime, messages: readonly QueueMessage[]): Promise<IngressOutcome> {
+  const { logger, metrics } = rt
+  const retriesBefore = storeRetries(rt.backend)
+  const t0 = performance.now()
+  let outcome: IngressOutcome
+  try {
+    outcome = await handleIngressMessages(rt.deps, messages)
+  } catch (error) {
+    logger.error('ingress batch failed as a whole; SQS will deliver it again', { messages: messages.length, retryable: isRetryable(error), error: error as Error })
+    throw error
+  }
+  const now = Date.now()
+  for (const m of messages) metrics.addMetric('IngressQueueWaitMs', MetricUnit.Milliseconds, Math.max(0, now - m.sentAtMs))
+  metrics.addMetric('IngressMessages', MetricUnit.Count, messages.length)
+  metrics.addMetric('ForwardedTxs', MetricUnit.Count, outcome.forwarded)
+  metrics.addMetric('IngressRejected', MetricUnit.Count, outcome.rejected.length)
+  metrics.addMetric('IngressDuplicates', MetricUnit.Count, outcome.duplicates)
+  metrics.addMetric('FailedMessages', MetricUnit.Count, outcome.failed.length)
+  metrics.addMetric('IngressBatchMs', MetricUnit.Milliseconds, performance.now() - t0)
+  metrics.addMetric('StoreRetries', MetricUnit.Count, storeRetries(rt.backend) - retriesBefore)
+  const redelivered = messages.filter((m) => m.receiveCount > 1).length
+  if (redelivered > 0) metrics.addMetric('Redeliveries', MetricUnit.Count, redelivered)
+  metrics.publishStoredMetrics()
+  for (const r of outcome.rejected) logger.info('transaction rejected', { txHash: r.id, code: r.code, reason: r.reason })
+  const byId = new Map(messages.map((m) => [m.id, m]))
+  for (const f of outcome.failures) {
+    const retryable = isRetryable(f.error)
+    logger.error(retryable ? 'ingress message failed; SQS will deliver it again' : 'ingress message hit a broken invariant or bad input (not retryable); SQS delivers it until the dead-letter queue', {
+      messageId: f.messageId,
+      receiveCount: byId.get(f.messageId)?.receiveCount,
+      retryable,
+      error: f.error as Error,
+    })
+  }
+  logger.debug('ingress batch', { messages: messages.length, forwarded: outcome.forwarded, rejected: outcome.rejected.length, duplicates: outcome.duplicates, failed: outcome.failed.length })
+  return outcome
+}
+
+/** What Lambda's SQS event source reads back: the messages to deliver again. */
+export interface SqsBatchResponse {
+  batchItemFailures: { itemIdentifier: string }[]
+}
+
+/** The handler for a runtime (tests pass their own). */
+export function createHandler(getRuntime: () => Promise<IngressRuntime>) {
+  return async (event: unknown): Promise<SqsBatchResponse> => {
+    const parsed = sqsEventSchema.safeParse(event)
+    if (!parsed.success) throw new MalformedInputError(`ingress: not an SQS event: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    const rt = await getRuntime()
+    const outcome = await handleIngressBatch(rt, parsed.data.Records.map(recordToMessage))
+    return { batchItemFailures: outcome.failed.map((id) => ({ itemIdentifier: id })) }
+  }
+}
+
+const runtime = once(async () => createIngressRuntime(loadEnv(ingressEnvSchema, 'ingress')))
+
+export const handler = createHandler(runtime)

@@ -12,6 +12,10 @@
  * stored by an earlier invocation is waited for first. Invoked by an EventBridge schedule; run it
  * with reserved concurrency 1: two sequencers would plan the same block number from different
  * transactions.
+ *
+ * PAREVM_INTAKE_SOURCE=decoded (set by the stack when the ingress function is deployed): it reads
+ * the decoded queue instead, transactions functions/ingress.ts already judged, and never touches
+ * the ingress queue.
  */
 import { Records } from '../shared/store/records.ts'
 import { Sequencer, dispatchPlan, type PlanResult } from '../shared/sequencer/sequencer.ts'
@@ -59,14 +63,17 @@ export interface SequencerRunResult {
 }
 
 export async function createSequencerRuntime(env: SequencerEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics; clock?: Clock } = {}): Promise<SequencerRuntime> {
-  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true, queues: ['ingress', 'shards'] })).backend
+  // Its input: the ingress queue, or (with the ingress function deployed) the decoded queue.
+  const input = env.PAREVM_INTAKE_SOURCE === 'decoded' ? 'decoded' : 'ingress'
+  const backend = options.backend ?? (await openAwsRuntime(env, { checkTables: true, queues: [input, 'shards'] })).backend
   const logger = options.logger ?? createLogger('sequencer')
   const templates = new TemplateRegistry()
   const clock = options.clock ?? realClock
   const sequencer = new Sequencer({
     kv: backend.kv,
     clock,
-    ingress: backend.queues.ingress,
+    ingress: backend.queues[input],
+    source: env.PAREVM_INTAKE_SOURCE,
     shardQueue: backend.queues.shards,
     templates,
     config: sequencerConfig(env),

@@ -1,14 +1,14 @@
 /**
  * Least privilege, written down once: which tables each role reads and writes and which queues
- * it consumes or sends to. The stack grants exactly this (DynamoDB actions below, on the named
- * tables only); test/infra/access.test.ts runs the engine's roles over a recording store and
+ * it consumes or sends to (per deployment: deployedAccess below). The stack grants exactly this
+ * (DynamoDB actions below, on the named tables only); test/infra/runtime-contract.test.ts runs the engine's roles over a recording store and
  * checks that every table operation they perform is covered here, and that nothing here goes
  * unused.
  */
 import type { TableName } from '../shared/ports/kv-store.ts'
 import type { QueueRole } from '../shared/resources.ts'
 
-export type Role = 'sequencer' | 'worker' | 'coordinator' | 'rpc'
+export type Role = 'sequencer' | 'worker' | 'coordinator' | 'rpc' | 'ingress'
 
 export interface RoleAccess {
   read: readonly TableName[]
@@ -70,4 +70,38 @@ export const ROLE_ACCESS: Readonly<Record<Role, RoleAccess>> = {
     // eth_sendRawTransaction
     send: ['ingress'],
   },
+  // The ingress function (functions/ingress.ts), deployed with -c ingressFunction=true.
+  ingress: {
+    // head (the next block's rules); receipts and rejection records of inputs decided before
+    read: ['meta', 'receipts'],
+    // rejection records (put-if-absent)
+    write: ['receipts'],
+    consume: ['ingress'],
+    // the only sender to the decoded queue: the sequencer trusts the senders it carries
+    send: ['decoded'],
+  },
+}
+
+/** How a deployment takes its transactions in (infra/config.ts `ingressFunction`). */
+export interface IntakeMode {
+  ingressFunction: boolean
+}
+
+/**
+ * The roles a deployment runs and what each may do. The one place that decides who consumes
+ * the ingress queue: without the ingress function the sequencer does (ROLE_ACCESS as written)
+ * and there is no ingress role; with it, the ingress function does and the sequencer consumes
+ * the decoded queue instead. So exactly one role ever consumes the ingress queue; the stack
+ * grants, creates the event source and sets PAREVM_INTAKE_SOURCE from this alone.
+ */
+export function deployedAccess(mode: IntakeMode): Partial<Record<Role, RoleAccess>> {
+  const { ingress, ...direct } = ROLE_ACCESS
+  if (!mode.ingressFunction) return direct
+  return { ...direct, sequencer: { ...direct.sequencer, consume: direct.sequencer.consume.map((q) => (q === 'ingress' ? 'decoded' : q)) }, ingress }
+}
+
+/** Where the sequencer takes transactions in this mode (its PAREVM_INTAKE_SOURCE). */
+export function sequencerSource(mode: IntakeMode): 'ingress' | 'decoded' {
+  const consumes = deployedAccess(mode).sequencer!.consume
+  return consumes.includes('decoded') ? 'decoded' : 'ingress'
 }

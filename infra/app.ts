@@ -43,7 +43,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: Cl
   const stack = new ClusterStack(app, 'Cluster', {
     config,
     stackName: `${config.prefix}-cluster`,
-    description: `parevm: parallel EVM execution cluster (prefix ${config.prefix}, ${config.shards} shards, ${config.minWorkers}..${config.maxWorkers} ${config.instanceType} workers)`,
+    description: `parevm: parallel EVM execution cluster (prefix ${config.prefix}, ${config.shards} shards, ${config.minWorkers}..${config.maxWorkers} ${config.instanceType} workers${config.ingressFunction ? `, ingress function (up to ${config.ingressConcurrency} concurrent)` : ""})`,
   })
   return { app, stack }
 }

@@ -16,6 +16,14 @@ export const GPU_INSTANCE_FAMILIES = ['g4dn', 'g5', 'g6', 'g6e', 'gr6', 'p3', 'p
 
 const HARDFORKS = ['byzantium', 'constantinople', 'petersburg', 'istanbul', 'muirGlacier', 'berlin', 'london', 'arrowGlacier', 'grayGlacier', 'paris', 'mergeNetsplitBlock', 'shanghai', 'cancun', 'prague'] as const
 
+/** A boolean from a context value: true/false as JSON or as the strings `-c key=true` gives. */
+function flag() {
+  return z.preprocess(
+    (value) => (value === 'true' ? true : value === 'false' ? false : value),
+    z.boolean({ error: 'expected true or false' }),
+  )
+}
+
 /** An integer from a context value that may be a number or a decimal string. */
 function integer(min: number, max: number) {
   return z.preprocess(
@@ -70,6 +78,15 @@ export const deployConfigSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9._\-/:@]{2,254}$/, { error: 'expected an image reference such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/parevm-worker:v1' })
       .optional(),
+    /**
+     * Intake off the sequencer (functions/ingress.ts): when true, the ingress function is the one
+     * consumer of the ingress queue and forwards judged transactions to the decoded queue, which
+     * the sequencer reads instead; when false (default), the sequencer reads the ingress queue
+     * itself. Never both (infra/access.ts, deployedAccess).
+     */
+    ingressFunction: flag().default(false),
+    /** Most concurrent ingress function invocations the event source starts (its maximum concurrency, 2..1000). */
+    ingressConcurrency: integer(2, 1000).default(4),
     /** Optional e-mail address subscribed to the alarms' SNS topic. */
     alarmEmail: z.email({ error: 'expected an e-mail address' }).optional(),
   })

@@ -8,9 +8,10 @@
  */
 import { QUEUES } from '../shared/resources.ts'
 import { SERVICE_NAME } from '../functions/commons/observability.ts'
+import { sequencerSource } from './access.ts'
 
 import type { z } from 'zod'
-import type { coordinatorEnvSchema, rpcEnvSchema, sequencerEnvSchema, workerEnvSchema } from '../functions/commons/config.ts'
+import type { coordinatorEnvSchema, ingressEnvSchema, rpcEnvSchema, sequencerEnvSchema, workerEnvSchema } from '../functions/commons/config.ts'
 import type { Role } from './access.ts'
 import type { DeployConfig } from './config.ts'
 import type { EmittedMetric, MetricCatalog } from './constructs/cluster-monitoring.ts'
@@ -49,6 +50,7 @@ function commonEnvironment(r: RuntimeResources) {
     PAREVM_INGRESS_QUEUE_URL: r.queueUrls.ingress,
     PAREVM_SHARDS_QUEUE_URL: r.queueUrls.shards,
     PAREVM_DONE_QUEUE_URL: r.queueUrls.done,
+    PAREVM_DECODED_QUEUE_URL: r.queueUrls.decoded,
     POWERTOOLS_LOG_LEVEL: 'INFO',
     POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(r.config),
   }
@@ -68,6 +70,19 @@ export function sequencerEnvironment(r: RuntimeResources): EnvOf<typeof sequence
     PAREVM_SHARDS: String(c.shards),
     PAREVM_BLOCK_SIZE: String(c.blockSize),
     PAREVM_BLOCK_TIME_SEC: String(c.blockIntervalSec),
+    // The ingress queue, or the decoded queue when the ingress function consumes the ingress queue.
+    PAREVM_INTAKE_SOURCE: sequencerSource(c),
+  }
+}
+
+/** The ingress function: the next block's rules, as the sequencer judges intake. */
+export function ingressEnvironment(r: RuntimeResources): EnvOf<typeof ingressEnvSchema> {
+  return {
+    ...commonEnvironment(r),
+    ...LAMBDA_GPU,
+    PAREVM_CHAIN_ID: String(r.config.chainId),
+    PAREVM_HARDFORK: r.config.hardfork,
+    PAREVM_BLOCK_TIME_SEC: String(r.config.blockIntervalSec),
   }
 }
 
@@ -89,7 +104,8 @@ export function workerEnvironment(r: RuntimeResources): EnvOf<typeof workerEnvSc
 }
 
 export function runtimeEnvironment(role: Role, r: RuntimeResources): Record<string, string> {
-  const env = role === 'sequencer' ? sequencerEnvironment(r) : role === 'coordinator' ? coordinatorEnvironment(r) : role === 'rpc' ? rpcEnvironment(r) : workerEnvironment(r)
+  const env =
+    role === 'sequencer' ? sequencerEnvironment(r) : role === 'coordinator' ? coordinatorEnvironment(r) : role === 'rpc' ? rpcEnvironment(r) : role === 'ingress' ? ingressEnvironment(r) : workerEnvironment(r)
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
 }
 
@@ -102,9 +118,11 @@ const emitted = (role: Role, metricName: string, statistics: readonly string[], 
 
 /**
  * What the dashboard charts, by panel. Names are those the entry points pass to
- * `metrics.addMetric` (functions/sequence-block.ts, seal-block.ts, execute-shards.ts, rpc.ts).
+ * `metrics.addMetric` (functions/sequence-block.ts, seal-block.ts, execute-shards.ts, rpc.ts,
+ * and ingress.ts where the ingress function is deployed).
  */
-export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatalog & { logErrors: string } {
+export function metricCatalog(config: Pick<DeployConfig, 'prefix'> & Partial<Pick<DeployConfig, 'ingressFunction'>>): MetricCatalog & { logErrors: string } {
+  const ingress = config.ingressFunction === true
   return {
     namespace: metricsNamespace(config),
     throughput: [
@@ -114,6 +132,7 @@ export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatal
       emitted('sequencer', 'PlannedTxs', ['Sum'], 'transactions planned'),
       emitted('worker', 'ShardsExecuted', ['Sum'], 'shards executed'),
       emitted('rpc', 'RpcRequests', ['Sum'], 'JSON-RPC requests'),
+      ...(ingress ? [emitted('ingress', 'ForwardedTxs', ['Sum'], 'forwarded by the ingress function')] : []),
     ],
     latency: [
       emitted('coordinator', 'SealMs', ['p50', 'p90', 'Maximum'], 'seal ms'),
@@ -121,6 +140,7 @@ export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatal
       emitted('coordinator', 'DoneQueueWaitMs', ['p90'], 'done-queue wait ms'),
       emitted('worker', 'ShardQueueWaitMs', ['p90'], 'shard-queue wait ms'),
       emitted('rpc', 'RpcLatencyMs', ['p50', 'p99'], 'JSON-RPC request ms'),
+      ...(ingress ? [emitted('ingress', 'IngressQueueWaitMs', ['p90'], 'ingress-queue wait ms'), emitted('ingress', 'IngressBatchMs', ['p90'], 'ingress batch ms')] : []),
     ],
     conflicts: [
       // A re-execution is a transaction whose read was stale: a conflict the prediction missed.
@@ -136,6 +156,13 @@ export function metricCatalog(config: Pick<DeployConfig, 'prefix'>): MetricCatal
       emitted('coordinator', 'StoreRetries', ['Sum'], 'coordinator store retries'),
       emitted('worker', 'StoreRetries', ['Sum'], 'worker store retries'),
       emitted('rpc', 'RpcErrors', ['Sum'], 'JSON-RPC error answers'),
+      ...(ingress
+        ? [
+            emitted('ingress', 'IngressRejected', ['Sum'], 'rejected by the ingress function'),
+            emitted('ingress', 'FailedMessages', ['Sum'], 'ingress messages failed (redelivered)'),
+            emitted('ingress', 'StoreRetries', ['Sum'], 'ingress store retries'),
+          ]
+        : []),
     ],
     // Counted from the log groups by metric filters (ERROR lines, per role).
     logErrors: 'ErrorLogLines',

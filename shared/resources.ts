@@ -60,7 +60,7 @@ export interface QueueDefinition {
   consumer?: string
 }
 
-export type QueueRole = 'ingress' | 'shards' | 'done'
+export type QueueRole = 'ingress' | 'decoded' | 'shards' | 'done'
 
 export const QUEUES: Record<QueueRole, QueueDefinition> = {
   ingress: {
@@ -70,7 +70,18 @@ export const QUEUES: Record<QueueRole, QueueDefinition> = {
     why: 'standard: the sequencer orders each sender by nonce itself and holds carried transactions, so FIFO ordering is not needed and its per-group serialisation would only cost throughput',
     retentionSec: 4 * DAY_SEC,
     receiveWaitSec: 1,
-    consumer: 'sequencer (functions/sequence-block.ts), which receives itself: a single instance (reserved concurrency 1) started by a schedule',
+    consumer:
+      'one of two, never both (the deployment switch ingressFunction, infra/access.ts): the sequencer (functions/sequence-block.ts), which receives itself: a single instance (reserved concurrency 1) started by a schedule; or, with the ingress function deployed, that function (functions/ingress.ts) through an SQS event source with partial batch responses',
+  },
+  decoded: {
+    fifo: false,
+    visibilityTimeoutSec: 60,
+    maxReceiveCount: 3,
+    why: 'standard, as the ingress queue it continues: the sequencer orders each sender by nonce and drops copies (a message the ingress function sent twice) itself',
+    retentionSec: 4 * DAY_SEC,
+    receiveWaitSec: 1,
+    consumer:
+      'the sequencer (functions/sequence-block.ts, PAREVM_INTAKE_SOURCE=decoded) when the ingress function is deployed: transactions that function decoded, recovered and checked (shared/intake/decoded-message.ts); only the ingress function may send to it. Unused (and empty) otherwise',
   },
   shards: {
     fifo: false,
@@ -92,7 +103,7 @@ export const QUEUES: Record<QueueRole, QueueDefinition> = {
   },
 }
 
-export const ALL_QUEUE_ROLES: readonly QueueRole[] = ['ingress', 'shards', 'done']
+export const ALL_QUEUE_ROLES: readonly QueueRole[] = ['ingress', 'decoded', 'shards', 'done']
 
 /** Dead-letter queues keep messages for the 14-day maximum, so nothing is lost before someone looks. */
 export const DEAD_LETTER_RETENTION_SEC = 14 * DAY_SEC

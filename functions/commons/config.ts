@@ -26,12 +26,14 @@ export const ENV_DOCS: Record<string, string> = {
   PAREVM_INGRESS_QUEUE_URL: 'URL of the ingress queue (optional: looked up by name from the prefix)',
   PAREVM_SHARDS_QUEUE_URL: 'URL of the shard queue (optional: looked up by name)',
   PAREVM_DONE_QUEUE_URL: 'URL of the done queue (optional: looked up by name)',
-  PAREVM_CHAIN_ID: 'sequencer and rpc: EIP-155 chain id of the chain it builds',
-  PAREVM_HARDFORK: `sequencer: the chain's hardfork (${SUPPORTED_HARDFORKS.join(', ')}; default cancun)`,
+  PAREVM_DECODED_QUEUE_URL: 'URL of the decoded queue, between the ingress function and the sequencer (optional: looked up by name)',
+  PAREVM_INTAKE_SOURCE: 'sequencer: where it takes transactions: `ingress` (raw ingress messages, judged by the sequencer itself; default) or `decoded` (the decoded queue the ingress function fills; the stack sets it when it deploys that function)',
+  PAREVM_CHAIN_ID: 'sequencer, ingress function and rpc: EIP-155 chain id of the chain it builds',
+  PAREVM_HARDFORK: `sequencer, ingress function and rpc: the chain's hardfork (${SUPPORTED_HARDFORKS.join(', ')}; default cancun)`,
   PAREVM_COINBASE: 'sequencer and rpc: block beneficiary, 0x-prefixed 20-byte address',
   PAREVM_SHARDS: 'sequencer: most shards a block is cut into (default 8)',
   PAREVM_BLOCK_SIZE: 'sequencer: most transactions per block (default 1000)',
-  PAREVM_BLOCK_TIME_SEC: 'sequencer: seconds between block timestamps (default 2)',
+  PAREVM_BLOCK_TIME_SEC: 'sequencer and ingress function: seconds between block timestamps (default 2)',
   PAREVM_INTAKE_WAIT_MS: 'sequencer: long-poll wait for the first transactions of a block (default 1000)',
   PAREVM_SEAL_WAIT_MS: 'sequencer: how long to wait for a planned block to seal before re-sending its shard messages (default 60000)',
   PAREVM_IDLE_POLLS: 'sequencer: empty intakes in a row after which an invocation ends (default 3)',
@@ -49,6 +51,7 @@ const commonShape = {
   PAREVM_INGRESS_QUEUE_URL: url.optional(),
   PAREVM_SHARDS_QUEUE_URL: url.optional(),
   PAREVM_DONE_QUEUE_URL: url.optional(),
+  PAREVM_DECODED_QUEUE_URL: url.optional(),
 }
 
 export const sequencerEnvSchema = z.object({
@@ -62,6 +65,7 @@ export const sequencerEnvSchema = z.object({
   PAREVM_INTAKE_WAIT_MS: int(0, 20_000).default(1000),
   PAREVM_SEAL_WAIT_MS: int(1000, 3_600_000).default(60_000),
   PAREVM_IDLE_POLLS: int(1, 1000).default(3),
+  PAREVM_INTAKE_SOURCE: z.enum(['ingress', 'decoded'], { error: 'expected ingress or decoded' }).default('ingress'),
 })
 
 export const coordinatorEnvSchema = z.object(commonShape)
@@ -72,6 +76,17 @@ export const rpcEnvSchema = z.object({
   PAREVM_CHAIN_ID: sequencerEnvSchema.shape.PAREVM_CHAIN_ID,
   PAREVM_HARDFORK: sequencerEnvSchema.shape.PAREVM_HARDFORK,
   PAREVM_COINBASE: sequencerEnvSchema.shape.PAREVM_COINBASE,
+})
+
+/**
+ * The ingress function (functions/ingress.ts): the chain's rules for the next block (chain id,
+ * hardfork, block time), as the sequencer judges intake.
+ */
+export const ingressEnvSchema = z.object({
+  ...commonShape,
+  PAREVM_CHAIN_ID: sequencerEnvSchema.shape.PAREVM_CHAIN_ID,
+  PAREVM_HARDFORK: sequencerEnvSchema.shape.PAREVM_HARDFORK,
+  PAREVM_BLOCK_TIME_SEC: sequencerEnvSchema.shape.PAREVM_BLOCK_TIME_SEC,
 })
 
 export const workerEnvSchema = z.object({
@@ -85,6 +100,7 @@ export const workerEnvSchema = z.object({
 export type SequencerEnv = z.infer<typeof sequencerEnvSchema>
 export type CoordinatorEnv = z.infer<typeof coordinatorEnvSchema>
 export type RpcEnv = z.infer<typeof rpcEnvSchema>
+export type IngressEnv = z.infer<typeof ingressEnvSchema>
 export type WorkerEnv = z.infer<typeof workerEnvSchema>
 export type CommonEnv = z.infer<z.ZodObject<typeof commonShape>>
 
@@ -111,12 +127,18 @@ export function queueUrls(env: CommonEnv): Partial<Record<QueueRole, string>> {
     ...(env.PAREVM_INGRESS_QUEUE_URL !== undefined ? { ingress: env.PAREVM_INGRESS_QUEUE_URL } : {}),
     ...(env.PAREVM_SHARDS_QUEUE_URL !== undefined ? { shards: env.PAREVM_SHARDS_QUEUE_URL } : {}),
     ...(env.PAREVM_DONE_QUEUE_URL !== undefined ? { done: env.PAREVM_DONE_QUEUE_URL } : {}),
+    ...(env.PAREVM_DECODED_QUEUE_URL !== undefined ? { decoded: env.PAREVM_DECODED_QUEUE_URL } : {}),
   }
+}
+
+/** The chain the sequencer builds and the ingress function judges for. */
+export function chainSpec(env: Pick<SequencerEnv, 'PAREVM_CHAIN_ID' | 'PAREVM_HARDFORK'>): SequencerConfig['chain'] {
+  return { kind: 'custom', chainId: `0x${env.PAREVM_CHAIN_ID.toString(16)}`, hardfork: env.PAREVM_HARDFORK }
 }
 
 export function sequencerConfig(env: SequencerEnv): SequencerConfig {
   return {
-    chain: { kind: 'custom', chainId: `0x${env.PAREVM_CHAIN_ID.toString(16)}`, hardfork: env.PAREVM_HARDFORK },
+    chain: chainSpec(env),
     shardCount: env.PAREVM_SHARDS,
     blockSizeMax: env.PAREVM_BLOCK_SIZE,
     blockTimeSec: env.PAREVM_BLOCK_TIME_SEC,

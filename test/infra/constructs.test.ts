@@ -341,7 +341,7 @@ describe('ClusterMonitoring', () => {
     functions: { coordinator: fn.function as IFunction },
     workers: { clusterName: 'c', serviceName: 's', minWorkers: 1, maxWorkers: 2 },
     metrics: catalog,
-    oldestMessageAgeSecMax: { ingress: 300, shards: 200, done: 100 },
+    oldestMessageAgeSecMax: { ingress: 300, decoded: 250, shards: 200, done: 100 },
     alarmEmail: 'ops@example.com',
   })
   const template = Template.fromStack(stack)
@@ -360,7 +360,7 @@ describe('ClusterMonitoring', () => {
   })
 
   it("alarms on each queue's oldest message age with its own bound", () => {
-    for (const [role, bound] of [['ingress', 300], ['shards', 200], ['done', 100]] as const) {
+    for (const [role, bound] of [['ingress', 300], ['decoded', 250], ['shards', 200], ['done', 100]] as const) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateAgeOfOldestMessage',
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^Queues${role}[A-F0-9]{8}$`), 'QueueName'] } }],
