@@ -32,6 +32,7 @@ import { EmbeddedCluster, type BlockEvent } from '../shared/cluster/embedded.ts'
 import { keccak256, keccakImplementation } from '../shared/crypto/keccak.ts'
 import { createAccelerators } from '../shared/gpu/accelerators.ts'
 import { openBackend, probeWebGpu, type GpuBackend } from '../shared/gpu/backend.ts'
+import { defaultAcceleratorSettings } from '../shared/gpu/defaults.ts'
 import { acceleratorSettingsFromEnv } from '../shared/gpu/config.ts'
 import { conflictRowsCpu, conflictRowsCpuWords, conflictRowsGpu, piecesToWords } from '../shared/gpu/kernels/conflict.ts'
 import { keccakBatchGpu } from '../shared/gpu/kernels/keccak.ts'
@@ -128,7 +129,7 @@ function trieLikeMessages(m: number, seed: number): Uint8Array[] {
 }
 
 export async function benchStages(o: GpuBenchOptions): Promise<StageRow[]> {
-  const names = o.backends ?? ['cpu', 'webasm', ...((await probeWebGpu()).ok ? (['webgpu'] as const) : [])]
+  const names = o.backends ?? ['cpu', 'webasm', ...((await probeWebGpu(defaultAcceleratorSettings().gpu.dawnFlags)).ok ? (['webgpu'] as const) : [])]
   const backends: GpuBackend[] = []
   for (const name of names) backends.push(await openBackend(name, 'bench'))
   const rows: StageRow[] = []
@@ -228,7 +229,7 @@ async function runWorkload(c: E2eCase, env: Record<string, string>, o: GpuBenchO
 }
 
 export async function benchEndToEnd(o: GpuBenchOptions): Promise<E2eRow[]> {
-  const forcedBackend = (await probeWebGpu()).ok ? 'webgpu' : 'webasm'
+  const forcedBackend = (await probeWebGpu(defaultAcceleratorSettings().gpu.dawnFlags)).ok ? 'webgpu' : 'webasm'
   const gpuSettings = [
     { name: 'auto (default)', env: {} },
     { name: `all stages on (${forcedBackend})`, env: { PAREVM_GPU_BACKEND: forcedBackend, PAREVM_GPU_STAGES: 'all=on', PAREVM_DAG_SPLIT: 'off' } },
@@ -343,7 +344,7 @@ async function main(): Promise<void> {
   for (const n of [...o.sizes, ...o.hashes, ...o.batches, o.runs, o.e2eTxs, o.e2eBlock, o.e2eRuns, o.workers]) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`bench/gpu.ts options must be positive integers (got ${n})`)
   }
-  const probe = await probeWebGpu()
+  const probe = await probeWebGpu(defaultAcceleratorSettings().gpu.dawnFlags)
   o.log(`gpu bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${availableParallelism()} cores), ${process.version}; webgpu: ${probe.ok ? `${probe.device} (${probe.reason})` : probe.reason}`)
   const stages = values['skip-stages'] ? [] : await benchStages(o)
   const e2e = o.e2e ? await benchEndToEnd(o) : []

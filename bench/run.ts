@@ -28,6 +28,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
 import { probeWebGpu } from '../shared/gpu/backend.ts'
+import { defaultAcceleratorSettings } from '../shared/gpu/defaults.ts'
 import { benchEndToEnd, benchStages, e2eTable, GPU_BENCH_DEFAULTS, stageTable } from './gpu.ts'
 import { benchMainnet, DEFAULT_FIXTURES, mainnetTable } from './mainnet.ts'
 import { benchCase, CASES, defaultWorkerCounts, STAGES, type CaseResult, type EngineResult, type TemplateState } from './engine-bench.ts'
@@ -210,7 +211,7 @@ if (sections.includes('mainnet')) {
 let gpuResult: unknown
 if (sections.includes('gpu')) {
   log('GPU stages (bench/gpu.ts defaults)')
-  const probe = await probeWebGpu()
+  const probe = await probeWebGpu(defaultAcceleratorSettings().gpu.dawnFlags)
   const gpuOptions = { ...GPU_BENCH_DEFAULTS, backends: undefined, e2e: true, workers: Math.max(2, ...workerCounts), log }
   const stages = await benchStages(gpuOptions)
   const e2e = await benchEndToEnd(gpuOptions)
