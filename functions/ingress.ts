@@ -129,6 +129,8 @@ export interface IngressRuntime {
   deps: IngressDeps
   logger: PowertoolsLogger
   metrics: Metrics
+  /** Sees each batch's outcome (tests). */
+  onOutcome?: (outcome: IngressOutcome) => void
 }
 
 export async function createIngressRuntime(env: IngressEnv, options: { backend?: AwsBackend; logger?: PowertoolsLogger; metrics?: Metrics; clock?: () => number } = {}): Promise<IngressRuntime> {
@@ -179,6 +181,7 @@ export async function handleIngressBatch(rt: IngressRuntime, messages: readonly 
       error: f.error as Error,
     })
   }
+  rt.onOutcome?.(outcome)
   logger.debug('ingress batch', { messages: messages.length, forwarded: outcome.forwarded, rejected: outcome.rejected.length, duplicates: outcome.duplicates, failed: outcome.failed.length })
   return outcome
 }

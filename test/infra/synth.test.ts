@@ -34,7 +34,8 @@ let resources: Record<string, TemplateResource>
 beforeAll(() => {
   const started = performance.now()
   // Asset metadata (the asset's directory on each resource), as the CDK CLI requests it.
-  const { app, stack } = createApp({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } })
+  // With the ingress function on, so that every function the app can deploy is bundled and checked.
+  const { app, stack } = createApp({ outdir, context: { 'aws:cdk:enable-asset-metadata': true, ingressFunction: 'true' } })
   assembly = app.synth()
   resources = assembly.getStackArtifact(stack.artifactId).template.Resources
   // For the record (not asserted): the time `cdk synth` spends in the app.
@@ -59,8 +60,8 @@ describe('cdk synth', () => {
 
   it('bundles each Lambda function into an ESM asset that loads outside the repository, native secp256k1 included', () => {
     const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')
-    // The sequencer, the coordinator and the JSON-RPC function.
-    expect(functions).toHaveLength(3)
+    // The sequencer, the coordinator, the JSON-RPC function and the ingress function.
+    expect(functions).toHaveLength(4)
     for (const fn of functions) {
       const dir = assetDir(fn)
       expect(readdirSync(dir).sort()).toEqual(['index.mjs', 'index.mjs.map', 'node_modules'])
