@@ -18,11 +18,14 @@
  * (Powertools' BatchProcessor handles one record at a time; the batch is judged together here:
  * one head read and one receipt lookup for all of its messages.)
  *
- * Deployed by the stack when `-c ingressFunction=true` (infra/constructs/ingress-function.ts);
- * then it is the only consumer of the ingress queue and the sequencer reads the decoded queue
- * (infra/access.ts, deployedAccess). Tested over the in-process ports
- * (test/engine/ingress-function.test.ts), against DynamoDB Local and a local SQS server end to end
- * (test/integration/ingress.aws.test.ts), and in the stack's runtime contract.
+ * Status: wired. Deployed by the stack when `-c ingressFunction=true` (default off;
+ * infra/constructs/ingress-function.ts); then it is the only consumer of the ingress queue and the
+ * sequencer reads the decoded queue (infra/access.ts, deployedAccess). Tested over the in-process
+ * ports (test/engine/ingress-function.test.ts), end to end against DynamoDB Local and a local SQS
+ * server with an emulated event source (test/integration/ingress.aws.test.ts), in the stack's
+ * runtime contract (test/infra/runtime-contract.test.ts) and by `cdk deploy` against moto
+ * (test/infra/local-deploy.test.ts). Not yet run on AWS itself. See docs/deploy.md, "Intake off
+ * the sequencer".
  */
 import { Records } from '../shared/store/records.ts'
 import { commonFor, sharedTxCommon } from '../shared/exec/common-for.ts'

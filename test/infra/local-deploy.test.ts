@@ -11,6 +11,9 @@
  * - `-c workerImage=...`: no Docker here to build the worker image.
  * - The Lambda assets are bundled as for AWS (with bundling skipped, CDK would point the assets
  *   at the whole repository); moto stores the code but cannot invoke it without Docker.
+ * - `-c ingressFunction=true`: the fullest stack (four functions, the ingress queue consumed by
+ *   the ingress function's event source, the sequencer on the decoded queue); the default
+ *   position is a subset, checked by the assertion tests (test/infra/ingress-function.test.ts).
  * moto's CloudFormation skips resource types it does not implement (listed in SKIPPED_BY_MOTO)
  * and ignores some properties of the ones it does (TTL, point-in-time recovery and encryption
  * of tables); the assertion tests cover those.
@@ -126,7 +129,7 @@ interface Inspection {
   queues: Record<string, Record<string, string>>
   tables: Record<string, { keys: { AttributeName: string; KeyType: string }[]; billing: string }>
   functions: Record<string, { runtime: string; handler: string; architectures: string[]; memory: number; timeout: number; env: Record<string, string>; reserved: number | null }>
-  eventSources: { source: string; batchSize: number; responseTypes: string[] }[]
+  eventSources: { source: string; batchSize: number; responseTypes: string[]; maxConcurrency: number | null }[]
   rules: { schedule: string; state: string }[]
   taskDefinitions: { gpu: string[]; env: Record<string, string>; image: string }[]
   clusters: string[]
@@ -145,7 +148,7 @@ out = {
   'queues': {u.rsplit('/', 1)[1]: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=['All'])['Attributes'] for u in sqs.list_queues(QueueNamePrefix='${PREFIX}-').get('QueueUrls', [])},
   'tables': {},
   'functions': {},
-  'eventSources': [{'source': m['EventSourceArn'].rsplit(':', 1)[1], 'batchSize': m['BatchSize'], 'responseTypes': m.get('FunctionResponseTypes', [])} for m in lam.list_event_source_mappings()['EventSourceMappings']],
+  'eventSources': [{'source': m['EventSourceArn'].rsplit(':', 1)[1], 'batchSize': m['BatchSize'], 'responseTypes': m.get('FunctionResponseTypes', []), 'maxConcurrency': m.get('ScalingConfig', {}).get('MaximumConcurrency')} for m in lam.list_event_source_mappings()['EventSourceMappings']],
   'rules': [{'schedule': r.get('ScheduleExpression', ''), 'state': r['State']} for r in ev.list_rules()['Rules']],
   'taskDefinitions': [],
   'clusters': [c.rsplit('/', 1)[1] for c in ecs.list_clusters()['clusterArns']],
@@ -207,7 +210,7 @@ describe.skipIf(!available)('cdk deploy against moto on 127.0.0.1', () => {
     const outdir = join(scratch, 'cdk.out')
     createApp({
       outdir,
-      context: { prefix: PREFIX, workerImage: 'public.ecr.aws/docker/library/busybox:stable', minWorkers: '1', maxWorkers: '3' },
+      context: { prefix: PREFIX, workerImage: 'public.ecr.aws/docker/library/busybox:stable', minWorkers: '1', maxWorkers: '3', ingressFunction: 'true', ingressConcurrency: '6' },
       securityChecks: false,
       cloudFormationValidation: false,
     }).app.synth()
@@ -280,14 +283,22 @@ describe.skipIf(!available)('cdk deploy against moto on 127.0.0.1', () => {
 
   it('creates the functions, their triggers and the GPU worker task', () => {
     const byDescription = (start: string) => Object.entries(state.functions).find(([description]) => description.startsWith(start))?.[1]
-    expect(Object.keys(state.functions)).toHaveLength(3)
+    expect(Object.keys(state.functions)).toHaveLength(4)
     const sequencer = byDescription('parevm sequencer')!
     const coordinator = byDescription('parevm coordinator')!
     const rpc = byDescription('parevm rpc')!
-    for (const fn of [sequencer, coordinator, rpc]) expect(fn).toMatchObject({ runtime: 'nodejs24.x', handler: 'index.handler', architectures: ['x86_64'] })
+    const ingress = byDescription('parevm ingress')!
+    for (const fn of [sequencer, coordinator, rpc, ingress]) expect(fn).toMatchObject({ runtime: 'nodejs24.x', handler: 'index.handler', architectures: ['x86_64'] })
     expect(rpc).toMatchObject({ reserved: 20, env: expect.objectContaining({ PAREVM_PREFIX: PREFIX, PAREVM_CHAIN_ID: expect.any(String) }) })
-    expect(sequencer).toMatchObject({ timeout: 900, reserved: 1, env: expect.objectContaining({ PAREVM_PREFIX: PREFIX, PAREVM_SHARDS: '8' }) })
-    expect(state.eventSources).toEqual([{ source: queueName(PREFIX, 'done'), batchSize: 10, responseTypes: ['ReportBatchItemFailures'] }])
+    // With the ingress function, the sequencer reads the decoded queue.
+    expect(sequencer).toMatchObject({ timeout: 900, reserved: 1, env: expect.objectContaining({ PAREVM_PREFIX: PREFIX, PAREVM_SHARDS: '8', PAREVM_INTAKE_SOURCE: 'decoded', PAREVM_DECODED_QUEUE_URL: state.outputs.decodedQueueUrl }) })
+    expect(ingress).toMatchObject({ timeout: 30, memory: 1769, reserved: null, env: expect.objectContaining({ PAREVM_PREFIX: PREFIX, PAREVM_CHAIN_ID: '7777', PAREVM_HARDFORK: 'cancun', PAREVM_BLOCK_TIME_SEC: '2', PAREVM_GPU_BACKEND: 'off' }) })
+    // The ingress queue has one consumer, the ingress function's event source (at most
+    // ingressConcurrency invocations); the decoded queue none (the sequencer receives itself).
+    expect([...state.eventSources].sort((a, b) => a.source.localeCompare(b.source))).toEqual([
+      { source: queueName(PREFIX, 'done'), batchSize: 10, responseTypes: ['ReportBatchItemFailures'], maxConcurrency: 2 },
+      { source: queueName(PREFIX, 'ingress'), batchSize: 10, responseTypes: ['ReportBatchItemFailures'], maxConcurrency: 6 },
+    ])
     expect(state.rules).toEqual([{ schedule: 'rate(1 minute)', state: 'ENABLED' }])
     expect(state.clusters).toEqual([`${PREFIX}-workers`])
     expect(state.taskDefinitions).toHaveLength(1)
