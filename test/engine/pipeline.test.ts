@@ -25,8 +25,15 @@ describe('every workload mix seals blocks identical to sequential execution', ()
       expect(summary.rejected).toBe(0)
       expect(summary.verifiedBlocks).toBe(summary.blocks)
       expect(events.every((e) => e.verify?.ok === true)).toBe(true)
-      // Templates are learned: later blocks are predicted better than the first.
-      if (mix !== 'transfers') expect(events.at(-1)!.sealed.report.prediction.txsFullyPredicted).toBeGreaterThan(events[0]!.sealed.report.prediction.txsFullyPredicted)
+      // Templates are learned: the first block's calls without one are pre-executed before it is
+      // partitioned (shared/predict/speculate.ts), and the coordinator learns what they missed; the
+      // last block is fully predicted, or predicted better than the first.
+      if (mix !== 'transfers') {
+        expect(events[0]!.plan.stats.speculatedCalls).toBeGreaterThan(0)
+        const first = events[0]!.sealed.report.prediction.txsFullyPredicted
+        const last = events.at(-1)!.sealed.report
+        expect(last.prediction.txsFullyPredicted === last.txs || last.prediction.txsFullyPredicted > first).toBe(true)
+      }
     })
   }
 })
