@@ -81,7 +81,7 @@ abstract class FaultyPort {
     if (!ctx.mayCrash || !world.faultsActive || world.crashes >= world.rates.crashesMax) return
     const named = crashPointOf(ctx.role, call, keys, phase)
     const aimed = named !== undefined && named === world.targetCrash && world.crashPoints[named] === 0
-    if (aimed || world.chance(world.rates.crash)) ctx.crash(`${phase} ${call} ${detail}`, named)
+    if (aimed || (world.randomCrashesLeft && world.chance(world.rates.crash))) ctx.crash(`${phase} ${call} ${detail}`, named)
   }
 }
 

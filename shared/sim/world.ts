@@ -115,6 +115,12 @@ export class SimWorld {
   crashes = 0
   /** The crash point this seed aims at (crashes at its first occurrence), if any. */
   targetCrash: CrashPoint | undefined
+  /**
+   * Keep one crash of the budget for the aimed point until it is hit (replay mode: a block's
+   * many store calls would spend the budget on random crashes first). Off in build mode, whose
+   * seeds keep the draws they always had.
+   */
+  reserveAimedCrash = false
   /** Faults are injected until this simulated time (ms since start); then the system must settle. */
   faultsUntilMs: number
   stopped = false
@@ -142,6 +148,11 @@ export class SimWorld {
     return this.clock.now() - this.startMs
   }
 
+  /** Faults on again for `ms` from now (replay mode's next block); 0 leaves them off. */
+  restartFaults(ms: number): void {
+    this.faultsUntilMs = ms > 0 ? this.now() + ms : Math.min(this.faultsUntilMs, this.now())
+  }
+
   get faultsActive(): boolean {
     return this.now() < this.faultsUntilMs
   }
@@ -150,6 +161,12 @@ export class SimWorld {
   chance(p: number): boolean {
     if (!this.faultsActive || p <= 0) return false
     return this.rng() < p
+  }
+
+  /** Random crashes left before the budget (less the aimed point's reserve) is spent. */
+  get randomCrashesLeft(): boolean {
+    const reserve = this.reserveAimedCrash && this.targetCrash !== undefined && this.crashPoints[this.targetCrash] === 0 ? 1 : 0
+    return this.crashes + reserve < this.rates.crashesMax
   }
 
   int(max: number): number {

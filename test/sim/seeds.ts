@@ -1,7 +1,7 @@
 /** Shared by the seed tests: run a range of seeds, fail with the simulator's own report. */
 import { expect } from 'vitest'
 
-import { runSeed, type SimResult } from '../../shared/sim/simulator.ts'
+import { replayCommand, runSeed, type SimResult } from '../../shared/sim/simulator.ts'
 import { CRASH_POINTS, FAULT_KINDS } from '../../shared/sim/world.ts'
 
 /** Seeds in CI (PAREVM_SIM_SEEDS overrides): split over the test files that call runRange. */
@@ -25,7 +25,7 @@ export async function runRange(first: number, count: number): Promise<{ results:
     for (const k of CRASH_POINTS) crashPoints[k]! += r.crashPoints[k]
     if (!r.ok) {
       const f = r.failures.find((x) => x.known === undefined)!
-      failures.push(`seed ${seed}: ${f.invariant}: ${f.message}\n  first diverging event: ${f.eventText}\n  replay: npm run sim -- --seed ${seed} --lines ${ciLines(seed)}`)
+      failures.push(`seed ${seed}: ${f.invariant}: ${f.message}\n  first diverging event: ${f.eventText}\n  replay: ${replayCommand(r, { lines: ciLines(seed) })}`)
     }
   }
   const s = (performance.now() - t0) / 1000
