@@ -22,7 +22,7 @@
  */
 import { createTxFromRLP } from '@ethereumjs/tx'
 
-import { InvariantError, MissingStateError } from '../errors.ts'
+import { ConfigError, MissingStateError } from '../errors.ts'
 import { Executor, isUnsupplied, type TxExecution } from '../exec/executor.ts'
 import { toHex } from '../hex.ts'
 import { decodeAccount, KECCAK256_NULL } from '../state/values.ts'
@@ -120,9 +120,9 @@ export class Speculator {
 
   constructor(limits: Partial<SpeculationLimits> = {}) {
     this.limits = { ...DEFAULT_SPECULATION_LIMITS, ...limits }
-    if (!Number.isInteger(this.limits.perPairMax) || this.limits.perPairMax < 0) throw new InvariantError(`speculation perPairMax must be a non-negative integer (got ${this.limits.perPairMax})`)
-    if (!Number.isInteger(this.limits.samplesMax) || this.limits.samplesMax < 0) throw new InvariantError(`speculation samplesMax must be a non-negative integer (got ${this.limits.samplesMax})`)
-    if (!Number.isInteger(this.limits.concurrency) || this.limits.concurrency < 1 || this.limits.concurrency > 64) throw new InvariantError(`speculation concurrency must be 1..64 (got ${this.limits.concurrency})`)
+    if (!Number.isInteger(this.limits.perPairMax) || this.limits.perPairMax < 0) throw new ConfigError(`speculation perPairMax must be a non-negative integer (got ${this.limits.perPairMax})`)
+    if (!Number.isInteger(this.limits.samplesMax) || this.limits.samplesMax < 0) throw new ConfigError(`speculation samplesMax must be a non-negative integer (got ${this.limits.samplesMax})`)
+    if (!Number.isInteger(this.limits.concurrency) || this.limits.concurrency < 1 || this.limits.concurrency > 64) throw new ConfigError(`speculation concurrency must be 1..64 (got ${this.limits.concurrency})`)
   }
 
   /** Execute the chosen samples against block-start state and teach `templates` what they touched. */

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { buildGenesis } from '../../shared/chain/genesis.ts'
 import { nextBlockEnv } from '../../shared/chain/next-block.ts'
 import { initializeChain } from '../../shared/cluster/bootstrap.ts'
-import { MissingStateError, ThrottledError } from '../../shared/errors.ts'
+import { ConfigError, MissingStateError, ThrottledError } from '../../shared/errors.ts'
 import { commonFor, sharedTxCommon } from '../../shared/exec/common-for.ts'
 import { Executor } from '../../shared/exec/executor.ts'
 import { toHex } from '../../shared/hex.ts'
@@ -159,6 +159,12 @@ describe('speculative pre-execution', () => {
       loadCode: (hashes) => s.state.loadCode(hashes),
     }
     await expect(new Speculator().speculate(s.txs, new TemplateRegistry(), { ...s.ctx, state: throttled })).rejects.toBeInstanceOf(ThrottledError)
+  })
+
+  it('refuses limits that make no sense with a configuration error', () => {
+    expect(() => new Speculator({ concurrency: 0 })).toThrow(ConfigError)
+    expect(() => new Speculator({ samplesMax: -1 })).toThrow(ConfigError)
+    expect(() => new Speculator({ perPairMax: 1.5 })).toThrow(ConfigError)
   })
 
   it('the sequencer speculates before partitioning: a cold ERC20 block is fully predicted and equals sequential execution', async () => {
