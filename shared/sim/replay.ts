@@ -58,28 +58,33 @@ function fixturesDir(): string {
   return dir
 }
 
-/** Fixtures and their sequential references, loaded once per process (neither depends on the seed). */
+/**
+ * Fixtures and their sequential references, loaded once per process (neither depends on the
+ * seed), the most recently used kept: all of the small pool, a bounded part of all 47.
+ */
+const CACHED_FIXTURES_MAX = 12
 const fixtures = new Map<string, Promise<ReplayFixture>>()
 const references = new Map<string, Promise<ReferenceResult>>()
 
+function cached<T>(cache: Map<string, Promise<T>>, name: string, load: () => Promise<T>): Promise<T> {
+  let value = cache.get(name)
+  if (value === undefined) value = load()
+  cache.delete(name)
+  cache.set(name, value)
+  if (cache.size > CACHED_FIXTURES_MAX) cache.delete(cache.keys().next().value!)
+  return value
+}
+
 export function fixtureOf(name: string): Promise<ReplayFixture> {
-  let f = fixtures.get(name)
-  if (f === undefined) {
+  return cached(fixtures, name, () => {
     const dir = join(fixturesDir(), name)
     if (!isFixtureDir(dir)) throw new ConfigError(`no fixture block ${name} in ${fixturesDir()}`, { hint: `one of: ${fixtureNames('all').join(', ')}` })
-    f = loadFixture(dir)
-    fixtures.set(name, f)
-  }
-  return f
+    return loadFixture(dir)
+  })
 }
 
 export function referenceOf(name: string): Promise<ReferenceResult> {
-  let r = references.get(name)
-  if (r === undefined) {
-    r = fixtureOf(name).then(runReference)
-    references.set(name, r)
-  }
-  return r
+  return cached(references, name, () => fixtureOf(name).then(runReference))
 }
 
 /** The replay configuration a seed draws (after its fault rates): blocks, workers, shards, trie. */
