@@ -2,6 +2,7 @@
  * The deterministic simulator (shared/sim/):
  *   npm run sim -- --seeds N [--first-seed S] [--seed S] [--mode build|replay|mixed] [--trace-hash]
  *                  [--lines N] [--workers N] [--block-size N] [--fixtures small|all] [--block B] [--no-faults]
+ *                  [--events FILE]
  * Runs each seed (the sequencer, workers and coordinator on simulated time with faults at every
  * call), audits it, and prints progress, faults injected per kind and seeds per second. Build
  * mode runs the adversarial generator's lines; replay mode one or two mainnet fixture blocks
@@ -9,6 +10,8 @@
  * the invariant, the first diverging event and the one command that replays it, and the exit
  * code is 1.
  */
+import { writeFileSync } from 'node:fs'
+
 import { formatFailure, parseSimArgs, SIM_USAGE } from '../shared/sim/cli.ts'
 import { runSeed, warmUp } from '../shared/sim/simulator.ts'
 import { CRASH_POINTS, FAULT_KINDS } from '../shared/sim/world.ts'
@@ -19,6 +22,8 @@ async function main(): Promise<void> {
     console.log(SIM_USAGE)
     return
   }
+  // The event log is kept only when asked for (it is the whole trace of a seed).
+  if (args.events !== undefined) process.env.PAREVM_SIM_EVENTS = '1'
   const seeds = args.only !== undefined ? [args.only] : Array.from({ length: args.seeds }, (_, i) => args.first + i)
   await warmUp()
   const t0 = performance.now()
@@ -34,6 +39,10 @@ async function main(): Promise<void> {
   for (const seed of seeds) {
     const r = await runSeed({ seed, ...args.run })
     done++
+    if (args.events !== undefined) {
+      writeFileSync(args.events, `${(r.eventLog ?? []).join('\n')}\n`)
+      console.log(`seed ${seed}: ${r.events} events written to ${args.events}`)
+    }
     blocks += r.blocks
     inputs += r.inputs
     perMode[r.mode].seeds++

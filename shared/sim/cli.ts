@@ -4,7 +4,7 @@
  */
 import { replayCommand, type SimOptions, type SimResult } from './result.ts'
 
-export const SIM_USAGE = 'npm run sim -- --seeds N [--first-seed S] [--seed S] [--mode build|replay|mixed] [--trace-hash] [--lines N] [--workers N] [--block-size N] [--fixtures small|all] [--block B] [--no-faults]'
+export const SIM_USAGE = 'npm run sim -- --seeds N [--first-seed S] [--seed S] [--mode build|replay|mixed] [--trace-hash] [--lines N] [--workers N] [--block-size N] [--fixtures small|all] [--block B] [--no-faults] [--events FILE]'
 
 /** What a seed's run takes besides its seed. */
 export type RunOptions = Omit<SimOptions, 'seed'>
@@ -15,6 +15,8 @@ export interface SimArgs {
   /** --seed S: this one seed. */
   only?: number
   traceHash: boolean
+  /** --events FILE (with --seed): the seed's whole event log, one event a line, for diagnosing it. */
+  events?: string
   help: boolean
   run: RunOptions
 }
@@ -45,10 +47,16 @@ export function parseSimArgs(argv: readonly string[]): SimArgs {
     else if (a === '--fixtures') out.run.fixtures = oneOf(['small', 'all'] as const)
     else if (a === '--block') out.run.block = String(num())
     else if (a === '--no-faults') out.run.noFaults = true
+    else if (a === '--events') {
+      const file = argv[++i]
+      if (file === undefined || file.startsWith('--')) throw new Error('--events needs a file name')
+      out.events = file
+    }
     else if (a === '--help' || a === '-h') out.help = true
     else throw new Error(`unknown argument ${a}\n${SIM_USAGE}`)
   }
   if (out.run.block !== undefined && out.run.mode !== 'replay') throw new Error('--block needs --mode replay')
+  if (out.events !== undefined && out.only === undefined) throw new Error('--events needs --seed S (the log of one seed)')
   return out
 }
 

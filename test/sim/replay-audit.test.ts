@@ -109,5 +109,7 @@ describe('a failed seed names the one command that replays it', () => {
     expect(() => parseSimArgs(['--block', '19426587'])).toThrow(/--block needs --mode replay/)
     expect(() => parseSimArgs(['--seeds'])).toThrow(/--seeds needs a non-negative integer/)
     expect(() => parseSimArgs(['--workers', '0'])).toThrow(/--workers needs an integer of at least 1/)
+    expect(() => parseSimArgs(['--seeds', '3', '--events', 'log.txt'])).toThrow(/--events needs --seed S/)
+    expect(parseSimArgs(['--seed', '7', '--events', 'log.txt']).events).toBe('log.txt')
   })
 })
