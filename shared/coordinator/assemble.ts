@@ -153,6 +153,7 @@ export function assembleBlock(input: AssembleInput): SealJournal {
     prediction: settled.prediction,
     timings: {
       intakeMs: meta.stats.intakeMs,
+      speculateMs: meta.stats.speculateMs ?? 0,
       predictMs: meta.stats.predictMs,
       partitionMs: meta.stats.partitionMs,
       workerPrefetchMsMax: maxOf('prefetchMs'),
