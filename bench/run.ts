@@ -39,6 +39,7 @@ import { resultMeta, metaMarkdown, writeResult } from './results.ts'
 
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h', default: false },
     cases: { type: 'string' },
     sizes: { type: 'string' },
     'block-size': { type: 'string' },
@@ -59,6 +60,13 @@ const { values } = parseArgs({
     'model-txs-per-message': { type: 'string', default: '1' },
   },
 })
+
+if (values.help) {
+  // The usage is this file's own header comment, so the two cannot disagree.
+  const header = readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!
+  console.log(header.replace(/^\/\*\*\n?/, '').split('\n').map((l) => l.replace(/^ \* ?/, '')).join('\n').trim())
+  process.exit(0)
+}
 
 const SECTIONS = ['workloads', 'mainnet', 'gpu', 'model']
 const sections = values.sections.split(',')
