@@ -10,6 +10,8 @@ import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../predict/templates.ts'
 import { Sequencer, planOrderedBlock, type PlanResult } from '../sequencer/sequencer.ts'
+import { Speculator } from '../predict/speculate.ts'
+import { StateTable } from '../store/state-table.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
 import { commonFor } from '../exec/common-for.ts'
 import { inputId, type DecodedTx } from '../intake/decode.ts'
@@ -431,6 +433,9 @@ export class EmbeddedCluster {
     let head = (await records.getHead())!
     let i = 0
     const lines = new OrderedIntake(inputs, this.intake, this.options.blockSize, () => clock.now())
+    // Calls to contract functions no template covers yet run once against the head's state before
+    // their block is partitioned (as the queue path's sequencer does): a cold block is predicted.
+    const speculator = new Speculator()
     /** One block of consecutive lines: planned in their order. */
     const plan = async (): Promise<PlanStep<{ plan: PlanResult; lines: number[]; intakeMs: number }>> => {
       if (i >= inputs.length) return { kind: 'end' }
@@ -463,7 +468,14 @@ export class EmbeddedCluster {
       if (txs.length === 0) return { kind: 'none', tookIn: true }
       tally.throwIfFailed()
       const { meta } = await planOrderedBlock(
-        { records, shardQueue: this.shardQueue, clock, templates: this.templates, ...(this.options.accelerators !== undefined ? { planner: this.options.accelerators.planner } : {}) },
+        {
+          records,
+          shardQueue: this.shardQueue,
+          clock,
+          templates: this.templates,
+          speculate: { speculator, state: new StateTable(this.kv) },
+          ...(this.options.accelerators !== undefined ? { planner: this.options.accelerators.planner } : {}),
+        },
         { chain, env, head, txs, shardCount: this.options.shards ?? this.options.workers },
       )
       meta.stats.intakeMs = intakeMs

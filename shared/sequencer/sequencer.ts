@@ -35,6 +35,7 @@ import { to0x } from '../hex.ts'
 import type { Rejection } from '../intake/rejection.ts'
 import type { IntakeRunner, IntakeSpec } from '../intake/pool.ts'
 import type { TxView } from '../intake/tx-view.ts'
+import type { StateLoader } from '../state/view.ts'
 import type { Common } from '@ethereumjs/common'
 import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
@@ -642,14 +643,29 @@ export interface OrderedBlockInput {
  * dispatch, as build mode does after its intake. The plan's order is the given order; nothing
  * is rejected or carried (the executor still reports a transaction that is invalid).
  */
-export async function planOrderedBlock(deps: PlanStoreDeps & { templates: TemplateRegistry; planner?: DependencyPlanner }, input: OrderedBlockInput): Promise<{ meta: PlanMeta; partition: Partition }> {
+export async function planOrderedBlock(
+  deps: PlanStoreDeps & {
+    templates: TemplateRegistry
+    planner?: DependencyPlanner
+    /** Speculative pre-execution of calls no template covers, against the head's state (as the queue path does). */
+    speculate?: { speculator: Speculator; state: StateLoader }
+  },
+  input: OrderedBlockInput,
+): Promise<{ meta: PlanMeta; partition: Partition }> {
   const number = BigInt(input.env.number)
   if (BigInt(input.head.number) !== number - 1n) {
     throw new ConfigError(`cannot plan block ${number} on head ${input.head.number}`)
   }
   if (input.txs.length === 0) throw new ConfigError(`block ${number} has no transactions to plan`)
+  const speculation =
+    deps.speculate === undefined
+      ? undefined
+      : await deps.speculate.speculator.speculate(input.txs, deps.templates, { chain: input.chain, env: input.env, state: deps.speculate.state, blockHashes: input.head.recentHashes })
   const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount, deps.planner)
-  const stats = planStats(predictions, partition, { intakeMs: 0, predictMs, partitionMs })
+  const stats: PlanStats = {
+    ...planStats(predictions, partition, { intakeMs: 0, predictMs, partitionMs }),
+    ...(speculation !== undefined ? { speculateMs: speculation.ms, speculatedCalls: speculation.sampled } : {}),
+  }
   const meta = await storePlanAndDispatch(deps, { chain: input.chain, env: input.env, head: input.head, txs: input.txs, predictions, partition, stats })
   return { meta, partition }
 }

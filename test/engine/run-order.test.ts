@@ -11,6 +11,8 @@ import { StateTable } from '../../shared/store/state-table.ts'
 import { storageKey } from '../../shared/state/keys.ts'
 import { bytesToBigInt } from '@ethereumjs/util'
 import { addressOf, ETH, GWEI, signTx, testGenesis } from '../helpers/chain.ts'
+import { buildGenesis } from '../../shared/chain/genesis.ts'
+import { generateWorkload } from '../../shared/workload/generator.ts'
 
 import type { GenesisState } from '../../shared/chain/genesis.ts'
 import type { Rejection } from '../../shared/intake/rejection.ts'
@@ -121,5 +123,15 @@ describe('parevm run: lines in order, judged where they stand', () => {
       const [slot] = await state.load([storageKey(BEACON_ROOTS_ADDRESS.slice(2), (timestamp % 8191n).toString(16).padStart(64, '0'))])
       expect(slot?.value === null ? undefined : bytesToBigInt(slot!.value)).toBe(timestamp)
     }
+  })
+
+  it('a cold block (a token nobody has called) is predicted: its calls are pre-executed before partitioning', async () => {
+    const w = generateWorkload({ txs: 120, mix: 'erc20', accounts: 60, hotShare: 0, pools: 2, seed: 5 })
+    const { summary, events } = await runOrdered(buildGenesis(w.genesis), w.rawTxs, { blockSize: 120, workers: 2 })
+    expect(summary.included).toBe(120)
+    expect(summary.verifiedBlocks).toBe(1)
+    const { report, plan } = { report: events[0]!.sealed.report, plan: events[0]!.plan }
+    expect((plan.stats as { speculatedCalls?: number }).speculatedCalls).toBeGreaterThan(0)
+    expect(report.prediction.txsFullyPredicted).toBe(120)
   })
 })
