@@ -169,12 +169,21 @@ export class Executor {
     const existing = this.slots.get(key)
     if (existing !== undefined) return existing
     const sm = new TxStateManager()
+    const listening = new Set(common.events.listeners('hardforkChanged'))
     const vm = await createVM({
       common,
       stateManager: sm,
       blockchain: new HashLookupBlockchain(() => this.hashLookup),
       evmOpts: { customPrecompiles: aiCustomPrecompiles(this.inference.hooks(() => this.runningTx)) },
     })
+    // The VM and its EVM listen for hardfork changes on their Common. The engine's Commons are
+    // shared and cached for the process (commonFor) and never change hardfork, so those
+    // listeners never fire; left registered, they keep every VM ever made alive through the
+    // cached Common (found by the simulator: both processes out of heap after about 3,150 seeds;
+    // in production every VM an aborted transaction drops, every replayed shard's executor).
+    for (const listener of common.events.listeners('hardforkChanged')) {
+      if (!listening.has(listener)) common.events.removeListener('hardforkChanged', listener)
+    }
     // Track runTx's phases: the beneficiary's fee is credited after the outermost call returns.
     const evm = vm.evm as unknown as { runCall: (opts: unknown) => Promise<unknown> }
     const runCall = evm.runCall.bind(vm.evm)
