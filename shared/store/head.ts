@@ -7,22 +7,16 @@ import type { HeadRecord } from './records.ts'
 /** BLOCKHASH serves the last 256 blocks. */
 const RECENT_HASHES = 256n
 
-export interface HeadFields {
+/**
+ * A head record's fields as their makers hold them: the number as a bigint, the optional header
+ * fields possibly undefined (left out of the record then; excess blob gas brings blobGasUsed,
+ * default 0x0).
+ */
+export type HeadFields = Omit<HeadRecord, 'number' | 'baseFeePerGas' | 'excessBlobGas' | 'blobGasUsed'> & {
   number: bigint
-  /** 0x-prefixed, lowercase. */
-  hash: string
-  stateRoot: string
-  /** JSON-RPC quantities (0x-hex). */
-  timestamp: string
-  gasLimit: string
-  gasUsed: string
-  difficulty: string
   baseFeePerGas?: string | undefined
-  /** With EIP-4844: the block's excess blob gas and the blob gas it used (default 0x0). */
   excessBlobGas?: string | undefined
   blobGasUsed?: string | undefined
-  /** Hashes of the last 256 blocks up to and including this one. */
-  recentHashes: Record<string, string>
 }
 
 export function makeHeadRecord(f: HeadFields): HeadRecord {
