@@ -11,6 +11,8 @@
  *   npm run bench -- --sections workloads --baselines tuned         only the tuned baseline
  *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
  *   npm run bench -- --sections model                               the scale model (a projection)
+ *   npm run bench -- --sections model --model-from bench/results/2-core-vm-10000-two-baselines.json --model-block 1000
+ *   npm run bench -- --sections model --model-ingress on --model-ingress-concurrency 32 --model-ingress-batch 10
  *   npm run bench -- --label 16-core-10000 --out bench/results      the result files' name and folder
  *   npm run bench -- --no-write                                     print only
  *
@@ -20,6 +22,14 @@
  * (bench/model.ts: throughput projected to 1-256 workers on AWS from the measured stage costs:
  * this invocation's workloads, --model-from <result.json>, or a quick erc20 measurement).
  * Default: workloads, mainnet, gpu.
+ *
+ * Model options: --model-from <result.json>, --model-block <transactions per block> (default:
+ * the measured block size), --model-txs-per-message <n> (transactions per ingress message,
+ * default 1), --model-ingress on|off|both (without and/or with the ingress function,
+ * `-c ingressFunction=true`; default both; `on` times the decoded-queue path on this machine
+ * first, a second or two), --model-ingress-concurrency <2..1000> (the event source's maximum
+ * concurrency; default: infra/config.ts's ingressConcurrency), --model-ingress-batch <1..10>
+ * (messages per invocation; default: the construct's batch size).
  *
  * Every figure is the median of the runs with its range (min-max); ratios are of medians from
  * the same rounds. Every engine block passes the sequential check outside the timed region.
@@ -33,7 +43,7 @@ import { benchEndToEnd, benchStages, e2eTable, GPU_BENCH_DEFAULTS, stageTable } 
 import { benchMainnet, DEFAULT_FIXTURES, mainnetTable } from './mainnet.ts'
 import { benchCase, CASES, defaultWorkerCounts, STAGES, type CaseResult, type EngineResult, type TemplateState } from './engine-bench.ts'
 import { BASELINE_KINDS, BASELINE_LABELS, type BaselineKind } from './baseline.ts'
-import { costsFrom, modelMarkdown, projectScale, type ModelResult } from './model.ts'
+import { costsFrom, measureDecodedIntake, modelMarkdown, PAREVM_SETTINGS, projectDeployments, type IngressModes, type ModelReport } from './model.ts'
 import { throughputSvg } from './plot.ts'
 import { resultMeta, metaMarkdown, writeResult } from './results.ts'
 
@@ -58,6 +68,9 @@ const { values } = parseArgs({
     'model-from': { type: 'string' },
     'model-block': { type: 'string' },
     'model-txs-per-message': { type: 'string', default: '1' },
+    'model-ingress': { type: 'string', default: 'both' },
+    'model-ingress-concurrency': { type: 'string' },
+    'model-ingress-batch': { type: 'string' },
   },
 })
 
@@ -85,6 +98,12 @@ const cases = values.cases === undefined ? CASES : CASES.filter((c) => values.ca
 if (cases.length === 0) throw new Error(`--cases: none of ${values.cases} (known: ${CASES.map((c) => c.name).join(', ')})`)
 const modelBlock = values['model-block'] === undefined ? undefined : Number(values['model-block'])
 const txsPerMessage = Number(values['model-txs-per-message'])
+const modelIngress = values['model-ingress'] as IngressModes
+if (!['on', 'off', 'both'].includes(modelIngress)) throw new Error(`--model-ingress: on, off or both (got ${modelIngress})`)
+const ingressConcurrency = Number(values['model-ingress-concurrency'] ?? PAREVM_SETTINGS.ingressConcurrency)
+if (!Number.isInteger(ingressConcurrency) || ingressConcurrency < 2 || ingressConcurrency > 1000) throw new Error(`--model-ingress-concurrency: an integer 2..1000 (got ${values['model-ingress-concurrency']})`)
+const ingressBatch = Number(values['model-ingress-batch'] ?? PAREVM_SETTINGS.ingressBatchSize)
+if (!Number.isInteger(ingressBatch) || ingressBatch < 1 || ingressBatch > 10) throw new Error(`--model-ingress-batch: an integer 1..10 (got ${values['model-ingress-batch']})`)
 for (const n of [...sizes, runs, mainnetRuns, ...workerCounts, Number(values.warmup), txsPerMessage, ...(blockSize !== undefined ? [blockSize] : []), ...(modelBlock !== undefined ? [modelBlock] : [])]) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`bench options must be positive integers (got ${n})`)
 }
@@ -227,7 +246,7 @@ if (sections.includes('gpu')) {
   parts.push('', `## GPU stages (webgpu: ${probe.ok ? probe.device : `unavailable: ${probe.reason}`})`, '', stageTable(stages), '', e2eTable(e2e))
 }
 
-let modelResult: ModelResult | undefined
+let modelResult: ModelReport | undefined
 if (sections.includes('model')) {
   let source: CaseResult | undefined = results.find((r) => r.case === 'erc20') ?? results[0]
   if (source === undefined && values['model-from'] !== undefined) {
@@ -240,7 +259,19 @@ if (sections.includes('model')) {
     log(`scale model: a quick measurement (erc20, ${size} transactions, 1 worker, warm, 1 run, no baselines)`)
     source = await benchCase(CASES.find((c) => c.name === 'erc20')!, { size, runs: 1, workerCounts: [1], warmup: Number(values.warmup), templates: ['warm'], baselines: [], ceiling: false, log })
   }
-  modelResult = projectScale(costsFrom(source), { ...(modelBlock !== undefined ? { blockSize: modelBlock } : {}), txsPerMessage })
+  let decoded
+  if (modelIngress !== 'off') {
+    log(`scale model: timing the decoded-queue path on this machine (erc20, ${txsPerMessage} per ingress message)`)
+    decoded = measureDecodedIntake({ txsPerMessage })
+  }
+  modelResult = projectDeployments(costsFrom(source), {
+    ...(modelBlock !== undefined ? { blockSize: modelBlock } : {}),
+    txsPerMessage,
+    ingress: modelIngress,
+    ...(decoded !== undefined ? { decoded } : {}),
+    concurrency: ingressConcurrency,
+    batchSize: ingressBatch,
+  })
   parts.push('', '## Scale model (projection)', '', modelMarkdown(modelResult))
 }
 
