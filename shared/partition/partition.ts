@@ -31,6 +31,21 @@ export interface PartitionOptions {
    * correct (the coordinator re-executes what read stale values); the splitter judges the cost.
    */
   splitGroup?: (members: readonly number[], targetGas: number) => number[][] | undefined
+  /**
+   * Cut the block into this many shards (more than `shardCount`, the parallel lanes) of whole
+   * groups in block order, each about the same gas: workers take them in turn and the
+   * coordinator settles each block prefix while later shards still execute. Used only where no
+   * group was split (a split group's pieces must run side by side, one per lane).
+   */
+  chunks?: number
+}
+
+/** Shards per lane where a block is cut into contiguous shards, and the fewest transactions worth a shard. */
+export const CHUNKING = { perLane: 4, minTxs: 250 }
+
+/** How many contiguous shards a block of `txCount` transactions on `lanes` lanes is cut into (>= lanes). */
+export function chunkCount(txCount: number, lanes: number, perLane: number = CHUNKING.perLane): number {
+  return Math.max(lanes, Math.min(lanes * perLane, Math.ceil(txCount / CHUNKING.minTxs)))
 }
 
 class UnionFind {
@@ -100,6 +115,11 @@ export function partitionBlock(txs: readonly PartitionInput[], shardCount: numbe
     }
   }
   const ordered = [...groups.values()].sort((a, b) => b.gas - a.gas || a.members[0]! - b.members[0]!)
+  const largestGroupGas = ordered[0]?.gas ?? 0
+  if (options.chunks !== undefined && options.chunks > shardCount && split === 0) {
+    const shards = contiguousShards([...groups.values()], options.chunks, totalGas)
+    return { shards, groups: connected, largestGroupGas, totalGas }
+  }
   const loads = new Array<number>(shardCount).fill(0)
   const members: number[][] = Array.from({ length: shardCount }, () => [])
   for (const group of ordered) {
@@ -109,7 +129,34 @@ export function partitionBlock(txs: readonly PartitionInput[], shardCount: numbe
     members[best]!.push(...group.members)
   }
   const shards = members.filter((m) => m.length > 0).map((m) => m.sort((a, b) => a - b))
-  return { shards, groups: connected, largestGroupGas: ordered[0]?.gas ?? 0, totalGas, ...(split > 0 ? { groupsSplit: split } : {}) }
+  return { shards, groups: connected, largestGroupGas, totalGas, ...(split > 0 ? { groupsSplit: split } : {}) }
+}
+
+/**
+ * Whole groups in the order of their first transaction, cut into at most `chunks` shards of
+ * about `totalGas / chunks` each (a group heavier than that is a shard of its own), so that
+ * shard k holds the earliest positions not in shards 0..k-1.
+ */
+function contiguousShards(groups: readonly { members: number[]; gas: number }[], chunks: number, totalGas: number): number[][] {
+  const target = totalGas / chunks
+  const byFirst = [...groups].sort((a, b) => a.members[0]! - b.members[0]!)
+  const shards: number[][] = []
+  let current: number[] = []
+  let load = 0
+  const close = (): void => {
+    if (current.length === 0) return
+    shards.push(current.sort((a, b) => a - b))
+    current = []
+    load = 0
+  }
+  for (const group of byFirst) {
+    if (group.gas >= target && shards.length < chunks - 1) close()
+    current.push(...group.members)
+    load += group.gas
+    if (load >= target && shards.length < chunks - 1) close()
+  }
+  close()
+  return shards
 }
 
 function coversExactly(pieces: readonly (readonly number[])[], members: readonly number[]): boolean {

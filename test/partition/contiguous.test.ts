@@ -1,0 +1,81 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+
+import { chunkCount, partitionBlock, type PartitionInput } from '../../shared/partition/partition.ts'
+
+/** A block of n transactions; tx i writes key `k${owner(i)}` (same owner: one group). */
+const block = (owners: readonly number[], gas: (i: number) => number = () => 21_000): PartitionInput[] =>
+  owners.map((o, i) => ({ reads: [`k${o}`], writes: [`k${o}`], gas: gas(i) }))
+
+/** The group of every position, by the key it writes. */
+const groupOf = (txs: readonly PartitionInput[]): string[] => txs.map((t) => t.writes[0]!)
+
+describe('contiguous shards (chunks)', () => {
+  it('independent transactions: shards are consecutive ranges of positions, about equal', () => {
+    const txs = block(Array.from({ length: 1000 }, (_, i) => i))
+    const { shards } = partitionBlock(txs, 1, { chunks: 4 })
+    expect(shards.map((s) => [s[0], s.at(-1), s.length])).toEqual([
+      [0, 249, 250],
+      [250, 499, 250],
+      [500, 749, 250],
+      [750, 999, 250],
+    ])
+  })
+
+  it('without chunks (or chunks <= shards) packing is unchanged: balanced, interleaved', () => {
+    const txs = block(Array.from({ length: 8 }, (_, i) => i))
+    expect(partitionBlock(txs, 2).shards).toEqual(partitionBlock(txs, 2, { chunks: 2 }).shards)
+    expect(partitionBlock(txs, 2).shards[0]).toEqual([0, 2, 4, 6])
+  })
+
+  it('a group heavier than a chunk is a shard of its own; groups are never cut', () => {
+    // tx 0..99: one hot group (same key) spread over the block; 100..399 independent.
+    const owners = Array.from({ length: 400 }, (_, i) => (i % 4 === 0 ? -1 : i))
+    const txs = block(owners)
+    const { shards } = partitionBlock(txs, 2, { chunks: 8 })
+    const hot = shards.filter((s) => s.some((i) => owners[i] === -1))
+    expect(hot).toHaveLength(1)
+    expect(hot[0]!.filter((i) => owners[i] === -1)).toHaveLength(100)
+  })
+
+  it('a split group keeps the balanced packing (its pieces must run side by side)', () => {
+    const txs = block(Array.from({ length: 40 }, () => 7))
+    const split = (members: readonly number[]) => [members.filter((i) => i % 2 === 0), members.filter((i) => i % 2 === 1)]
+    const p = partitionBlock(txs, 2, { chunks: 8, splitGroup: split })
+    expect(p.groupsSplit).toBe(1)
+    expect(p.shards).toHaveLength(2)
+  })
+
+  it('property: every position once, block order within a shard, groups whole, at most `chunks` shards, prefixes in order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 300 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 12 }), (owners, lanes, chunks) => {
+        const txs = block(owners, (i) => 21_000 + (i % 7) * 10_000)
+        const { shards } = partitionBlock(txs, lanes, { chunks })
+        const all = shards.flat().sort((a, b) => a - b)
+        expect(all).toEqual(owners.map((_, i) => i))
+        expect(shards.length).toBeLessThanOrEqual(Math.max(lanes, chunks))
+        for (const s of shards) expect([...s].sort((a, b) => a - b)).toEqual(s)
+        const groups = groupOf(txs)
+        const shardOfGroup = new Map<string, number>()
+        shards.forEach((s, k) => {
+          for (const i of s) {
+            const g = groups[i]!
+            expect(shardOfGroup.get(g) ?? k).toBe(k)
+            shardOfGroup.set(g, k)
+          }
+        })
+        if (chunks > lanes) {
+          // Shard k's first position comes after shard k-1's first: the shards cover the block in order.
+          for (let k = 1; k < shards.length; k++) expect(shards[k]![0]!).toBeGreaterThan(shards[k - 1]![0]!)
+        }
+      }),
+    )
+  })
+
+  it('chunkCount: lanes for small blocks, up to 4 per lane for large ones', () => {
+    expect(chunkCount(100, 2)).toBe(2)
+    expect(chunkCount(1000, 1)).toBe(4)
+    expect(chunkCount(10_000, 2)).toBe(8)
+    expect(chunkCount(10_000, 2, 1)).toBe(2)
+  })
+})
