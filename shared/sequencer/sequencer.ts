@@ -18,7 +18,7 @@ import { type DecodedTx } from '../intake/decode.ts'
 import { judgeDecodedBody } from '../intake/decoded-message.ts'
 import { judgeIngressBody, type MessageJudgement } from '../intake/ingress.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
-import { partitionBlock, type Partition } from '../partition/partition.ts'
+import { CHUNKING, chunkCount, partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
 import { Speculator } from '../predict/speculate.ts'
 import { defaultDependencyPlanner, type DependencyPlanner } from '../schedule/planner.ts'
@@ -138,6 +138,8 @@ interface IntakeBatch {
   /** The pending transactions by hash (a later delivery of one joins its `deliveries`). */
   pendingByHash: Map<string, Pending>
   intakeMs: number
+  /** Per intake thread, its work for this batch while the sequencer waited (not ahead of time). */
+  intakeThreadMs: number[]
 }
 
 /** A plan for this block was stored by another sequencer first (run one sequencer at a time). */
@@ -294,7 +296,12 @@ export class Sequencer {
     }
 
     // 4. Store the plan (parts, then meta), dispatch, acknowledge.
-    const stats: PlanStats = { ...planStats(predictions, partition, { intakeMs, predictMs, partitionMs }), speculateMs: speculation.ms, speculatedCalls: speculation.sampled }
+    const stats: PlanStats = {
+      ...planStats(predictions, partition, { intakeMs, predictMs, partitionMs }),
+      ...intakeThreadStats(batch.intakeThreadMs),
+      speculateMs: speculation.ms,
+      speculatedCalls: speculation.sampled,
+    }
     const meta = await storePlanAndDispatch(
       { records: this.records, shardQueue: this.deps.shardQueue, clock: this.clock },
       { chain: config.chain, env, head, txs: included.map((p) => p.decoded), predictions, partition, stats },
@@ -338,7 +345,7 @@ export class Sequencer {
     const deliveries: Delivery[] = []
     for (const p of pending) for (const d of p.deliveries) if (!deliveries.includes(d)) deliveries.push(d)
     const pendingByHash = new Map(pending.map((p) => [p.decoded.hashHex, p]))
-    return { pending, deliveries, rejected: [], duplicates: 0, seen: new Set(pendingByHash.keys()), pendingByHash, intakeMs: 0 }
+    return { pending, deliveries, rejected: [], duplicates: 0, seen: new Set(pendingByHash.keys()), pendingByHash, intakeMs: 0, intakeThreadMs: [] }
   }
 
   /**
@@ -361,9 +368,11 @@ export class Sequencer {
   /** Fill a batch from the ingress queue up to the block size (bounded receive rounds). */
   private async intake(batch: IntakeBatch, common: Common, spec: IntakeSpec, background: boolean): Promise<void> {
     const t0 = performance.now()
+    const busyBefore = this.deps.intake?.busyMs() ?? []
     if (this.deps.intake !== undefined || this.deps.source === 'decoded') await this.intakeBatched(batch, spec, background)
     else await this.intakeInline(batch, common, spec.blockGasLimit, background)
     batch.intakeMs += performance.now() - t0
+    if (!background) addThreadWork(batch.intakeThreadMs, busyBefore, this.deps.intake?.busyMs() ?? [])
   }
 
   /** Decode as messages arrive, on this thread. */
@@ -558,13 +567,17 @@ export async function predictAndPartition(
   coinbase: string,
   shardCount: number,
   planner: DependencyPlanner = defaultDependencyPlanner(),
+  chunksPerLane: number = CHUNKING.perLane,
 ): Promise<{ predictions: Prediction[]; partition: Partition; predictMs: number; partitionMs: number }> {
   const t1 = performance.now()
   const coinbaseHex = coinbase.slice(2).toLowerCase()
   const predictions: Prediction[] = txs.map((tx) => predictAccess(tx, templates, coinbaseHex))
   const t2 = performance.now()
   // Heavy connected groups: dependency DAG, split across shards where it pays (shared/schedule).
-  const partition = partitionBlock(predictions, shardCount, await planner.analyse(predictions, shardCount))
+  // `shardCount` lanes run side by side; the block is cut into up to `chunksPerLane` times as
+  // many contiguous shards (whole groups), so the coordinator settles while later ones execute.
+  const chunks = chunkCount(predictions.length, shardCount, chunksPerLane)
+  const partition = partitionBlock(predictions, shardCount, { ...(await planner.analyse(predictions, shardCount)), chunks })
   const t3 = performance.now()
   return { predictions, partition, predictMs: t2 - t1, partitionMs: t3 - t2 }
 }
@@ -668,6 +681,19 @@ export async function planOrderedBlock(
   }
   const meta = await storePlanAndDispatch(deps, { chain: input.chain, env: input.env, head: input.head, txs: input.txs, predictions, partition, stats })
   return { meta, partition }
+}
+
+/** Add each thread's work between two `IntakeRunner.busyMs()` readings to `into`. */
+export function addThreadWork(into: number[], before: readonly number[], after: readonly number[]): void {
+  after.forEach((ms, i) => {
+    into[i] = (into[i] ?? 0) + ms - (before[i] ?? 0)
+  })
+}
+
+/** The intake threads' part of a block's intake (its parallel part), for the plan's statistics. */
+export function intakeThreadStats(perThread: readonly number[]): Pick<PlanStats, 'intakeThreadMsMax' | 'intakeThreadMsSum'> {
+  if (perThread.length === 0) return {}
+  return { intakeThreadMsMax: Math.max(...perThread), intakeThreadMsSum: perThread.reduce((a, b) => a + b, 0) }
 }
 
 function emptyStats(intakeMs: number): PlanStats {
