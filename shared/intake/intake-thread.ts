@@ -11,8 +11,9 @@ if (parentPort === null) throw new Error('intake-thread.ts must run in a worker 
 const port = parentPort
 port.on('message', (message: { id: number; request: IntakeRequest }) => {
   try {
+    const t0 = performance.now()
     const packed = runIntakeJob(message.request)
-    port.postMessage({ id: message.id, packed }, transferList(packed))
+    port.postMessage({ id: message.id, packed, ms: performance.now() - t0 }, transferList(packed))
   } catch (error) {
     port.postMessage({ id: message.id, error: (error as Error)?.stack ?? String(error) })
   }

@@ -34,6 +34,11 @@ export interface IntakeRunner {
   judgeBodies(bodies: readonly string[], spec: IntakeSpec, nowMs: number): Promise<MessageJudgement<TxView>[]>
   /** Raw transactions (`parevm run`'s lines), per input. */
   decodeInputs(inputs: readonly string[], spec: IntakeSpec, nowMs: number): Promise<IntakeResult<TxView>[]>
+  /**
+   * Milliseconds each intake thread has spent judging so far (empty inline: that work is the
+   * caller's own). The parallel part of intake, for the critical path of a block.
+   */
+  busyMs(): number[]
   close(): Promise<void>
 }
 
@@ -73,6 +78,10 @@ export class InlineIntake implements IntakeRunner {
     return inputs.map((input) => decodeRawTx(input, ctx))
   }
 
+  busyMs(): number[] {
+    return []
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -95,6 +104,7 @@ interface PoolThread {
   worker: Worker
   jobs: Map<number, Job>
   failed: boolean
+  busyMs: number
 }
 
 export class IntakePool implements IntakeRunner {
@@ -122,9 +132,10 @@ export class IntakePool implements IntakeRunner {
   private spawn(index: number): PoolThread {
     const entry = intakeThreadEntry()
     const worker = new Worker(entry.url, { workerData: entry.data })
-    const thread: PoolThread = { worker, jobs: new Map(), failed: false }
-    worker.on('message', (m: { id?: number; packed?: PackedResults; error?: string; ready?: boolean }) => {
+    const thread: PoolThread = { worker, jobs: new Map(), failed: false, busyMs: 0 }
+    worker.on('message', (m: { id?: number; packed?: PackedResults; error?: string; ready?: boolean; ms?: number }) => {
       if (m.id === undefined) return
+      thread.busyMs += m.ms ?? 0
       const job = thread.jobs.get(m.id)
       if (job === undefined) return
       thread.jobs.delete(m.id)
@@ -179,6 +190,10 @@ export class IntakePool implements IntakeRunner {
 
   decodeInputs(inputs: readonly string[], spec: IntakeSpec, nowMs: number): Promise<IntakeResult<TxView>[]> {
     return this.chunked(inputs, async (chunk) => unpackResults(await this.run(makeRequest('inputs', chunk, spec, nowMs))))
+  }
+
+  busyMs(): number[] {
+    return this.pool.map((t) => t.busyMs)
   }
 
   async close(): Promise<void> {

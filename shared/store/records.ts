@@ -67,6 +67,12 @@ export interface PlanStats {
   speculateMs?: number
   /** Calls it executed. */
   speculatedCalls?: number
+  /**
+   * The intake threads' work within `intakeMs` (decoding, sender recovery, hashing, checks: the
+   * part more intake threads shorten): the busiest thread's and all threads' together.
+   */
+  intakeThreadMsMax?: number
+  intakeThreadMsSum?: number
 }
 
 export interface HeadRecord {
