@@ -138,8 +138,8 @@ export function assembleBlock(input: AssembleInput): SealJournal {
     blobGasUsed: bigintToHex(settled.blobGasUsed),
   })
   const workerTimings = input.workerTimings
-  const maxOf = (field: string): number => Math.max(0, ...workerTimings.map((t) => t[field] ?? 0))
   const sumOf = (field: string): number => workerTimings.reduce((s, t) => s + (t[field] ?? 0), 0)
+  const busiest = busiestWorker(workerTimings)
   const report: BlockReport = {
     block: number,
     hash,
@@ -153,11 +153,16 @@ export function assembleBlock(input: AssembleInput): SealJournal {
     prediction: settled.prediction,
     timings: {
       intakeMs: meta.stats.intakeMs,
+      intakeThreadMsMax: meta.stats.intakeThreadMsMax ?? 0,
+      intakeThreadMsSum: meta.stats.intakeThreadMsSum ?? 0,
       speculateMs: meta.stats.speculateMs ?? 0,
       predictMs: meta.stats.predictMs,
       partitionMs: meta.stats.partitionMs,
-      workerPrefetchMsMax: maxOf('prefetchMs'),
-      workerExecuteMsMax: maxOf('executeMs'),
+      workerPrefetchMsMax: busiest.prefetchMs,
+      workerExecuteMsMax: busiest.executeMs,
+      workerOtherMsMax: busiest.otherMs,
+      workerOtherMsSum: workerTimings.reduce((s, t) => s + Math.max(0, (t.totalMs ?? 0) - (t.prefetchMs ?? 0) - (t.executeMs ?? 0)), 0),
+      workers: busiest.workers,
       workerExecuteMsSum: sumOf('executeMs'),
       workerPrefetchMsSum: sumOf('prefetchMs'),
       workerMissLoads: sumOf('missLoads'),
@@ -176,6 +181,30 @@ export function assembleBlock(input: AssembleInput): SealJournal {
     sealedAtMs: input.sealedAtMs,
   }
   return { record, head, env: meta.env, writes: input.writes, codes: [...settled.codes], raws: settled.raws, receipts, rejections: settled.rejections, report }
+}
+
+/**
+ * The worker that spent the most time on this block's shards (added up over its shards, which
+ * its `worker` number in their timings identifies; shards without one count as one worker
+ * each), and how many workers took part. `otherMs` is the rest of its shard handling: reading
+ * the plan, staging the results (`totalMs` less prefetch and execution).
+ */
+export function busiestWorker(shardTimings: readonly Record<string, number>[]): { prefetchMs: number; executeMs: number; otherMs: number; workers: number } {
+  const perWorker = new Map<number | string, { prefetchMs: number; executeMs: number; otherMs: number }>()
+  shardTimings.forEach((t, i) => {
+    const id = t.worker ?? `shard ${i}`
+    const w = perWorker.get(id) ?? { prefetchMs: 0, executeMs: 0, otherMs: 0 }
+    const prefetchMs = t.prefetchMs ?? 0
+    const executeMs = t.executeMs ?? 0
+    w.prefetchMs += prefetchMs
+    w.executeMs += executeMs
+    w.otherMs += Math.max(0, (t.totalMs ?? 0) - prefetchMs - executeMs)
+    perWorker.set(id, w)
+  })
+  const total = (w: { prefetchMs: number; executeMs: number; otherMs: number }): number => w.prefetchMs + w.executeMs + w.otherMs
+  let best = { prefetchMs: 0, executeMs: 0, otherMs: 0 }
+  for (const w of perWorker.values()) if (total(w) > total(best)) best = w
+  return { ...best, workers: perWorker.size }
 }
 
 /** A JSON-RPC quantity (any number of hex digits, odd included) as minimal big-endian bytes. */

@@ -5,6 +5,8 @@
  * carries its read set (values and versions observed) and write set. Results are staged with
  * put-if-absent, so a redelivered batch changes nothing, then the shard is reported done.
  */
+import { randomInt } from 'node:crypto'
+
 import { createTxFromRLP } from '@ethereumjs/tx'
 
 import { ConfigError, MalformedInputError, NotReadyError } from '../errors.ts'
@@ -35,6 +37,11 @@ export interface WorkerDeps {
   allowChain?: (chain: ChainSpec) => boolean
   /** The AI precompile's cache and `ai` batches of this worker's executor (default: the thread's, shared/ai/inference.ts). */
   inference?: InferenceService
+  /**
+   * This worker's number in its shards' timings (`worker`), so the coordinator can add up each
+   * worker's shards (a block has several shards per worker). Default: a random one.
+   */
+  id?: number
 }
 
 export type ShardOutcome =
@@ -70,7 +77,10 @@ export class ShardWorker {
     this.state = new StateTable(deps.kv)
     this.log = deps.log ?? silentLogger
     this.executors = new ExecutorCache(deps.inference)
+    this.id = deps.id ?? randomInt(2 ** 31)
   }
+
+  private readonly id: number
 
   private loader(): StateLoader {
     return { load: (keys) => this.state.load(keys), loadCode: (hashes) => this.state.loadCode(hashes) }
@@ -113,6 +123,7 @@ export class ShardWorker {
     const fresh = await this.records.stage(block, msg.shard, stagedParts)
     timings.stageMs = performance.now() - t1
     timings.totalMs = performance.now() - t0
+    timings.worker = this.id
     await this.reportDone(msg, stagedParts.length, timings)
     if (!fresh) return { kind: 'already-staged', block, shard: msg.shard }
     this.log.debug('shard executed', { block: msg.block, shard: msg.shard, txs: txs.length })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { amdahlBound, criticalPath, sumCriticalPaths } from '../../shared/cluster/critical-path.ts'
+import { busiestWorker } from '../../shared/coordinator/assemble.ts'
 import { addressOf, runInline, signTx, testGenesis } from '../helpers/chain.ts'
 
 describe('the critical path', () => {
@@ -15,6 +16,25 @@ describe('the critical path', () => {
     const sum = sumCriticalPaths([p, p])
     expect(sum.serialMs).toBe(1400)
     expect(sum.serialFraction).toBeCloseTo(p.serialFraction)
+  })
+
+  it('the intake threads are parallel work: their busiest thread comes off the serial part, all of them go to the one-worker total', () => {
+    const timings = { workerPrefetchMsMax: 50, workerExecuteMsMax: 250, workerPrefetchMsSum: 80, workerExecuteMsSum: 420, intakeThreadMsMax: 150, intakeThreadMsSum: 260 }
+    const p = criticalPath(timings, 1000)
+    expect(p.serialMs).toBe(550)
+    expect(p.slowestWorkerMs).toBe(450)
+    expect(p.serialFraction).toBeCloseTo(550 / (550 + 500 + 260))
+  })
+
+  it('a worker that executed several shards of a block is one worker: its shards add up', () => {
+    // Worker 7 ran shards 0 and 2 (100 + 300 ms), worker 9 shard 1 (350 ms), a shard with no worker number 50 ms.
+    const b = busiestWorker([
+      { worker: 7, prefetchMs: 10, executeMs: 90 },
+      { worker: 9, prefetchMs: 50, executeMs: 300 },
+      { worker: 7, prefetchMs: 20, executeMs: 280 },
+      { prefetchMs: 5, executeMs: 45 },
+    ])
+    expect(b).toEqual({ prefetchMs: 30, executeMs: 370, otherMs: 0, workers: 3 })
   })
 
   it('every sealed block reports it', async () => {
