@@ -71,8 +71,10 @@ export function stats(samples: number[]): Stats {
 /**
  * The engine's stages as its block report times them (ms, summed over the measured blocks), in
  * the order a block goes through them. `other` is the wall time minus all of them: storing the
- * plan and dispatching shards, queue hops, workers staging results and reporting done, the
- * coordinator's wait for the last shard, template learning and clean-up after the seal.
+ * plan and dispatching shards, queue hops, workers reporting done, the coordinator's wait for
+ * the last shard, template learning and clean-up after the seal. Load and validation done
+ * before the last shard arrived (`earlyLoadMs`, `earlyValidateMs`) ran beside the workers and
+ * are not stages of the wall time.
  */
 export const STAGES: readonly (readonly [label: string, key: string])[] = [
   ['intake', 'intakeMs'],
@@ -81,9 +83,12 @@ export const STAGES: readonly (readonly [label: string, key: string])[] = [
   ['partition', 'partitionMs'],
   ['prefetch (slowest worker)', 'workerPrefetchMsMax'],
   ['execution (slowest worker)', 'workerExecuteMsMax'],
+  ['plan reading + staging (slowest worker)', 'workerOtherMsMax'],
   ['load results', 'loadMs'],
   ['validation + re-execution', 'validateMs'],
   ['state root', 'stateRootMs'],
+  ['receipts + header', 'assembleMs'],
+  ['journal', 'journalMs'],
   ['apply', 'applyMs'],
   ['seal', 'sealMs'],
 ]

@@ -182,7 +182,7 @@ function stageTableOf(list: CaseResult[]): string {
 }
 
 function criticalPathTable(list: CaseResult[]): string {
-  const head = ['workload', 'templates', 'workers', 'wall ms', 'slowest worker ms (prefetch + execution)', 'serial ms (wall - slowest worker)', 'serial fraction', 'Amdahl bound 16w', 'Amdahl bound 64w']
+  const head = ['workload', 'templates', 'workers', 'wall ms', 'parallel ms as it ran (slowest worker + busiest intake thread)', 'serial ms (wall - parallel)', 'serial fraction', 'Amdahl bound 16w', 'Amdahl bound 64w']
   const rows: string[][] = []
   for (const r of list) {
     for (const t of templates) {
@@ -210,11 +210,11 @@ if (results.length > 0) {
     '',
     throughputTable(results),
     '',
-    'Where the time goes: the engine\'s stages (its block report), summed over the measured blocks, of the run with the median wall time; `other` is the wall time minus the stages (storing the plan and dispatching, queue hops, workers staging results and reporting done, waiting for the last shard, template learning after the seal; negative where stages overlap, e.g. the next block\'s intake during this one): the columns add up to the wall time.',
+    'Where the time goes: the engine\'s stages (its block report), summed over the measured blocks, of the run with the median wall time; `other` is the wall time minus the stages (storing the plan and dispatching, queue hops, workers reporting done, waiting for the last shard, template learning after the seal; load and validation before the last shard ran beside the workers and are not in these columns; negative where stages overlap, e.g. the next block\'s intake during this one): the columns add up to the wall time.',
     '',
     stageTableOf(results),
     '',
-    'Critical path (shared/cluster/critical-path.ts, of the same median runs): serial ms = wall minus the slowest worker\'s prefetch + execution; serial fraction = serial / (serial + all workers\' prefetch + execution); Amdahl\'s bound on the speedup over one worker.',
+    'Critical path (shared/cluster/critical-path.ts, of the same median runs): the parallel part is the workers\' shard handling (plan reading, prefetch, execution, staging; a worker\'s shards added up) and the intake threads\' work (decoding, sender recovery, hashing: more threads or ingress functions shorten it); serial ms = wall minus the slowest worker and the busiest intake thread; serial fraction = serial / (serial + all workers\' and intake threads\' work); Amdahl\'s bound on the speedup over one worker.',
     '',
     criticalPathTable(results),
     '',
