@@ -369,6 +369,34 @@ export class MerkleTrie {
   }
 
   /**
+   * The references of the root's 16 children as a branch at the first nibble would hold them
+   * (null where no key starts with that nibble), computing those not cached yet. A trie whose
+   * keys all start with one nibble has an extension or a leaf at its root: the child is then
+   * that node less its first nibble. For a root split across tries that each hold the keys of
+   * some first nibbles (parallel-world-state.ts): the whole trie's root branch takes, at each
+   * nibble, the reference its holder gives. Keys must not be empty.
+   */
+  childReferences(sink?: NodeSink): (Uint8Array | null)[] {
+    const out: (Uint8Array | null)[] = Array.from({ length: 16 }, () => null)
+    const node = this.rootNode
+    if (node === null) return out
+    if (node.t === 3) missing(node)
+    if (node.t === 2) {
+      if (node.value !== null) throw new InvariantError('a trie with an empty key has no first-nibble children')
+      for (let i = 0; i < 16; i++) {
+        const child = node.children[i]
+        if (child !== null && child !== undefined) out[i] = reference(child, sink)
+      }
+      return out
+    }
+    if (node.path.length === 0) throw new InvariantError('a trie with an empty key has no first-nibble children')
+    const rest = node.path.subarray(1)
+    const child = node.t === 0 ? leaf(rest, node.value) : rest.length === 0 ? node.child : extension(rest, node.child)
+    out[node.path[0]!] = reference(child, sink)
+    return out
+  }
+
+  /**
    * Compute the reference of every node of these tries that has none yet, deepest level
    * first, each level's hashes in one call of `hashMany` (the `keccak` GPU stage batches them:
    * shared/gpu/stages.ts); root() then finds them cached. The same nodes get the same hashes

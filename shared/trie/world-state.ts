@@ -24,6 +24,7 @@ import { encodeBytes } from './rlp.ts'
 
 import type { GpuContext } from '../gpu/context.ts'
 import type { StateValue } from '../state/values.ts'
+import type { StateRootTrie } from './state-root-trie.ts'
 
 export interface WorldStateStats {
   accountsUpdated: number
@@ -50,7 +51,7 @@ export interface LazyTrieStats {
 /** Rounds of node loading per block (a path is at most 64 nibbles deep, plus collapses on delete). */
 const LOAD_ROUNDS_MAX = 200
 
-export class WorldStateTrie {
+export class WorldStateTrie implements StateRootTrie {
   private accounts = new MerkleTrie()
   private readonly storage = new Map<AddressHex, MerkleTrie>()
   private readonly hashedAddress = new Map<AddressHex, Uint8Array>()
@@ -292,6 +293,15 @@ export class WorldStateTrie {
 
   root(): Uint8Array {
     return this.accounts.root()
+  }
+
+  /**
+   * The references of the account trie's root children by first nibble of keccak(address)
+   * (null where none): a part of the account trie held by one thread of a
+   * ParallelWorldStateTrie gives these for the root branch the main thread assembles.
+   */
+  accountChildReferences(): (Uint8Array | null)[] {
+    return this.accounts.childReferences()
   }
 
   /** The node store of a lazy trie (undefined for one kept in memory from genesis). */
