@@ -4,7 +4,7 @@ import { build } from 'esbuild'
 
 const started = Date.now()
 await build({
-  entryPoints: { cli: 'functions/parevm.ts', 'worker-thread': 'shared/cluster/worker-thread.ts', 'intake-thread': 'shared/intake/intake-thread.ts', 'verify-thread': 'shared/verify/verify-thread.ts', 'loadtest-sign-thread': 'shared/loadtest/sign-thread.ts', 'loadtest-inject-thread': 'shared/loadtest/inject-thread.ts' },
+  entryPoints: { cli: 'functions/parevm.ts', 'worker-thread': 'shared/cluster/worker-thread.ts', 'intake-thread': 'shared/intake/intake-thread.ts', 'verify-thread': 'shared/verify/verify-thread.ts', 'loadtest-sign-thread': 'shared/loadtest/sign-thread.ts', 'loadtest-inject-thread': 'shared/loadtest/inject-thread.ts', 'trie-thread': 'shared/trie/trie-thread.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

@@ -27,6 +27,8 @@ import { criticalPath, sumCriticalPaths, type CriticalPath } from './critical-pa
 import { driveBlocks, monotonicClock, withinClock, type DriveOptions, type PlanStep } from './driver.ts'
 import { FaultyQueue, faultyWorkerPorts, type FaultOptions } from './faults.ts'
 import { ShardWorkerPool, startThread, threadEntry } from './threads.ts'
+import { ParallelWorldStateTrie, defaultTrieThreads, trieThreadsFromEnv } from '../trie/parallel-world-state.ts'
+import { defaultAcceleratorSettings } from '../gpu/defaults.ts'
 
 import type { StopSignal } from './worker-loop.ts'
 import type { Accelerators } from '../gpu/accelerators.ts'
@@ -51,6 +53,13 @@ export interface ClusterOptions {
    * PAREVM_INTAKE_THREADS, else the cores minus one; without `threads`: 0 (inline).
    */
   intakeThreads?: number
+  /**
+   * Threads of the state root (shared/trie/parallel-world-state.ts), 0: the root on the
+   * coordinator's thread. Default: PAREVM_TRIE_THREADS if set; else with `threads` one per core
+   * (at least 2), without `threads` or with the `keccak` GPU stage forced on (it hashes the
+   * single-threaded trie) 0.
+   */
+  trieThreads?: number
   /** Shards per block (default: the number of workers). */
   shards?: number
   /** Most transactions per block. */
@@ -156,12 +165,16 @@ export class EmbeddedCluster {
   /** Intake threads (or inline), for the sequencer and `runOrdered`. */
   private readonly intake: IntakeRunner
   private referenceCommon: Common | undefined
+  /** The state root's threads, when it has them (ended by `stop`). */
+  private readonly parallelTrie: ParallelWorldStateTrie | undefined
 
   private constructor(
     private readonly options: ClusterOptions,
     backends: Backends,
     verifier: SequentialVerifier | undefined,
+    parallelTrie: ParallelWorldStateTrie | undefined,
   ) {
+    this.parallelTrie = parallelTrie
     this.kv = backends.kv
     this.ingress = backends.ingress
     this.deadLetter = backends.deadLetter
@@ -195,7 +208,7 @@ export class EmbeddedCluster {
     this.coordinator = new Coordinator({
       kv: this.kv,
       templates: this.templates,
-      trie: options.genesis.trie,
+      trie: parallelTrie ?? options.genesis.trie,
       log: this.log.child({ role: 'coordinator' }),
       ...(options.accelerators !== undefined ? { gpu: options.accelerators.gpu, inference: options.accelerators.inference } : {}),
     })
@@ -219,16 +232,29 @@ export class EmbeddedCluster {
         doneQueue: wrap(new MemoryQueue({ name: 'done', visibilityTimeoutMs: vt, maxReceiveCount: 50, deadLetter: new MemoryQueue({ name: 'done-dlq' }) }), 2),
       }
     }
+    // The state root over trie threads (built from the genesis entries below), or on the coordinator's thread.
+    const keccakForced = (options.accelerators?.settings ?? defaultAcceleratorSettings()).gpu.stages.keccak === 'on'
+    const trieThreads = options.trieThreads ?? trieThreadsFromEnv() ?? (options.threads === false || keccakForced ? 0 : defaultTrieThreads())
     // The coordinator advances the genesis trie as it seals: a GenesisState that another
     // cluster already used gets a trie of its own, rebuilt from the genesis file.
-    if (usedTries.has(options.genesis.trie)) options = { ...options, genesis: { ...options.genesis, trie: buildGenesis(options.genesis.file).trie } }
-    usedTries.add(options.genesis.trie)
+    if (trieThreads === 0 && usedTries.has(options.genesis.trie)) options = { ...options, genesis: { ...options.genesis, trie: buildGenesis(options.genesis.file).trie } }
+    if (trieThreads === 0) usedTries.add(options.genesis.trie)
     await initializeChain(backends.kv, options.genesis, options.clock)
     // With worker threads the sequential check gets a thread of its own and overlaps the engine.
     const verifyInThread = options.verify !== false && options.threads !== false
     const verifier = options.verify === false || verifyInThread ? undefined : await SequentialVerifier.fromGenesis(options.genesis)
-    const cluster = new EmbeddedCluster(options, backends, verifier)
-    if (verifyInThread) await cluster.startVerifyThread()
+    const parallelTrie =
+      trieThreads > 0
+        ? await ParallelWorldStateTrie.start(options.genesis.entries, { entry: threadEntry('trie-thread', '../trie/'), threads: trieThreads, expectedRoot: options.genesis.stateRoot })
+        : undefined
+    let cluster: EmbeddedCluster
+    try {
+      cluster = new EmbeddedCluster(options, backends, verifier, parallelTrie)
+      if (verifyInThread) await cluster.startVerifyThread()
+    } catch (error) {
+      await parallelTrie?.close()
+      throw error
+    }
     const { faults } = options
     // Fault injection wraps the ports of workers in this thread: crashes after staging, before acknowledging.
     cluster.pool = ShardWorkerPool.start({
@@ -626,6 +652,7 @@ export class EmbeddedCluster {
     await this.intake.close()
     await this.verifyThread?.terminate()
     await Promise.allSettled(this.loops)
+    await this.parallelTrie?.close()
   }
 }
 

@@ -39,7 +39,7 @@ import type { TemplateRegistry } from '../predict/templates.ts'
 import type { GpuContext } from '../gpu/context.ts'
 import type { InferenceService } from '../ai/inference.ts'
 import type { StateLoader } from '../state/view.ts'
-import type { WorldStateTrie } from '../trie/world-state.ts'
+import type { StateRootTrie } from '../trie/state-root-trie.ts'
 
 export type { BlockReport, SealedBlock } from './assemble.ts'
 export type { PredictionReport } from './settle.ts'
@@ -47,8 +47,8 @@ export type { PredictionReport } from './settle.ts'
 export interface CoordinatorDeps {
   kv: KeyValueStore
   templates: TemplateRegistry
-  /** The state trie, kept warm between blocks (its root is the head's state root). */
-  trie: WorldStateTrie
+  /** The state trie, kept warm between blocks (its root is the head's state root): one thread's, or parallel over trie threads. */
+  trie: StateRootTrie
   log?: Logger
   /** Time for the records' timestamps (default: the real clock). */
   clock?: Clock
