@@ -218,15 +218,24 @@ export class ParallelWorldStateTrie implements StateRootTrie {
   }
 
   /**
-   * See the class comment: `parentRoot` and `options` are not used (in memory; CPU hashing).
+   * See the class comment: `parentRoot` is not used (in memory), nor is the GPU context's
+   * `keccak` stage (the threads hash on the CPU): the context records that decision, once its
+   * backend is chosen as the single-threaded trie's gate would have, for its status line.
    * Calls are applied one after another, in call order.
    */
   applyBlock(
     _parentRoot: Uint8Array,
     writes: readonly (readonly [StateKey, StateValue])[],
-    _options: { gpu?: GpuContext | undefined } = {},
+    options: { gpu?: GpuContext | undefined } = {},
   ): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
-    const result = this.queue.then(() => this.apply(writes))
+    const gpu = options.gpu
+    const result = this.queue.then(async () => {
+      if (gpu !== undefined) {
+        await gpu.backend()
+        gpu.recordStage('keccak', `off (the state root is hashed on ${this.options.threads} trie threads)`)
+      }
+      return this.apply(writes)
+    })
     this.queue = result.then(
       () => undefined,
       () => undefined,

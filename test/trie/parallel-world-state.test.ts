@@ -14,6 +14,8 @@ import { buildGenesis } from '../../shared/chain/genesis.ts'
 import { threadEntry } from '../../shared/cluster/threads.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { ParevmError, isRetryable } from '../../shared/errors.ts'
+import { gpuConfigOf } from '../../shared/gpu/config.ts'
+import { GpuContext } from '../../shared/gpu/context.ts'
 import { fromHex, toHex } from '../../shared/hex.ts'
 import { EMPTY_TRIE_ROOT, MerkleTrie } from '../../shared/trie/mpt.ts'
 import { ParallelWorldStateTrie, TrieThreadError, rootFromChildReferences, trieThreadsFromEnv } from '../../shared/trie/parallel-world-state.ts'
@@ -210,6 +212,14 @@ describe('failures', () => {
     const single = new WorldStateTrie()
     single.apply([[address(1), account(0, 1n)]])
     await compare(trie, single, [[[address(3), account(0, 3n)]]], 'after a failed block')
+  })
+
+  it('the GPU context records its keccak stage as off (the threads hash on the CPU)', async () => {
+    const trie = await start([], 2)
+    const gpu = new GpuContext({ config: gpuConfigOf({ backend: 'cpu' }) })
+    await trie.applyBlock(EMPTY_TRIE_ROOT, [[address(2), account(0, 2n)]], { gpu })
+    expect(gpu.status().stages.keccak).toMatch(/^off \(the state root is hashed on 2 trie threads\)/)
+    expect(gpu.stageCounters('keccak')).toMatchObject({ gpuRuns: 0, cpuRuns: 0 })
   })
 
   it('a closed trie refuses calls', async () => {
