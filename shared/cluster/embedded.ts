@@ -60,7 +60,10 @@ export interface ClusterOptions {
    * single-threaded trie) 0.
    */
   trieThreads?: number
-  /** Shards per block (default: the number of workers). */
+  /**
+   * Exactly this many shards per block. Default: the number of workers, and a large block cut
+   * into up to 4 contiguous shards per worker (shared/partition/partition.ts `chunkCount`).
+   */
   shards?: number
   /** Most transactions per block. */
   blockSize: number
@@ -197,6 +200,8 @@ export class EmbeddedCluster {
       config: {
         chain: options.genesis.chain,
         shardCount: options.shards ?? options.workers,
+        // An explicit shard count is exact; by default large blocks are cut into contiguous chunks.
+        ...(options.shards !== undefined ? { chunksPerLane: 1 } : {}),
         blockSizeMax: options.blockSize,
         blockTimeSec: options.blockTimeSec ?? 12,
         coinbase: options.genesis.coinbase,
@@ -502,7 +507,7 @@ export class EmbeddedCluster {
           speculate: { speculator, state: new StateTable(this.kv) },
           ...(this.options.accelerators !== undefined ? { planner: this.options.accelerators.planner } : {}),
         },
-        { chain, env, head, txs, shardCount: this.options.shards ?? this.options.workers },
+        { chain, env, head, txs, shardCount: this.options.shards ?? this.options.workers, ...(this.options.shards !== undefined ? { chunksPerLane: 1 } : {}) },
       )
       meta.stats.intakeMs = intakeMs
       const planned: PlanResult = { block: number, txCount: txs.length, shards: meta.shardParts.length, rejected, duplicates: 0, carried: 0, stats: meta.stats }

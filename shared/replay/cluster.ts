@@ -33,7 +33,7 @@ export interface ReplayClusterOptions {
   workers: number
   /** Worker threads (default) or async loops in this thread (tests). */
   threads?: boolean
-  /** Shards per block (default: the number of workers). */
+  /** Exactly this many shards per block (default: the number of workers, a large block cut into up to 4 contiguous shards per worker). */
   shards?: number
   /**
    * Visibility of a shard message while a worker holds it. A shard that fails in a worker
@@ -179,7 +179,7 @@ export class ReplayCluster {
         const t0 = performance.now()
         const { meta, partition } = await planOrderedBlock(
           { records: this.records, shardQueue: this.shardQueue, clock: this.options.clock ?? realClock, templates },
-          { chain: MAINNET, env: fixture.env, txs: fixture.txs, head, shardCount: this.shardCount },
+          { chain: MAINNET, env: fixture.env, txs: fixture.txs, head, shardCount: this.shardCount, ...(this.options.shards !== undefined ? { chunksPerLane: 1 } : {}) },
         )
         return { kind: 'block', block: fixture.number, plan: { shards: meta.shardParts.length, groups: partition.groups, planMs: performance.now() - t0 } }
       },

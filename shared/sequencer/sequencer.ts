@@ -44,8 +44,13 @@ import type { TemplateRegistry } from '../predict/templates.ts'
 
 export interface SequencerConfig {
   chain: ChainSpec
-  /** Number of shards a block is cut into (at most). */
+  /**
+   * Lanes: shards that run side by side (the workers). A large block is cut into up to
+   * `chunksPerLane` times as many contiguous shards (shared/partition/partition.ts).
+   */
   shardCount: number
+  /** Contiguous shards per lane for large blocks (default CHUNKING.perLane; 1: exactly `shardCount`). */
+  chunksPerLane?: number
   /** Most transactions per block. */
   blockSizeMax: number
   /** Seconds between block timestamps. */
@@ -283,6 +288,7 @@ export class Sequencer {
       config.coinbase,
       config.shardCount,
       this.deps.planner,
+      config.chunksPerLane,
     )
 
     for (const r of rejected) await this.records.putRejection(r)
@@ -649,6 +655,8 @@ export interface OrderedBlockInput {
   /** The parent block (the store's head). */
   head: HeadRecord
   shardCount: number
+  /** As `SequencerConfig.chunksPerLane`. */
+  chunksPerLane?: number
 }
 
 /**
@@ -674,7 +682,7 @@ export async function planOrderedBlock(
     deps.speculate === undefined
       ? undefined
       : await deps.speculate.speculator.speculate(input.txs, deps.templates, { chain: input.chain, env: input.env, state: deps.speculate.state, blockHashes: input.head.recentHashes })
-  const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount, deps.planner)
+  const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(input.txs, deps.templates, input.env.coinbase, input.shardCount, deps.planner, input.chunksPerLane)
   const stats: PlanStats = {
     ...planStats(predictions, partition, { intakeMs: 0, predictMs, partitionMs }),
     ...(speculation !== undefined ? { speculateMs: speculation.ms, speculatedCalls: speculation.sampled } : {}),
