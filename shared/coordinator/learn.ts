@@ -2,7 +2,8 @@
  * Template learning after a seal: teach the prediction templates what mispredicted calls
  * actually touched - at most LEARN_PER_TEMPLATE_PER_BLOCK calls of each (contract, selector)
  * per block (the first one usually fixes the template, and learning a call costs hundreds of
- * hashes).
+ * hashes). The lesson is queued (`TemplateRegistry.learnLater`): it runs when the coordinator's
+ * thread is next idle, or before the templates are next read, so it is not on the seal's path.
  */
 import { toHex } from '../hex.ts'
 import { txFieldsFromRaw } from '../intake/tx-fields.ts'
@@ -13,6 +14,12 @@ import type { Mispredicted } from './settle.ts'
 const LEARN_PER_TEMPLATE_PER_BLOCK = 2
 
 export function learnTemplates(templates: TemplateRegistry, mispredicted: readonly Mispredicted[], coinbaseHex: string): void {
+  if (mispredicted.length === 0) return
+  // Off the seal's critical path: it runs when the thread is next idle, or before the next read.
+  templates.learnLater(() => learnNow(templates, mispredicted, coinbaseHex))
+}
+
+function learnNow(templates: TemplateRegistry, mispredicted: readonly Mispredicted[], coinbaseHex: string): void {
   const coinbase = coinbaseHex.slice(2).toLowerCase()
   const learned = new Map<string, number>()
   for (const { planned, exec } of mispredicted) {
