@@ -54,6 +54,18 @@ export const CASES: CaseSpec[] = [
 
 export type TemplateState = 'warm' | 'cold'
 
+/** One engine setting: templates warm or cold, the next block's intake overlapped with this one or not. */
+export interface EngineSetting {
+  templates: TemplateState
+  intakeOverlap: boolean
+}
+
+/** How tables name a setting: "warm", "cold, no intake overlap". */
+export const settingLabel = (s: EngineSetting): string => `${s.templates}${s.intakeOverlap ? '' : ', no intake overlap'}`
+
+/** Every combination of the templates and intake-overlap choices. */
+export const settingsOf = (templates: readonly TemplateState[], overlaps: readonly boolean[]): EngineSetting[] => templates.flatMap((t) => overlaps.map((o) => ({ templates: t, intakeOverlap: o })))
+
 export interface Stats {
   median: number
   min: number
@@ -116,6 +128,10 @@ export interface EngineRun {
 export interface EngineResult {
   workers: number
   templates: TemplateState
+  /** The next block's intake ran while this one executed (ClusterOptions.intakeOverlap). */
+  intakeOverlap: boolean
+  /** `settingLabel` of the two. */
+  setting: string
   txPerSec: Stats
   ms: Stats
   reexecuted: Stats
@@ -150,6 +166,12 @@ export interface BenchOptions {
   workerCounts: number[]
   warmup: number
   templates: TemplateState[]
+  /**
+   * Intake overlap on and/or off (default on only): with it, the sequencer takes in the next
+   * block's transactions while this block executes (what `npm start` does); only a run of
+   * several blocks can show the difference.
+   */
+  intakeOverlap?: boolean[]
   /** Which baselines (default both); none for the scale model's quick measurement. */
   baselines?: BaselineKind[]
   ceiling?: boolean
@@ -198,8 +220,9 @@ export function stagesOf(events: readonly BlockEvent[]): Record<string, number> 
   return stages
 }
 
-async function engineRun(genesisFile: Parameters<typeof buildGenesis>[0], warmTxs: readonly string[], measured: readonly string[], workers: number, templates: TemplateState, blockSize: number): Promise<EngineRunRaw> {
-  const cluster = await EmbeddedCluster.start({ genesis: buildGenesis(genesisFile), workers, threads: true, blockSize: Math.max(warmTxs.length, blockSize), verify: false })
+async function engineRun(genesisFile: Parameters<typeof buildGenesis>[0], warmTxs: readonly string[], measured: readonly string[], workers: number, setting: EngineSetting, blockSize: number): Promise<EngineRunRaw> {
+  const { templates } = setting
+  const cluster = await EmbeddedCluster.start({ genesis: buildGenesis(genesisFile), workers, threads: true, blockSize: Math.max(warmTxs.length, blockSize), verify: false, intakeOverlap: setting.intakeOverlap })
   const warmEvents: BlockEvent[] = []
   const events: BlockEvent[] = []
   try {
@@ -237,9 +260,9 @@ async function engineRun(genesisFile: Parameters<typeof buildGenesis>[0], warmTx
   return { run, warmEvents, events }
 }
 
-type Config = { kind: 'engine'; workers: number; templates: TemplateState } | { kind: 'baseline'; baseline: BaselineKind } | { kind: 'ceiling'; workers: number }
+type Config = { kind: 'engine'; workers: number; setting: EngineSetting } | { kind: 'baseline'; baseline: BaselineKind } | { kind: 'ceiling'; workers: number }
 
-const configName = (c: Config): string => (c.kind === 'engine' ? `engine ${c.workers}w ${c.templates}` : c.kind === 'baseline' ? `baseline ${c.baseline}` : `ceiling ${c.workers} thread(s)`)
+const configName = (c: Config): string => (c.kind === 'engine' ? `engine ${c.workers}w ${settingLabel(c.setting)}` : c.kind === 'baseline' ? `baseline ${c.baseline}` : `ceiling ${c.workers} thread(s)`)
 
 export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseResult> {
   const size = o.size
@@ -255,7 +278,8 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
 
   const configs: Config[] = []
   // Engine runs first in round 1: the baselines run the blocks the engine sealed.
-  for (const workers of o.workerCounts) for (const templates of o.templates) configs.push({ kind: 'engine', workers, templates })
+  const settings = settingsOf(o.templates, o.intakeOverlap ?? [true])
+  for (const workers of o.workerCounts) for (const setting of settings) configs.push({ kind: 'engine', workers, setting })
   for (const baseline of o.baselines ?? BASELINE_KINDS) configs.push({ kind: 'baseline', baseline })
   if (o.ceiling !== false) for (const workers of o.workerCounts) configs.push({ kind: 'ceiling', workers })
 
@@ -287,7 +311,7 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
     for (const c of order) {
       const tag = `  ${label}: round ${round + 1}/${o.runs}: ${configName(c)}`
       if (c.kind === 'engine') {
-        const { run, warmEvents, events } = await engineRun(workload.genesis, warmTxs, measured, c.workers, c.templates, blockSize)
+        const { run, warmEvents, events } = await engineRun(workload.genesis, warmTxs, measured, c.workers, c.setting, blockSize)
         // Outside the timed region: the sequential check (once per distinct chain of blocks).
         const chain = run.hashes.join(',')
         if (checkedChains.has(chain)) verified.identical += run.hashes.length
@@ -305,7 +329,7 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
         } else if (run.stateRoot !== reference.roots.at(-1)) {
           throw new Error(`${label}: ${configName(c)} ends at state root ${run.stateRoot}, the first engine run at ${reference.roots.at(-1)} (the measured transactions were cut into blocks differently)`)
         }
-        const key = `${c.workers}:${c.templates}`
+        const key = `${c.workers}:${settingLabel(c.setting)}`
         engineRuns.set(key, [...(engineRuns.get(key) ?? []), run])
         o.log(`${tag}: ${Math.round(run.txPerSec)} tx/s, ${run.blocks} block(s), ${run.reexecuted} re-executed, ${run.fullyPredicted}/${size} fully predicted`)
       } else if (c.kind === 'baseline') {
@@ -330,8 +354,9 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
   for (const [kind, list] of baselineRuns) baselines[kind] = { txPerSec: stats(list.map((r) => r.txPerSec)), ms: stats(list.map((r) => r.ms)) }
   const engine: EngineResult[] = []
   for (const workers of o.workerCounts) {
-    for (const templates of o.templates) {
-      const runs = engineRuns.get(`${workers}:${templates}`)!
+    for (const setting of settings) {
+      const { templates } = setting
+      const runs = engineRuns.get(`${workers}:${settingLabel(setting)}`)!
       const byMs = [...runs].sort((a, b) => a.ms - b.ms)
       const medianRun = byMs[Math.floor((byMs.length - 1) / 2)]!
       const txPerSec = stats(runs.map((r) => r.txPerSec))
@@ -339,6 +364,8 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
       engine.push({
         workers,
         templates,
+        intakeOverlap: setting.intakeOverlap,
+        setting: settingLabel(setting),
         txPerSec,
         ms: stats(runs.map((r) => r.ms)),
         reexecuted: stats(runs.map((r) => r.reexecuted)),

@@ -7,6 +7,7 @@
  *   npm run bench                                  workloads at 1,000 transactions, 3 runs; mainnet; gpu
  *   npm run bench -- --sections workloads --cases erc20,transfers --sizes 2000 --runs 5 --workers 1,2
  *   npm run bench -- --sections workloads --cases erc20 --sizes 50000 --block-size 1000
+ *   npm run bench -- --sections workloads --cases erc20 --sizes 50000 --block-size 1000 --intake-overlap both
  *   npm run bench -- --sections workloads --templates cold          only the cold case
  *   npm run bench -- --sections workloads --baselines tuned         only the tuned baseline
  *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
@@ -41,7 +42,7 @@ import { probeWebGpu } from '../shared/gpu/backend.ts'
 import { defaultAcceleratorSettings } from '../shared/gpu/defaults.ts'
 import { benchEndToEnd, benchStages, e2eTable, GPU_BENCH_DEFAULTS, stageTable } from './gpu.ts'
 import { benchMainnet, DEFAULT_FIXTURES, mainnetTable } from './mainnet.ts'
-import { benchCase, CASES, defaultWorkerCounts, STAGES, type CaseResult, type EngineResult, type TemplateState } from './engine-bench.ts'
+import { benchCase, CASES, defaultWorkerCounts, settingLabel, settingsOf, STAGES, type CaseResult, type EngineResult, type TemplateState } from './engine-bench.ts'
 import { BASELINE_KINDS, BASELINE_LABELS, type BaselineKind } from './baseline.ts'
 import { costsFrom, measureDecodedIntake, modelMarkdown, PAREVM_SETTINGS, projectDeployments, type IngressModes, type ModelReport } from './model.ts'
 import { throughputSvg } from './plot.ts'
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     warmup: { type: 'string', default: '200' },
     templates: { type: 'string', default: 'warm,cold' },
+    'intake-overlap': { type: 'string', default: 'on' },
     baselines: { type: 'string', default: 'default,tuned' },
     full: { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
@@ -92,6 +94,9 @@ const mainnetRuns = Number(values['mainnet-runs'])
 const workerCounts = values.workers === undefined ? defaultWorkerCounts() : values.workers.split(',').map(Number)
 const templates = values.templates.split(',') as TemplateState[]
 for (const t of templates) if (t !== 'warm' && t !== 'cold') throw new Error(`--templates: warm and/or cold (got ${t})`)
+const overlapChoices: Record<string, boolean[]> = { on: [true], off: [false], both: [true, false] }
+const intakeOverlaps = overlapChoices[values['intake-overlap']]
+if (intakeOverlaps === undefined) throw new Error(`--intake-overlap: on, off or both (got ${values['intake-overlap']})`)
 const baselineKinds = values.baselines.split(',') as BaselineKind[]
 for (const b of baselineKinds) if (!BASELINE_KINDS.includes(b)) throw new Error(`--baselines: default and/or tuned (got ${b})`)
 const cases = values.cases === undefined ? CASES : CASES.filter((c) => values.cases!.split(',').includes(c.name))
@@ -113,19 +118,21 @@ const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toLocaleString
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
-log(`parevm bench on ${meta.machine.cpu} (${meta.machine.cores} cores), ${meta.machine.node}; sections ${sections.join(', ')}; sizes ${sizes.join(', ')}${blockSize !== undefined ? ` in blocks of ${blockSize}` : ''}, ${runs} runs, workers ${workerCounts.join(', ')}, templates ${templates.join(', ')}`)
+log(`parevm bench on ${meta.machine.cpu} (${meta.machine.cores} cores), ${meta.machine.node}; sections ${sections.join(', ')}; sizes ${sizes.join(', ')}${blockSize !== undefined ? ` in blocks of ${blockSize}` : ''}, ${runs} runs, workers ${workerCounts.join(', ')}, templates ${templates.join(', ')}, intake overlap ${values['intake-overlap']}`)
 
 const results: CaseResult[] = []
 for (const size of sections.includes('workloads') ? sizes : []) {
   for (const spec of cases) {
     log(`${spec.name}, ${size} transactions${blockSize !== undefined && blockSize < size ? ` in blocks of ${blockSize}` : ''}`)
-    results.push(await benchCase(spec, { size, ...(blockSize !== undefined ? { blockSize } : {}), runs, workerCounts, warmup: Number(values.warmup), templates, baselines: baselineKinds, log }))
+    results.push(await benchCase(spec, { size, ...(blockSize !== undefined ? { blockSize } : {}), runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: intakeOverlaps, baselines: baselineKinds, log }))
   }
 }
 
 const range = (s: { median: number; min: number; max: number }): string => `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`
 const sizeCell = (r: CaseResult): string => `${fmt(r.size)}${r.blocks > 1 ? ` (${r.blocks} blocks of ${fmt(r.blockSize)})` : ''}`
-const engineOf = (r: CaseResult, w: number, t: TemplateState): EngineResult | undefined => r.engine.find((e) => e.workers === w && e.templates === t)
+const engineOf = (r: CaseResult, w: number, setting: string): EngineResult | undefined => r.engine.find((e) => e.workers === w && e.setting === setting)
+/** The engine settings measured (templates x intake overlap), as the tables name them. */
+const settingLabels = settingsOf(templates, intakeOverlaps).map(settingLabel)
 const markdownTable = (head: string[], rows: string[][]): string => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 
 function throughputTable(list: CaseResult[]): string {
@@ -143,7 +150,7 @@ function throughputTable(list: CaseResult[]): string {
   ]
   const rows: string[][] = []
   for (const r of list) {
-    for (const t of templates) {
+    for (const t of settingLabels) {
       const eMax = engineOf(r, maxW, t)!
       const e1 = engineOf(r, 1, t)
       const scaling = e1 === undefined ? NaN : eMax.txPerSec.median / e1.txPerSec.median
@@ -171,7 +178,7 @@ function stageTableOf(list: CaseResult[]): string {
   const head = ['workload', 'templates', 'workers', ...STAGES.map(([label]) => `${label} ms`), 'other ms', 'block wall ms']
   const rows: string[][] = []
   for (const r of list) {
-    for (const t of templates) {
+    for (const t of settingLabels) {
       for (const w of workerCounts) {
         const s = engineOf(r, w, t)!.medianRun.stages
         rows.push([r.case, t, String(w), ...STAGES.map(([, k]) => fmt(s[k] ?? 0)), fmt(s.otherMs ?? 0), fmt(s.wallMs ?? 0)])
@@ -185,7 +192,7 @@ function criticalPathTable(list: CaseResult[]): string {
   const head = ['workload', 'templates', 'workers', 'wall ms', 'parallel ms as it ran (slowest worker + busiest intake thread)', 'serial ms (wall - parallel)', 'serial fraction', 'Amdahl bound 16w', 'Amdahl bound 64w']
   const rows: string[][] = []
   for (const r of list) {
-    for (const t of templates) {
+    for (const t of settingLabels) {
       for (const w of workerCounts) {
         const p = engineOf(r, w, t)!.medianRun.criticalPath
         rows.push([r.case, t, String(w), fmt(p.wallMs), fmt(p.slowestWorkerMs), fmt(p.serialMs), `${fmt(100 * p.serialFraction, 1)}%`, `${fmt(p.amdahl16, 1)}x`, `${fmt(p.amdahl64, 1)}x`])
@@ -203,7 +210,7 @@ if (results.length > 0) {
     '',
     `- default baseline: ${BASELINE_LABELS.default}`,
     `- tuned baseline: ${BASELINE_LABELS.tuned}`,
-    `- engine: embedded cluster, worker threads; an untimed warm-up block of ${values.warmup} transactions from other senders on the same contracts, then the measured transactions (in blocks of --block-size, default one block). **warm**: the measured blocks run with the templates the warm-up block trained (so "fully predicted" is the warm case); **cold**: the templates are emptied after the warm-up block (the JIT stays warm): the first measured block is predicted as a fresh cluster's first block (with the sequencer's speculative pre-execution; later measured blocks of the run learn as usual). Pipelining across blocks is not implemented: several measured blocks run one after the other (not pipelined).`,
+    `- engine: embedded cluster, worker threads; an untimed warm-up block of ${values.warmup} transactions from other senders on the same contracts, then the measured transactions (in blocks of --block-size, default one block). **warm**: the measured blocks run with the templates the warm-up block trained (so "fully predicted" is the warm case); **cold**: the templates are emptied after the warm-up block (the JIT stays warm): the first measured block is predicted as a fresh cluster's first block (with the sequencer's speculative pre-execution; later measured blocks of the run learn as usual). Blocks are not pipelined beyond intake: with **intake overlap** (the default, as \`npm start\`) the sequencer takes in block N+1's transactions while block N executes and seals; block N+1's prediction, execution and seal start after block N's seal. "no intake overlap": each block's intake starts after the previous seal.`,
     `- baselines run the engine's own sealed blocks (same transactions, order and header fields) from the same genesis, after the same warm-up block; the state root after every measured block is the same for the engine and both baselines (checked). Timed for all: decoding and sender recovery, execution, state root; tx/s = measured transactions / summed block times.`,
     `- ceiling: the same number of threads each executing its own share of the measured transactions on its own state copy, senders recovered ahead, no coordination.`,
     `- ${runs} round(s); in each round every configuration runs once, the order rotating; figures are medians with (min-max); ratios are engine median over baseline median.`,
@@ -280,7 +287,7 @@ process.stdout.write(`\n${metaMarkdown(meta)}\n\n${output}\n`)
 
 if (!values['no-write']) {
   const data = {
-    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, baselines: baselineKinds, mainnetRuns },
+    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: values['intake-overlap'], baselines: baselineKinds, mainnetRuns },
     workloads: results,
     mainnet: mainnetResult,
     gpu: gpuResult,

@@ -65,6 +65,12 @@ export interface ClusterOptions {
    * into up to 4 contiguous shards per worker (shared/partition/partition.ts `chunkCount`).
    */
   shards?: number
+  /**
+   * Take in the next block's transactions (receive, decode, recover senders) while this block
+   * executes and seals (default true). Off: each block's intake starts after the previous seal
+   * (the benchmark's comparison).
+   */
+  intakeOverlap?: boolean
   /** Most transactions per block. */
   blockSize: number
   blockTimeSec?: number
@@ -422,7 +428,7 @@ export class EmbeddedCluster {
         return { kind: 'block', block: plan.block, plan }
       },
       // Take in the next block's transactions while this one executes (no state needed).
-      prefetch: () => this.sequencer.prefetchIntake(),
+      ...(this.options.intakeOverlap !== false ? { prefetch: () => this.sequencer.prefetchIntake() } : {}),
       idle: {
         sleepMs: IDLE_SLEEP_MS,
         roundsMax: IDLE_ROUNDS_MAX,
