@@ -7,16 +7,27 @@
  * (shared/intake/decoded-message.ts), where the sequencer takes them without recovering senders
  * (PAREVM_INTAKE_SOURCE=decoded).
  *
- * Exactly once: a message is acknowledged (the event source deletes it) only after its
- * rejections are stored and its transactions sent. A message handled twice (a crash, a
- * redelivery) stores nothing twice (put-if-absent) and sends its transactions again, which the
- * sequencer drops as it drops any resubmission (same hash in one intake, or a receipt already).
- * Failures are reported per message (partial batch responses, `batchItemFailures`): only those
- * come back, and after the queue's maxReceiveCount they move to its dead-letter queue. A failure
- * of the whole batch (no chain head, the store unreachable before any message was handled) is
- * thrown: a Lambda error, counted by the function's Errors alarm, and the batch comes back.
- * (Powertools' BatchProcessor handles one record at a time; the batch is judged together here:
- * one head read and one receipt lookup for all of its messages.)
+ * One invocation's transactions (all of its messages') go out together: packed into as few
+ * decoded messages as fit the queue's size (shared/intake/decoded-message.ts,
+ * `packDecodedMessages`), sent in as few SendMessageBatch calls as fit, the calls in parallel, while
+ * the rejections are written (bounded, in parallel). At one transaction an ingress message and
+ * batches of 10, that is one send where there were ten one after another.
+ *
+ * Exactly once: a message is acknowledged (the event source deletes it) only after every input
+ * it holds is durable: its rejections stored, its transactions in a decoded message SQS took. An
+ * input held by several messages of the batch is carried by its first occurrence, and every
+ * message holding it shares its fate. A message whose rejection write or whose decoded message's
+ * send failed is reported (partial batch responses, `batchItemFailures`); no other is. A message
+ * handled twice (a crash, a redelivery, a report) stores nothing twice (put-if-absent) and sends
+ * its transactions again, possibly beside other messages' in a new decoded message; the
+ * sequencer drops those copies as it drops any resubmission (same hash in one intake, or a
+ * receipt already), and a decoded message holding a copy is deleted once its every transaction
+ * is planned or dropped. Reported messages come back, and after the queue's maxReceiveCount move
+ * to its dead-letter queue. A failure of the whole batch (no chain head, the store unreachable
+ * before any message was handled) is thrown: a Lambda error, counted by the function's Errors
+ * alarm, and the batch comes back. (Powertools' BatchProcessor handles one record at a time; the
+ * batch is judged together here: one head read, one receipt lookup and as few sends as fit for
+ * all of its messages.)
  *
  * Status: wired. Deployed by the stack when `-c ingressFunction=true` (default off;
  * infra/constructs/ingress-function.ts); then it is the only consumer of the ingress queue and the
@@ -29,7 +40,7 @@
  */
 import { Records } from '../shared/store/records.ts'
 import { commonFor, sharedTxCommon } from '../shared/exec/common-for.ts'
-import { encodeDecodedMessages } from '../shared/intake/decoded-message.ts'
+import { packDecodedMessages, sendBatchesOf } from '../shared/intake/decoded-message.ts'
 import { judgeIngressBody } from '../shared/intake/ingress.ts'
 import { ConfigError, MalformedInputError, isRetryable } from '../shared/errors.ts'
 import { openAwsRuntime, once, storeRetries } from './commons/clients.ts'
@@ -53,6 +64,8 @@ export interface IngressDeps {
   chain: ChainSpec
   blockTimeSec: number
   clock?: () => number
+  /** Largest decoded message body (default DECODED_MESSAGE_BYTES_MAX; tests use less). */
+  decodedMessageBytesMax?: number
 }
 
 export interface IngressOutcome {
@@ -60,10 +73,23 @@ export interface IngressOutcome {
   failed: string[]
   /** Why each of them failed. */
   failures: { messageId: string; error: unknown }[]
+  /** Transactions sent to the decoded queue (each once). */
   forwarded: number
+  /** Rejections this batch recorded (each once: one already recorded by someone else is a duplicate). */
   rejected: Rejection[]
   /** Inputs that already had a record, or came twice in this batch. */
   duplicates: number
+  /** Decoded messages sent, and the SendMessageBatch calls they took. */
+  decodedMessages: number
+  sendCalls: number
+}
+
+/** Rejection records written at once (the store client bounds its own calls too). */
+const REJECTION_WRITES_IN_FLIGHT = 8
+
+/** What one input's fate hangs on: done, or failed with an error. */
+interface Carrier {
+  error?: unknown
 }
 
 /** Judge a batch of ingress messages, record rejections, forward the rest; see the file comment. */
@@ -77,50 +103,90 @@ export async function handleIngressMessages(deps: IngressDeps, messages: readonl
   const common = commonFor(deps.chain, number, BigInt(head.timestamp) + BigInt(deps.blockTimeSec))
   const ctx = { common: sharedTxCommon(common), blockGasLimit: BigInt(head.gasLimit), clock }
 
-  const seen = new Set<string>()
+  // 1. Judge. An input (a transaction's hash, a rejection's id) is carried by its first
+  // occurrence in the batch; every message that holds it, the first or a repeat, depends on it.
+  const txs: DecodedTx[] = []
+  const rejections: Rejection[] = []
+  const inputs = new Map<string, { carrier: Carrier; tx?: DecodedTx; rejection?: Rejection }>()
   let duplicates = 0
   const perMessage = messages.map((message) => {
     const judged = judgeIngressBody(message.body, ctx)
-    const rejections: Rejection[] = []
-    const txs: DecodedTx[] = []
     const results = judged.kind === 'malformed' ? [{ ok: false as const, rejection: judged.rejection }] : judged.results
+    const holds: Carrier[] = []
     for (const r of results) {
       const id = r.ok ? r.tx.hashHex : r.rejection.id
-      if (seen.has(id)) {
+      const known = inputs.get(id)
+      if (known !== undefined) {
         duplicates++
+        holds.push(known.carrier)
         continue
       }
-      seen.add(id)
-      if (r.ok) txs.push(r.tx)
-      else rejections.push(r.rejection)
+      const input = r.ok ? { carrier: {}, tx: r.tx } : { carrier: {}, rejection: r.rejection }
+      inputs.set(id, input)
+      holds.push(input.carrier)
     }
-    return { message, rejections, txs }
+    return { message, holds }
   })
 
-  // What was decided before (a receipt or a rejection) is final: neither recorded nor forwarded again.
-  const ids = perMessage.flatMap((m) => [...m.rejections.map((r) => r.id), ...m.txs.map((t) => t.hashHex)])
-  const known = new Set<string>()
+  // 2. What was decided before (a receipt or a rejection) is final: neither recorded nor forwarded again.
+  const ids = [...inputs.keys()]
   const found = ids.length === 0 ? [] : await records.getReceipts(ids)
   ids.forEach((id, i) => {
-    if (found[i] !== undefined) known.add(id)
+    const input = inputs.get(id)!
+    if (found[i] !== undefined) duplicates++
+    else if (input.tx !== undefined) txs.push(input.tx)
+    else rejections.push(input.rejection!)
   })
 
-  const outcome: IngressOutcome = { failed: [], failures: [], forwarded: 0, rejected: [], duplicates }
-  for (const m of perMessage) {
+  // 3. Record the rejections and send the transactions, all at once: the transactions of every
+  // message packed into as few decoded messages as fit, those into as few SendMessageBatch calls
+  // as fit, the calls in parallel. Each message's fate is the fate of every input it holds.
+  const outcome: IngressOutcome = { failed: [], failures: [], forwarded: 0, rejected: [], duplicates, decodedMessages: 0, sendCalls: 0 }
+  const sentAt = messages.reduce<number | undefined>((min, m) => (Number.isFinite(m.sentAtMs) && (min === undefined || m.sentAtMs < min) ? m.sentAtMs : min), undefined)
+  const packed = packDecodedMessages(txs, sentAt, deps.decodedMessageBytesMax)
+  const carriersOf = (offset: number, count: number): Carrier[] => txs.slice(offset, offset + count).map((t) => inputs.get(t.hashHex)!.carrier)
+  let offset = 0
+  const messageCarriers = packed.map((m) => {
+    const carriers = carriersOf(offset, m.txs)
+    offset += m.txs
+    return carriers
+  })
+  const batches = sendBatchesOf(packed.map((m) => m.body))
+  outcome.decodedMessages = packed.length
+  outcome.sendCalls = batches.length
+  const sends = batches.map(async (batch) => {
     try {
-      const rejections = m.rejections.filter((r) => !known.has(r.id))
-      const txs = m.txs.filter((t) => !known.has(t.hashHex))
-      outcome.duplicates += m.rejections.length - rejections.length + m.txs.length - txs.length
-      for (const r of rejections) await records.putRejection(r)
-      const bodies = encodeDecodedMessages(txs, m.message.sentAtMs)
-      if (bodies.length > 0) await deps.decoded.send(bodies.map((body) => ({ body })))
-      outcome.rejected.push(...rejections)
-      outcome.forwarded += txs.length
+      await deps.decoded.send(batch.map((i) => ({ body: packed[i]!.body })))
+      for (const i of batch) outcome.forwarded += packed[i]!.txs
     } catch (error) {
-      outcome.failed.push(m.message.id)
-      outcome.failures.push({ messageId: m.message.id, error })
+      for (const i of batch) for (const c of messageCarriers[i]!) c.error = error
     }
+  })
+  let next = 0
+  const writes = Array.from({ length: Math.min(REJECTION_WRITES_IN_FLIGHT, rejections.length) }, async () => {
+    // Bounded: each lane takes the next rejection until none is left.
+    while (next < rejections.length) {
+      const rejection = rejections[next++]!
+      try {
+        // Put-if-absent: false when someone else recorded it first (a concurrent copy).
+        if (await records.putRejection(rejection)) outcome.rejected.push(rejection)
+        else outcome.duplicates++
+      } catch (error) {
+        inputs.get(rejection.id)!.carrier.error = error
+      }
+    }
+  })
+  await Promise.all([...sends, ...writes])
+
+  for (const { message, holds } of perMessage) {
+    const failed = holds.find((c) => c.error !== undefined)
+    if (failed === undefined) continue
+    outcome.failed.push(message.id)
+    outcome.failures.push({ messageId: message.id, error: failed.error })
   }
+  // Rejections in the order their messages came (the writes finish in any order).
+  const order = new Map(rejections.map((r, i) => [r.id, i]))
+  outcome.rejected.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
   return outcome
 }
 
@@ -165,6 +231,8 @@ export async function handleIngressBatch(rt: IngressRuntime, messages: readonly 
   for (const m of messages) metrics.addMetric('IngressQueueWaitMs', MetricUnit.Milliseconds, Math.max(0, now - m.sentAtMs))
   metrics.addMetric('IngressMessages', MetricUnit.Count, messages.length)
   metrics.addMetric('ForwardedTxs', MetricUnit.Count, outcome.forwarded)
+  metrics.addMetric('DecodedMessages', MetricUnit.Count, outcome.decodedMessages)
+  metrics.addMetric('DecodedSendCalls', MetricUnit.Count, outcome.sendCalls)
   metrics.addMetric('IngressRejected', MetricUnit.Count, outcome.rejected.length)
   metrics.addMetric('IngressDuplicates', MetricUnit.Count, outcome.duplicates)
   metrics.addMetric('FailedMessages', MetricUnit.Count, outcome.failed.length)
@@ -185,7 +253,7 @@ export async function handleIngressBatch(rt: IngressRuntime, messages: readonly 
     })
   }
   rt.onOutcome?.(outcome)
-  logger.debug('ingress batch', { messages: messages.length, forwarded: outcome.forwarded, rejected: outcome.rejected.length, duplicates: outcome.duplicates, failed: outcome.failed.length })
+  logger.debug('ingress batch', { messages: messages.length, forwarded: outcome.forwarded, decodedMessages: outcome.decodedMessages, sendCalls: outcome.sendCalls, rejected: outcome.rejected.length, duplicates: outcome.duplicates, failed: outcome.failed.length })
   return outcome
 }
 

@@ -13,11 +13,12 @@ import type { TypedTransaction } from '@ethereumjs/tx'
 
 export type MessageJudgement<T extends TxView = TypedTransaction> = { kind: 'malformed'; rejection: Rejection } | { kind: 'txs'; results: IntakeResult<T>[] }
 
-export function malformedEnvelope(body: string, issue: { path: readonly PropertyKey[]; message: string } | undefined, atMs: number): Rejection {
+/** `what`: the sentence's subject (the decoded queue's messages say they are not decoded envelopes). */
+export function malformedEnvelope(body: string, issue: { path: readonly PropertyKey[]; message: string } | undefined, atMs: number, what = 'ingress message is not a transaction envelope'): Rejection {
   return {
     id: envelopeRejectionId(body),
     code: 'malformed-envelope',
-    reason: `ingress message is not a transaction envelope: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+    reason: `${what}: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
     inputPrefix: body.slice(0, 32),
     atMs,
   }

@@ -28,6 +28,7 @@ import { decodeAccount } from '../state/values.ts'
 import { PART_BYTES_MAX, Records, type HeadRecord, type PlanMeta, type PlanStats } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
 import { realClock, type Clock } from '../ports/clock.ts'
+import { QUEUE_LIMITS } from '../ports/queue.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import { to0x } from '../hex.ts'
@@ -126,6 +127,22 @@ const CARRY_BLOCKS_MAX = 10
 
 /** Messages received before they go to the intake threads as one batch. */
 const BATCH_MESSAGES = 64
+
+/**
+ * Receive calls in flight at once while a block fills. On SQS each call is a round trip (about
+ * 20 ms) for at most 10 messages; one after another, they bounded intake at 500 messages a
+ * second (the scale model, bench/model.ts).
+ */
+export const RECEIVE_CALLS_IN_FLIGHT = 8
+
+/** DeleteMessageBatch calls in flight at once when acknowledging (10 messages each). */
+export const DELETE_CALLS_IN_FLIGHT = 8
+
+/** Receive rounds used so far in one intake, and whether the queue answered empty. */
+interface ReceiveState {
+  round: number
+  drained: boolean
+}
 
 /** A rejection at intake, with the message it came in (undefined for none). */
 interface IntakeRejection {
@@ -386,74 +403,137 @@ export class Sequencer {
     const { config } = this.deps
     const ctx = { common: sharedTxCommon(common), blockGasLimit: gasLimit, clock: () => this.clock.now() }
     let decodedSinceYield = 0
-    for (let round = 0; round < config.receiveRoundsMax && batch.pending.length < config.blockSizeMax; round++) {
-      const first = batch.pending.length === 0 && round === 0
-      const messages = await this.deps.ingress.receive({ maxMessages: 10, waitMs: first && !background ? config.intakeWaitMs : 0 })
-      if (messages.length === 0) break
-      for (const message of messages) {
-        const delivery: Delivery = { message, open: 0 }
-        batch.deliveries.push(delivery)
-        this.admit(batch, delivery, judgeIngressBody(message.body, ctx))
-      }
-      // In the background, let the coordinator and the workers' store calls in between.
-      decodedSinceYield += messages.length
-      if (background && decodedSinceYield >= 32) {
-        decodedSinceYield = 0
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-    }
+    await this.receiveRounds(
+      { round: 0, drained: false },
+      {
+        longPollMs: !background && batch.pending.length === 0 ? config.intakeWaitMs : 0,
+        // Each call in flight may bring 10 messages of at least one input each.
+        wanted: (calls) => batch.pending.length + calls * QUEUE_LIMITS.receiveMax * this.inputsPerMessage() < config.blockSizeMax,
+        take: async (messages) => {
+          for (const message of messages) {
+            const delivery: Delivery = { message, open: 0 }
+            batch.deliveries.push(delivery)
+            const judged = judgeIngressBody(message.body, ctx)
+            this.admit(batch, delivery, judged)
+            this.countJudged(judged)
+          }
+          // In the background, let the coordinator and the workers' store calls in between.
+          decodedSinceYield += messages.length
+          if (background && decodedSinceYield >= 32) {
+            decodedSinceYield = 0
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+        },
+      },
+    )
   }
 
   /**
    * Receive while the intake threads judge what came before (or, from the decoded queue, read
-   * what the ingress function judged); take the answers in arrival order. Messages in flight
-   * count toward the block (each holds at least one input); when their answers leave the block
-   * short, receiving goes on, within the same bound of rounds.
+   * what the ingress function judged); take the answers in arrival order. Messages received and
+   * not yet judged count toward the block (at the inputs per message seen so far, at least one
+   * each); when their answers leave the block short, receiving goes on, within the same bound of
+   * rounds. A message joins the batch's deliveries only with its judgement: one received but
+   * never judged (a receive or the intake threads failed) is not acknowledged by a later plan
+   * that uses this batch (a prefetched one), it comes back after its visibility timeout.
    */
   private async intakeBatched(batch: IntakeBatch, spec: IntakeSpec, background: boolean): Promise<void> {
     const { config } = this.deps
-    const inFlight: { deliveries: Delivery[]; judged: Promise<MessageJudgement<TxView>[]> }[] = []
+    const inFlight: { messages: QueueMessage[]; judged: Promise<MessageJudgement<TxView>[]> }[] = []
     let waiting: QueueMessage[] = []
-    let inFlightMessages = 0
+    let unjudged = 0
     const flush = (): void => {
       if (waiting.length === 0) return
       const messages = waiting
       waiting = []
-      const deliveries = messages.map((message): Delivery => ({ message, open: 0 }))
-      batch.deliveries.push(...deliveries)
       const judged = this.judgeBodies(messages.map((m) => m.body), spec)
       judged.catch(() => {})
-      inFlight.push({ deliveries, judged })
+      inFlight.push({ messages, judged })
     }
-    let round = 0
-    let drained = false
-    while (!drained && round < config.receiveRoundsMax && batch.pending.length < config.blockSizeMax) {
-      // Messages in flight count at the inputs per message seen so far (at least one each).
-      while (round < config.receiveRoundsMax && batch.pending.length + inFlightMessages * this.inputsPerMessage() < config.blockSizeMax) {
-        const first = batch.pending.length === 0 && inFlightMessages === 0 && round === 0
-        const messages = await this.deps.ingress.receive({ maxMessages: 10, waitMs: first && !background ? config.intakeWaitMs : 0 })
-        round++
-        if (messages.length === 0) {
-          drained = true
-          break
-        }
-        waiting.push(...messages)
-        inFlightMessages += messages.length
-        if (waiting.length >= BATCH_MESSAGES) flush()
-      }
-      flush()
+    const admitJudged = async (): Promise<void> => {
       for (const group of inFlight.splice(0)) {
         const judged = await group.judged
-        group.deliveries.forEach((delivery, i) => this.admit(batch, delivery, judged[i]!))
-        this.judgedMessages += judged.length
-        for (const j of judged) this.judgedInputs += j.kind === 'txs' ? j.results.length : 1
+        group.messages.forEach((message, i) => {
+          const delivery: Delivery = { message, open: 0 }
+          batch.deliveries.push(delivery)
+          this.admit(batch, delivery, judged[i]!)
+          this.countJudged(judged[i]!)
+        })
       }
-      inFlightMessages = 0
+      unjudged = 0
     }
+    const state: ReceiveState = { round: 0, drained: false }
+    while (!state.drained && state.round < config.receiveRoundsMax && batch.pending.length < config.blockSizeMax) {
+      let failure: { error: unknown } | undefined
+      try {
+        await this.receiveRounds(state, {
+          longPollMs: !background && state.round === 0 && batch.pending.length === 0 ? config.intakeWaitMs : 0,
+          wanted: (calls) => batch.pending.length + (unjudged + calls * QUEUE_LIMITS.receiveMax) * this.inputsPerMessage() < config.blockSizeMax,
+          take: (messages) => {
+            waiting.push(...messages)
+            unjudged += messages.length
+            if (waiting.length >= BATCH_MESSAGES) flush()
+          },
+        })
+      } catch (error) {
+        failure = { error }
+      }
+      // What was received before a failure is judged and admitted all the same.
+      flush()
+      await admitJudged()
+      if (failure !== undefined) throw failure.error
+    }
+  }
+
+  /**
+   * Receive calls, up to RECEIVE_CALLS_IN_FLIGHT at once while `wanted` (given the calls in
+   * flight) says the block could use more, within the batch's bound of rounds (each call is
+   * one). The first may long-poll (`longPollMs`); it goes alone, the others do not wait. Each
+   * call's messages go to `take` in the order the calls were made (not the order they return),
+   * so a run on the same queue takes the same order (the simulator's determinism). An empty
+   * answer means the queue is drained: no more calls, those in flight are still taken. A failed
+   * call stops new calls; the others in flight are taken, then the first failure is thrown.
+   */
+  private async receiveRounds(
+    state: ReceiveState,
+    o: { longPollMs: number; wanted: (callsInFlight: number) => boolean; take: (messages: QueueMessage[]) => void | Promise<void> },
+  ): Promise<void> {
+    const { config } = this.deps
+    const calls: Promise<{ messages: QueueMessage[] } | { error: unknown }>[] = []
+    let failure: { error: unknown } | undefined
+    const issue = (waitMs: number): void => {
+      state.round++
+      calls.push(
+        this.deps.ingress.receive({ maxMessages: QUEUE_LIMITS.receiveMax, waitMs }).then(
+          (messages) => ({ messages }),
+          (error: unknown) => ({ error }),
+        ),
+      )
+    }
+    const mayIssue = (): boolean => failure === undefined && !state.drained && state.round < config.receiveRoundsMax && o.wanted(calls.length)
+    if (o.longPollMs > 0 && mayIssue()) issue(o.longPollMs)
+    // Bounded: every call is a round, and rounds are bounded by receiveRoundsMax.
+    for (let first = calls.length > 0; ; first = false) {
+      // While a long poll waits, nothing else is asked.
+      while (!first && calls.length < RECEIVE_CALLS_IN_FLIGHT && mayIssue()) issue(0)
+      const next = calls.shift()
+      if (next === undefined) break
+      const got = await next
+      if ('error' in got) failure ??= got
+      else if (got.messages.length === 0) state.drained = true
+      else await o.take(got.messages)
+    }
+    if (failure !== undefined) throw failure.error
   }
 
   private inputsPerMessage(): number {
     return this.judgedMessages === 0 ? 1 : Math.max(1, this.judgedInputs / this.judgedMessages)
+  }
+
+  /** The inputs per message seen so far (the estimate of what a message in flight brings). */
+  private countJudged(judged: MessageJudgement<TxView>): void {
+    this.judgedMessages++
+    this.judgedInputs += judged.kind === 'txs' ? judged.results.length : 1
   }
 
   private judgeBodies(bodies: string[], spec: IntakeSpec): Promise<MessageJudgement<TxView>[]> {
@@ -513,7 +593,11 @@ export class Sequencer {
    */
   private async acknowledge(deliveries: Delivery[]): Promise<void> {
     const done = deliveries.filter((d) => d.open === 0).map((d) => d.message.receiptHandle)
-    if (done.length > 0) await this.deps.ingress.delete(done)
+    // DeleteMessageBatch takes 10: the batches go out together (bounded), not one after another.
+    // A delete that fails leaves its messages to come back; they are dropped as decided then.
+    const batches: string[][] = []
+    for (let i = 0; i < done.length; i += QUEUE_LIMITS.batchEntries) batches.push(done.slice(i, i + QUEUE_LIMITS.batchEntries))
+    await settleAllBounded(batches, DELETE_CALLS_IN_FLIGHT, (handles) => this.deps.ingress.delete(handles))
   }
 
   private async keepCarriedInvisible(): Promise<void> {
@@ -526,6 +610,29 @@ export class Sequencer {
       }
     }
   }
+}
+
+/**
+ * `fn` over every item, at most `limit` calls at once; every call settles before this does (none
+ * is left running against a failed caller), then the first failure, in item order, is thrown.
+ */
+async function settleAllBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const errors: { index: number; error: unknown }[] = []
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      // Bounded: each lane takes the next item until none is left.
+      while (next < items.length) {
+        const index = next++
+        try {
+          await fn(items[index]!)
+        } catch (error) {
+          errors.push({ index, error })
+        }
+      }
+    }),
+  )
+  if (errors.length > 0) throw errors.reduce((a, b) => (b.index < a.index ? b : a)).error
 }
 
 /** A pending transaction is planned or dropped: each message that brought it has one fewer open. */

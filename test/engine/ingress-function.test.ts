@@ -10,6 +10,7 @@ import { handleIngressMessages } from '../../functions/ingress.ts'
 import { buildGenesis, parseGenesis } from '../../shared/chain/genesis.ts'
 import { initializeChain } from '../../shared/cluster/bootstrap.ts'
 import { commonFor, sharedTxCommon } from '../../shared/exec/common-for.ts'
+import { decodedEntryRejectionId } from '../../shared/intake/decoded-message.ts'
 import { judgeIngressBody } from '../../shared/intake/ingress.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
@@ -48,16 +49,21 @@ describe('the ingress function', () => {
     const deps = { kv, decoded, chain: genesis.chain, blockTimeSec: 12, clock: () => 5 }
     const first = await handleIngressMessages(deps, messages)
     expect(first.failed).toEqual([])
+    // The batch's transactions, from 32 ingress messages, in one decoded message and one send.
+    expect(first).toMatchObject({ decodedMessages: 1, sendCalls: 1 })
+    expect((await decoded.depth()).visible).toBe(1)
     expect(new Map(first.rejected.map((r) => [r.id, `${r.code}:${r.reason}`]))).toEqual(expectedRejections)
     expect(first.forwarded).toBe(expectedTxs.size)
     const records = new Records(kv)
     const stored = await records.getReceipts([...expectedRejections.keys()])
     expect(stored.every((r) => r?.kind === 'rejection')).toBe(true)
 
-    // The same batch again (a redelivery): nothing recorded twice.
+    // The same batch again (a redelivery): nothing recorded twice; the transactions go again
+    // (no receipt yet), and the sequencer drops the copies.
     const again = await handleIngressMessages(deps, messages)
     expect(again.rejected).toEqual([])
     expect(again.failed).toEqual([])
+    expect(again.forwarded).toBe(expectedTxs.size)
 
     // The sequencer takes the decoded queue: every forwarded transaction once (the redelivered
     // copies are dropped), no rejection of its own.
@@ -74,6 +80,38 @@ describe('the ingress function', () => {
     expect((plan?.txCount ?? 0) + (plan?.carried ?? 0)).toBe(expectedTxs.size)
     expect(plan?.duplicates).toBe(expectedTxs.size)
   }, 60_000)
+
+  it('a decoded message with one entry that does not check out: that entry is rejected, the others are planned', async () => {
+    const workload = generateAdversarial({ seed: 8, lines: 40, invalidShare: 0 })
+    const genesis = buildGenesis(parseGenesis(workload.genesisFile))
+    const kv = new MemoryKeyValueStore()
+    await initializeChain(kv, genesis)
+    const staging = new MemoryQueue({ name: 'staging' })
+    const deps = { kv, decoded: staging, chain: genesis.chain, blockTimeSec: 12, clock: () => 5 }
+    const messages: QueueMessage[] = workload.lines.map((l, i) => ({ id: `m${i}`, body: JSON.stringify({ raw: l.raw }), receiptHandle: `h${i}`, receiveCount: 1, sentAtMs: 1 }))
+    const out = await handleIngressMessages(deps, messages)
+    expect(out.decodedMessages).toBe(1)
+    const [sent] = await staging.receive({ maxMessages: 1, waitMs: 0 })
+    const message = JSON.parse(sent!.body) as { txs: { sender: string }[] }
+    const forgedAt = 3
+    message.txs[forgedAt]!.sender = message.txs.find((t) => t.sender !== message.txs[forgedAt]!.sender)!.sender
+    const decoded = new MemoryQueue({ name: 'decoded' })
+    await decoded.send([{ body: JSON.stringify(message) }])
+    const sequencer = new Sequencer({
+      kv,
+      ingress: decoded,
+      shardQueue: new MemoryQueue({ name: 'shards' }),
+      templates: new TemplateRegistry(),
+      source: 'decoded',
+      config: { chain: genesis.chain, shardCount: 2, blockSizeMax: 1000, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 5, nonceGapHoldMs: 0 },
+    })
+    const plan = await sequencer.planNext()
+    expect(plan?.rejected).toHaveLength(1)
+    expect(plan?.rejected[0]).toMatchObject({ code: 'malformed-envelope', id: decodedEntryRejectionId(message.txs[forgedAt]) })
+    expect(plan?.rejected[0]!.reason).toMatch(/entry 3 .*sender/)
+    expect((plan?.txCount ?? 0) + (plan?.carried ?? 0)).toBe(out.forwarded - 1)
+    expect((await new Records(kv).getReceipts([plan!.rejected[0]!.id]))[0]).toMatchObject({ kind: 'rejection', code: 'malformed-envelope' })
+  })
 
   it('a malformed message on the decoded queue is one malformed-envelope rejection there', async () => {
     const workload = generateAdversarial({ seed: 7, lines: 10 })

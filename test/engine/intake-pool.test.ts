@@ -12,7 +12,9 @@ import { buildGenesis, parseGenesis } from '../../shared/chain/genesis.ts'
 import { EmbeddedCluster } from '../../shared/cluster/embedded.ts'
 import { commonFor, sharedTxCommon } from '../../shared/exec/common-for.ts'
 import { decodeRawTx, MAX_TX_BYTES, type IntakeResult } from '../../shared/intake/decode.ts'
-import { decodedMessageSchema, encodeDecodedMessages, judgeDecodedBody } from '../../shared/intake/decoded-message.ts'
+import { DECODED_MESSAGE_BYTES_MAX, decodedEntryRejectionId, decodedMessageSchema, encodeDecodedMessages, judgeDecodedBody, packDecodedMessages, sendBatchesOf } from '../../shared/intake/decoded-message.ts'
+import { envelopeRejectionId } from '../../shared/pipeline/messages.ts'
+import { QUEUE_LIMITS } from '../../shared/ports/queue.ts'
 import { judgeIngressBody, type MessageJudgement } from '../../shared/intake/ingress.ts'
 import { IntakePool, defaultIntakeThreads, type IntakeRunner, type IntakeSpec } from '../../shared/intake/pool.ts'
 import { ADVERSARIAL_TIMESTAMP, generateAdversarial } from '../../shared/workload/adversarial.ts'
@@ -164,7 +166,7 @@ describe('decoded messages (the ingress function to the sequencer)', () => {
     expect(n).toBe(accepted.length)
   })
 
-  it('refuse a forged sender, a wrong hash or a broken envelope as one malformed-envelope rejection', () => {
+  it('refuse a forged sender, a wrong hash or an undecodable entry as that entry alone; the message\'s other transactions go on', () => {
     const body = encodeDecodedMessages(accepted.slice(0, 3))[0]!
     const message = JSON.parse(body) as { txs: { sender: string; hash: string; raw: string }[] }
     const forge = (change: (m: typeof message) => void): string => {
@@ -173,20 +175,80 @@ describe('decoded messages (the ingress function to the sequencer)', () => {
       return JSON.stringify(copy)
     }
     const other = accepted.find((t) => t.senderHex !== message.txs[1]!.sender)!
+    for (const [bad, entry, why] of [
+      [forge((m) => void (m.txs[1]!.sender = other.senderHex)), 1, /entry 1 .*sender/],
+      [forge((m) => void (m.txs[2]!.hash = 'ab'.repeat(32))), 2, /entry 2 .*hash/],
+      [forge((m) => void (m.txs[0]!.raw = 'AAAA')), 0, /entry 0 .*(hash|decode)/],
+      [forge((m) => void (m.txs[1]!.raw = 'not base64!')), 1, /entry 1 .*raw/],
+    ] as const) {
+      const judged = judgeDecodedBody(bad, NOW)
+      expect(judged.kind).toBe('txs')
+      if (judged.kind !== 'txs') continue
+      judged.results.forEach((r, i) => {
+        if (i !== entry) return expectSameResult(r, { ok: true, tx: accepted[i]! }, `entry ${i}`)
+        expect(r.ok).toBe(false)
+        if (r.ok) return
+        expect(r.rejection.code).toBe('malformed-envelope')
+        expect(r.rejection.reason).toMatch(why)
+        // The same entry again (a copy of the message) is the same input: one record.
+        expect(r.rejection.id).toBe(decodedEntryRejectionId(JSON.parse(bad).txs[entry]))
+        expect(r.rejection.id).not.toBe(accepted[i]!.hashHex)
+      })
+    }
+  })
+
+  it('refuse a broken envelope or another version as one malformed-envelope rejection with a clear reason', () => {
+    const body = encodeDecodedMessages(accepted.slice(0, 2))[0]!
     for (const [bad, why] of [
-      [forge((m) => void (m.txs[1]!.sender = other.senderHex)), /sender/],
-      [forge((m) => void (m.txs[2]!.hash = 'ab'.repeat(32))), /hash/],
-      [forge((m) => void (m.txs[0]!.raw = 'AAAA')), /hash|decode/],
       ['{"v":1,"kind":"decoded","txs":[]}', /txs/],
-      [body.slice(0, 50), /envelope/],
+      [body.slice(0, 50), /not a decoded envelope/],
+      [body.replace('"v":1', '"v":2'), /version 2 is not one this sequencer reads \(it reads version 1\)/],
+      [JSON.stringify({ raw: '0x00' }), /not a decoded envelope/],
     ] as const) {
       const judged = judgeDecodedBody(bad, NOW)
       expect(judged.kind).toBe('malformed')
       if (judged.kind === 'malformed') {
         expect(judged.rejection.code).toBe('malformed-envelope')
         expect(judged.rejection.reason).toMatch(why)
+        expect(judged.rejection.id).toBe(envelopeRejectionId(bad))
       }
     }
+  })
+
+  it('pack as many transactions as fit in a message, and messages into as few SendMessageBatch calls as fit', () => {
+    const packed = packDecodedMessages(accepted, 5)
+    expect(packed).toHaveLength(1)
+    expect(packed[0]!.txs).toBe(accepted.length)
+    // Small limits: several messages, each full up to the next transaction, none over.
+    const limit = 2000
+    const small = packDecodedMessages(accepted, 5, limit)
+    expect(small.length).toBeGreaterThan(3)
+    expect(small.reduce((n, m) => n + m.txs, 0)).toBe(accepted.length)
+    let offset = 0
+    for (const [i, m] of small.entries()) {
+      expect(Buffer.byteLength(m.body)).toBeLessThanOrEqual(limit)
+      const parsed = decodedMessageSchema.parse(JSON.parse(m.body))
+      expect(parsed.txs.map((t) => `0x${t.hash}`)).toEqual(accepted.slice(offset, offset + m.txs).map((t) => t.hashHex))
+      if (i < small.length - 1) expect(packDecodedMessages(accepted.slice(offset, offset + m.txs + 1), 5, limit)).toHaveLength(2)
+      offset += m.txs
+    }
+    // The default limit keeps a margin under the queue's.
+    expect(DECODED_MESSAGE_BYTES_MAX).toBeLessThan(QUEUE_LIMITS.messageBytes)
+    // Batches: 10 entries at most, the queue's message size at most in all.
+    const bodies = Array.from({ length: 23 }, (_, i) => 'x'.repeat(i === 4 ? 200_000 : 10_000))
+    const batches = sendBatchesOf(bodies)
+    expect(batches.flat()).toEqual(bodies.map((_, i) => i))
+    for (const b of batches) {
+      expect(b.length).toBeLessThanOrEqual(10)
+      expect(b.reduce((n, i) => n + bodies[i]!.length, 0)).toBeLessThanOrEqual(QUEUE_LIMITS.messageBytes)
+    }
+    // Each batch is full: the next body would not have fitted in it.
+    for (let i = 0; i + 1 < batches.length; i++) {
+      const b = batches[i]!
+      const next = bodies[batches[i + 1]![0]!]!
+      expect(b.length === 10 || b.reduce((n, j) => n + bodies[j]!.length, 0) + next.length > QUEUE_LIMITS.messageBytes).toBe(true)
+    }
+    expect(batches.length).toBeLessThan(bodies.length / 3)
   })
 })
 

@@ -8,17 +8,21 @@
 import { describe, expect, it } from 'vitest'
 
 import { initializeChain } from '../../shared/cluster/bootstrap.ts'
+import { ForwardingQueue } from '../../shared/cluster/faults.ts'
+import { IntakePool } from '../../shared/intake/pool.ts'
+import { decodePlannedTxs } from '../../shared/pipeline/codec.ts'
 import { ThrottledError } from '../../shared/errors.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../../shared/predict/templates.ts'
-import { Sequencer } from '../../shared/sequencer/sequencer.ts'
+import { DELETE_CALLS_IN_FLIGHT, RECEIVE_CALLS_IN_FLIGHT, Sequencer } from '../../shared/sequencer/sequencer.ts'
 import { Records } from '../../shared/store/records.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { fromHex, to0x } from '../../shared/hex.ts'
 import { addressOf, signTx, testGenesis } from '../helpers/chain.ts'
 
 import type { Clock } from '../../shared/ports/clock.ts'
+import type { QueueMessage, ReceiveOptions } from '../../shared/ports/queue.ts'
 
 function manualClock(): Clock & { advance(ms: number): void } {
   let now = 1_000_000
@@ -111,3 +115,149 @@ describe('ingress acknowledgement', () => {
     expect(depth.visible + depth.inFlight).toBe(1)
   })
 })
+
+/** A queue whose receives and deletes take a moment, counting how many are in flight at once. */
+class SlowQueue extends ForwardingQueue {
+  receiving = 0
+  receivingMax = 0
+  deleting = 0
+  deletingMax = 0
+  receiveCalls = 0
+  override async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
+    this.receiveCalls++
+    this.receivingMax = Math.max(this.receivingMax, ++this.receiving)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1 + (this.receiveCalls % 3)))
+      return await super.receive(options)
+    } finally {
+      this.receiving--
+    }
+  }
+  override async delete(receiptHandles: readonly string[]): Promise<void> {
+    this.deletingMax = Math.max(this.deletingMax, ++this.deleting)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      return await super.delete(receiptHandles)
+    } finally {
+      this.deleting--
+    }
+  }
+}
+
+describe('intake with several receive calls in flight', () => {
+  for (const path of ['inline', 'batched'] as const) {
+    it(`${path}: every transaction planned once, every copy dropped, every message deleted; receives and deletes overlap within their bounds`, async () => {
+      const genesis = testGenesis({ accounts: 160 })
+      const kv = new MemoryKeyValueStore()
+      await initializeChain(kv, genesis)
+      const records = new Records(kv)
+      const clock = manualClock()
+      const ingress = new SlowQueue(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 30_000, clock }))
+      const sequencer = new Sequencer({
+        kv,
+        ingress,
+        shardQueue: new MemoryQueue({ name: 'shards', clock }),
+        templates: new TemplateRegistry(),
+        clock,
+        ...(path === 'batched' ? { intake: IntakePool.start(0) } : {}),
+        config: { chain: genesis.chain, shardCount: 2, blockSizeMax: 50, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 15, nonceGapHoldMs: 0 },
+      })
+      const raws = Array.from({ length: 160 }, (_, i) => signTx({ from: i, nonce: 0, to: addressOf(0), value: BigInt(i + 1) }))
+      const hashOf = (raw: string): string => to0x(keccak256(fromHex(raw)))
+      // 140 messages of one, 10 of two, and 20 copies of earlier messages.
+      const bodies = [...raws.slice(0, 140).map((raw) => JSON.stringify({ raw })), ...Array.from({ length: 10 }, (_, i) => JSON.stringify({ txs: raws.slice(140 + 2 * i, 142 + 2 * i) }))]
+      const copies = Array.from({ length: 20 }, (_, i) => bodies[i * 7]!)
+      await ingress.send([...bodies, ...copies].map((body) => ({ body })))
+
+      const planned: string[] = []
+      let duplicates = 0
+      for (let block = 1; block <= 20; block++) {
+        const plan = await sequencer.planNext()
+        if (plan === undefined) break
+        expect(plan.rejected).toEqual([])
+        duplicates += plan.duplicates
+        const hashes: string[] = []
+        const meta = await records.getPlanMeta(BigInt(block))
+        if (meta !== undefined) {
+          for (let shard = 0; shard < meta.shardParts.length; shard++) {
+            for (const part of await records.getShardPlanParts(meta, shard)) hashes.push(...decodePlannedTxs(part).map((t) => to0x(t.hash)))
+          }
+        }
+        expect(hashes).toHaveLength(plan.txCount)
+        planned.push(...hashes)
+        // As the coordinator would: the head moves and the block's transactions have receipts.
+        await sealAs(records, clock, block, hashes)
+      }
+      expect(planned.sort()).toEqual(raws.map(hashOf).sort())
+      expect(duplicates).toBe(copies.length)
+      expect(sequencer.carried).toBe(0)
+      const depth = await ingress.depth()
+      expect(depth.visible + depth.inFlight + depth.delayed).toBe(0)
+      expect(ingress.receivingMax).toBeGreaterThan(1)
+      expect(ingress.receivingMax).toBeLessThanOrEqual(RECEIVE_CALLS_IN_FLIGHT)
+      expect(ingress.deletingMax).toBeGreaterThan(1)
+      expect(ingress.deletingMax).toBeLessThanOrEqual(DELETE_CALLS_IN_FLIGHT)
+    }, 60_000)
+  }
+
+  it('a receive that fails among several: what the others brought is still taken, nothing is acknowledged that was not planned', async () => {
+    const genesis = testGenesis({ accounts: 100 })
+    const kv = new MemoryKeyValueStore()
+    await initializeChain(kv, genesis)
+    const records = new Records(kv)
+    const clock = manualClock()
+    class FailingThirdReceive extends SlowQueue {
+      override async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
+        // The eighth call of the first round fails; the seven before it bring 70 messages (more
+        // than one batch for the intake threads, 64).
+        if (this.receiveCalls === 7) {
+          this.receiveCalls++
+          throw new ThrottledError('throttled receive (test)')
+        }
+        return super.receive(options)
+      }
+    }
+    const ingress = new FailingThirdReceive(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 5_000, clock }))
+    const sequencer = new Sequencer({
+      kv,
+      ingress,
+      shardQueue: new MemoryQueue({ name: 'shards', clock }),
+      templates: new TemplateRegistry(),
+      clock,
+      intake: IntakePool.start(0),
+      config: { chain: genesis.chain, shardCount: 1, blockSizeMax: 80, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 20, nonceGapHoldMs: 0 },
+    })
+    const raws = Array.from({ length: 100 }, (_, i) => signTx({ from: i, nonce: 0, to: addressOf(0), value: 1n }))
+    await ingress.send(raws.map((raw) => ({ body: JSON.stringify({ raw }) })))
+    // In the background (prefetch), the failure leaves the batch for the next plan: only what
+    // was judged is in it, and only that is acknowledged.
+    await expect(sequencer.prefetchIntake()).rejects.toBeInstanceOf(ThrottledError)
+    const plan = await sequencer.planNext()
+    expect(plan?.txCount).toBe(80)
+    const meta = (await records.getPlanMeta(1n))!
+    const hashes = (await records.getShardPlanParts(meta, 0)).flatMap((part) => decodePlannedTxs(part).map((t) => to0x(t.hash)))
+    expect(hashes).toHaveLength(plan!.txCount)
+    await sealAs(records, clock, 1, hashes)
+    // Whatever was not planned is still on the queue (in flight or visible), and comes back.
+    const depth = await ingress.depth()
+    expect(depth.visible + depth.inFlight).toBe(100 - plan!.txCount)
+    clock.advance(10_000)
+    const rest: string[] = [...hashes]
+    for (let block = 2; block <= 5 && rest.length < 100; block++) {
+      const next = await sequencer.planNext()
+      if (next === undefined) break
+      const m = (await records.getPlanMeta(BigInt(block)))!
+      const more = (await records.getShardPlanParts(m, 0)).flatMap((part) => decodePlannedTxs(part).map((t) => to0x(t.hash)))
+      rest.push(...more)
+      await sealAs(records, clock, block, more)
+    }
+    expect(rest.sort()).toEqual(raws.map((raw) => to0x(keccak256(fromHex(raw)))).sort())
+  }, 60_000)
+})
+
+/** As the coordinator would: the head moves to `number` and these transactions have receipts. */
+async function sealAs(records: Records, clock: Clock, number: number, hashes: readonly string[]): Promise<void> {
+  const head = (await records.getHead())!
+  expect(await records.seal({ ...(await records.getBlock(0n))!, number: String(number) }, { ...head, number: String(number) }, [])).toBe(true)
+  await records.putReceipts(hashes.map((txHash, index) => ({ kind: 'receipt', txHash, block: String(number), blockHash: '0x', index, from: addressOf(0), to: addressOf(9), contractAddress: null, status: 1, cumulativeGasUsed: '0x5208', gasUsed: '0x5208', effectiveGasPrice: '0x1', logsBloom: '0x', logs: [], type: 2, includedAtMs: clock.now() })) as never)
+}
