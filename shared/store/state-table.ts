@@ -44,6 +44,9 @@ export interface ApplyStats {
   alreadyApplied: number
 }
 
+/** Conditional write transactions of a block's apply in flight at once. */
+export const APPLY_CALLS_IN_FLIGHT = 8
+
 export class StateTable {
   constructor(private readonly kv: KeyValueStore) {}
 
@@ -94,28 +97,42 @@ export class StateTable {
    */
   async apply(writes: readonly StateWrite[]): Promise<ApplyStats> {
     const stats: ApplyStats = { items: writes.length, transactions: 0, alreadyApplied: 0 }
+    const groups: WriteOp[][] = []
     for (let i = 0; i < writes.length; i += STORE_LIMITS.transactOps) {
-      const group = writes.slice(i, i + STORE_LIMITS.transactOps)
-      const ops: WriteOp[] = group.map((w) => {
-        const condition = { kind: 'version' as const, oneOf: [w.baseVersion, w.version], orAbsent: w.baseVersion === 0 || w.value === null }
-        return w.value === null
-          ? { op: 'delete' as const, key: stateItemKey(w.key), condition }
-          : { op: 'put' as const, item: { ...stateItemKey(w.key), value: w.value, version: w.version }, condition }
-      })
-      try {
-        await this.kv.transact(ops)
-      } catch (error) {
-        if (error instanceof ConditionFailedError) {
-          throw new InvariantError(`state changed under block apply (${error.keys.length} item(s))`, {
-            details: error.keys.map((k) => describeKey(k.split('|')[1]!)).slice(0, 5).join('; '),
-            hint: 'another writer modified state between this block’s execution and its apply: the block must be re-executed',
-            cause: error,
-          })
-        }
-        throw error
-      }
-      stats.transactions++
+      groups.push(
+        writes.slice(i, i + STORE_LIMITS.transactOps).map((w) => {
+          const condition = { kind: 'version' as const, oneOf: [w.baseVersion, w.version], orAbsent: w.baseVersion === 0 || w.value === null }
+          return w.value === null
+            ? { op: 'delete' as const, key: stateItemKey(w.key), condition }
+            : { op: 'put' as const, item: { ...stateItemKey(w.key), value: w.value, version: w.version }, condition }
+        }),
+      )
     }
+    // The groups touch different keys and each condition accepts the old or the new version, so
+    // they may land in any order (and again, after a crash): several calls in flight, not one
+    // after another (on DynamoDB a 10,000-transaction block is hundreds of TransactWriteItems).
+    let next = 0
+    let failure: unknown
+    const lane = async (): Promise<void> => {
+      while (failure === undefined && next < groups.length) {
+        const ops = groups[next++]!
+        try {
+          await this.kv.transact(ops)
+          stats.transactions++
+        } catch (error) {
+          failure ??= error
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(APPLY_CALLS_IN_FLIGHT, groups.length) }, lane))
+    if (failure instanceof ConditionFailedError) {
+      throw new InvariantError(`state changed under block apply (${failure.keys.length} item(s))`, {
+        details: failure.keys.map((k) => describeKey(k.split('|')[1]!)).slice(0, 5).join('; '),
+        hint: 'another writer modified state between this block’s execution and its apply: the block must be re-executed',
+        cause: failure,
+      })
+    }
+    if (failure !== undefined) throw failure
     return stats
   }
 

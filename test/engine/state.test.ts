@@ -2,12 +2,13 @@ import { Account, Address } from '@ethereumjs/util'
 import { describe, expect, it } from 'vitest'
 
 import { fromHex, toHex } from '../../shared/hex.ts'
+import { STORE_LIMITS } from '../../shared/ports/kv-store.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 import { makeVersion, txVersion, wipeKey } from '../../shared/state/keys.ts'
 import { TxStateManager } from '../../shared/state/tx-state-manager.ts'
 import { ABSENT, newAccountValue, type VersionedValue } from '../../shared/state/values.ts'
 import { BlockView } from '../../shared/state/view.ts'
-import { StateTable } from '../../shared/store/state-table.ts'
+import { APPLY_CALLS_IN_FLIGHT, StateTable } from '../../shared/store/state-table.ts'
 
 const A = '11'.repeat(20)
 const B = '22'.repeat(20)
@@ -150,5 +151,34 @@ describe('StateTable', () => {
     await table.apply([write]) // a retried apply changes nothing
     expect((await table.load([A]))[0]!.value).toEqual(newAccountValue(2n))
     await expect(table.apply([{ ...write, value: newAccountValue(3n), version: makeVersion(3, 1), baseVersion: makeVersion(1, 1) }])).rejects.toThrow(/state changed under block apply/)
+  })
+
+  it('a large apply has several write transactions in flight, lands every write, and a conflict in any group fails it', async () => {
+    const kv = new MemoryKeyValueStore()
+    let inFlight = 0
+    let most = 0
+    const transact = kv.transact.bind(kv)
+    kv.transact = async (ops) => {
+      inFlight++
+      most = Math.max(most, inFlight)
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      try {
+        return await transact(ops)
+      } finally {
+        inFlight--
+      }
+    }
+    const table = new StateTable(kv)
+    const key = (i: number) => A + toHex(slot(i))
+    const writes = Array.from({ length: 20 * STORE_LIMITS.transactOps }, (_, i) => ({ key: key(i), value: Uint8Array.of(i % 200, 1), version: makeVersion(2, 1), baseVersion: 0 }))
+    const stats = await table.apply(writes)
+    expect(stats.transactions).toBe(20)
+    expect(most).toBeGreaterThan(1)
+    expect(most).toBeLessThanOrEqual(APPLY_CALLS_IN_FLIGHT)
+    const loaded = await table.load(writes.map((w) => w.key))
+    loaded.forEach((l, i) => expect(l!.value).toEqual(writes[i]!.value))
+    // One write (in the 13th group of 20) whose base version is not the stored one: the apply fails as a broken invariant.
+    const stale = writes.map((w, i) => (i === 12 * STORE_LIMITS.transactOps + 5 ? { ...w, value: Uint8Array.of(7), version: makeVersion(4, 1), baseVersion: makeVersion(3, 1) } : w))
+    await expect(table.apply(stale)).rejects.toThrow(/state changed under block apply/)
   })
 })
