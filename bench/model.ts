@@ -20,10 +20,12 @@
  *               accounts, receipts of the transactions: seen before?) + DynamoDB request (putPlan's meta
  *               check) + ceil(ceil(W / 25) / C) (plan parts) + TransactWriteItems (plan meta)
  *               + ceil(W / 10) x SQS request (dispatch: SqsQueue.send sends its batches one after another)
- *   acknowledge = ceil(m / 10) x SQS request (DeleteMessageBatch, one after another: SqsQueue.delete)
- *   intake    = DynamoDB request (head) + ceil(m / 10) x SQS request (ReceiveMessage, 10 messages each,
- *               one after another) + N x intake CPU per tx (decoding and sender recovery; with the
- *               ingress function: parsing decoded messages and re-checking hash and sender)
+ *   acknowledge = ceil(ceil(m / 10) / D) x SQS request (DeleteMessageBatch of 10, D calls in flight:
+ *               Sequencer.acknowledge)
+ *   intake    = DynamoDB request (head) + ceil(ceil(m / 10) / R) x SQS request (ReceiveMessage, 10
+ *               messages each, R calls in flight: Sequencer.receiveRounds) + N x intake CPU per tx
+ *               (decoding and sender recovery; with the ingress function: parsing decoded messages
+ *               and re-checking hash and sender)
  *   worker    = SQS request (receive) + ceil(ceil(keys x N/W / 100) / C) x DynamoDB request (prefetch,
  *               BatchGetItem 100 keys, C calls in flight) + N/W x worker CPU per tx + DynamoDB request
  *               (stage results) + SQS request (done)
@@ -42,9 +44,15 @@
  *   Lambda's pollers outside the function and assumed overlapped):
  *               DynamoDB request (head) + ceil(ceil(B x t / 100) / C) (receipts)
  *               + B x t x (decode and recovery CPU per tx, as the sequencer's intake measured + encoding)
- *               + B x SQS request (one SendMessageBatch per ingress message, one after another, as
+ *               + SQS request (the invocation's transactions packed in ceil(B x t / per message)
+ *               decoded messages, sent in SendMessageBatch calls in parallel: one round trip, as
  *               handleIngressMessages sends them)
  *   its tx/s  = L x B x t / invocation time
+ *
+ * (R = D = 8: RECEIVE_CALLS_IN_FLIGHT and DELETE_CALLS_IN_FLIGHT in shared/sequencer/sequencer.ts.)
+ * For comparison, the code before (`before: true`): receives and deletes one call after another
+ * (ceil(m / 10) x SQS request each), and the ingress function's one decoded message per ingress
+ * message, B SendMessageBatch calls one after another.
  *
  * and three capacity walls: the table's default on-demand quota (write and read request units
  * per second), and one item every shard reads each block (the plan) against one partition's
@@ -60,9 +68,10 @@ import { readDeployConfig } from '../infra/config.ts'
 import { buildGenesis } from '../shared/chain/genesis.ts'
 import { HEAD_POLL_MS_MAX, HEAD_POLL_MS_MIN } from '../shared/cluster/driver.ts'
 import { commonFor, sharedTxCommon } from '../shared/exec/common-for.ts'
-import { decodedMessageTx, encodeDecodedMessages, judgeDecodedBody } from '../shared/intake/decoded-message.ts'
+import { DECODED_MESSAGE_BYTES_MAX, DECODED_TXS_MAX, decodedMessageTx, encodeDecodedMessages, judgeDecodedBody } from '../shared/intake/decoded-message.ts'
 import { judgeIngressBody } from '../shared/intake/ingress.ts'
 import { QUEUE_LIMITS } from '../shared/ports/queue.ts'
+import { DELETE_CALLS_IN_FLIGHT, RECEIVE_CALLS_IN_FLIGHT } from '../shared/sequencer/sequencer.ts'
 import { generateWorkload } from '../shared/workload/generator.ts'
 
 import type { CaseResult, EngineRun } from './engine-bench.ts'
@@ -171,10 +180,16 @@ export const PAREVM_SETTINGS = {
   ingressBatchSize: 10,
   /** The event source's maximum concurrency: `-c ingressConcurrency`, its default in infra/config.ts. */
   ingressConcurrency: readDeployConfig(() => undefined).ingressConcurrency,
-  /** Most transactions in one decoded message (shared/intake/decoded-message.ts, decodedMessageSchema). */
-  decodedTxsMax: 1000,
-  /** SQS's message size, the decoded messages' bound (shared/ports/queue.ts). */
+  /** Most transactions in one decoded message (shared/intake/decoded-message.ts, DECODED_TXS_MAX). */
+  decodedTxsMax: DECODED_TXS_MAX,
+  /** The largest decoded message body: SQS's message size less a margin (shared/intake/decoded-message.ts). */
+  decodedMessageBytes: DECODED_MESSAGE_BYTES_MAX,
+  /** SQS's message size, and the most bytes of one SendMessageBatch call (shared/ports/queue.ts). */
   messageBytes: QUEUE_LIMITS.messageBytes,
+  /** The sequencer's ReceiveMessage calls in flight while a block fills (shared/sequencer/sequencer.ts). */
+  receiveCallsInFlight: RECEIVE_CALLS_IN_FLIGHT,
+  /** The sequencer's DeleteMessageBatch calls in flight when it acknowledges (shared/sequencer/sequencer.ts). */
+  deleteCallsInFlight: DELETE_CALLS_IN_FLIGHT,
 }
 
 /** What the model takes from a measurement (per transaction unless said). */
@@ -232,9 +247,10 @@ export interface DecodedIntakeCosts {
 }
 
 /** Time the decoded-queue path on erc20 transfers (medians of `rounds` passes after a warm-up pass). */
-export function measureDecodedIntake(options: { txs?: number; txsPerMessage?: number; rounds?: number } = {}): DecodedIntakeCosts {
+export function measureDecodedIntake(options: { txs?: number; txsPerMessage?: number; batchSize?: number; rounds?: number } = {}): DecodedIntakeCosts {
   const n = options.txs ?? 2000
   const tpm = options.txsPerMessage ?? 1
+  const batch = options.batchSize ?? PAREVM_SETTINGS.ingressBatchSize
   const rounds = options.rounds ?? 5
   const workload = generateWorkload({ txs: n, mix: 'erc20', accounts: n, hotShare: 0, pools: 1, seed: 11 })
   const genesis = buildGenesis(workload.genesis)
@@ -256,9 +272,11 @@ export function measureDecodedIntake(options: { txs?: number; txsPerMessage?: nu
     const judged = ingressBodies.map((body) => judgeIngressBody(body, ctx))
     const t1 = performance.now()
     const accepted = judged.map((j) => (j.kind === 'txs' ? j.results.flatMap((r) => (r.ok ? [r.tx as DecodedTx] : [])) : []))
+    const invocations: DecodedTx[][] = []
+    for (let i = 0; i < accepted.length; i += batch) invocations.push(accepted.slice(i, i + batch).flat())
     const t2 = performance.now()
-    // As the ingress function sends them: one decoded message per ingress message.
-    const decodedBodies = accepted.flatMap((txs) => encodeDecodedMessages(txs))
+    // As the ingress function sends them: an invocation's (`batch` ingress messages') transactions packed together.
+    const decodedBodies = invocations.flatMap((txs) => encodeDecodedMessages(txs))
     const t3 = performance.now()
     const parsed = decodedBodies.map((body) => judgeDecodedBody(body, 0))
     const t4 = performance.now()
@@ -274,7 +292,7 @@ export function measureDecodedIntake(options: { txs?: number; txsPerMessage?: nu
     parseMs.push(t4 - t3)
   }
   return {
-    source: `measured on this machine by the model command: ${n} erc20 transfers, ${tpm} per ingress message, median of ${rounds} passes after a warm-up pass`,
+    source: `measured on this machine by the model command: ${n} erc20 transfers, ${tpm} per ingress message, ${batch} ingress messages an invocation packed together, median of ${rounds} passes after a warm-up pass`,
     judgeIngressMsPerTx: median(judgeMs) / n,
     encodeMsPerTx: median(encodeMs) / n,
     parseMsPerTx: median(parseMs) / n,
@@ -289,22 +307,21 @@ export interface IngressOptions {
   concurrency?: number
   /** Messages per invocation (B). */
   batchSize?: number
-  /**
-   * NOT IMPLEMENTED (a what-if): the function sends an invocation's transactions in as few decoded
-   * messages as fit, instead of one decoded message per ingress message (functions/ingress.ts).
-   */
-  coalesce?: boolean
 }
 
 export interface IngressProjection {
   concurrency: number
   batchSize: number
-  coalesce: boolean
+  /** As built: an invocation's transactions packed together, sent in parallel; before: one decoded message per ingress message, sent one after another. */
+  packing: 'invocation' | 'per-message'
   /** Transactions per decoded message (the sequencer reads these). */
   decodedTxsPerMessage: number
-  /** Decoded messages that fit a transaction count: SQS's size and the schema's 1,000. */
+  /** Decoded messages that fit a transaction count: SQS's size less the margin, and the schema's 1,000. */
   decodedTxsMax: number
   txsPerInvocation: number
+  /** Decoded messages, and SendMessageBatch calls, per invocation. */
+  decodedMessagesPerInvocation: number
+  sendCallsPerInvocation: number
   invocationMs: number
   /** The invocation's parts (ms). */
   invocation: { requestsMs: number; cpuMs: number; sendMs: number }
@@ -339,11 +356,15 @@ export interface ModelResult {
   projection: true
   /** Without the ingress function (`off`) or with it (`on`). */
   ingressFunction: 'off' | 'on'
+  /** The code before issue 16's intake changes (serial receives, deletes and sends), for comparison. */
+  before: boolean
   costs: MeasuredCosts
   blockSize: number
   txsPerMessage: number
   /** The messages the sequencer reads (and deletes) per block. */
   sequencerMessagesPerBlock: number
+  /** The sequencer's SQS time per block: its receives and its deletes (ms). */
+  sequencerSqsMs: number
   ingress?: IngressProjection
   figures: typeof AWS_FIGURES
   settings: typeof PAREVM_SETTINGS
@@ -365,11 +386,18 @@ export function sealSeenAt(startMs: number, sealMs: number, requestMs: number): 
   }
 }
 
-export const SEQUENCER_SQS_TERM = 'sequencer SQS: serial ReceiveMessage + DeleteMessageBatch'
+export const SEQUENCER_SQS_TERM = 'sequencer SQS: ReceiveMessage + DeleteMessageBatch'
 
 export function projectScale(
   costs: MeasuredCosts,
-  options: { blockSize?: number; txsPerMessage?: number; workers?: number[]; ingress?: IngressOptions } = {},
+  options: {
+    blockSize?: number
+    txsPerMessage?: number
+    workers?: number[]
+    ingress?: IngressOptions
+    /** The code before (serial receives, deletes and sends; one decoded message per ingress message), for comparison. */
+    before?: boolean
+  } = {},
 ): ModelResult {
   const N = options.blockSize ?? costs.blockSize
   const tpm = options.txsPerMessage ?? 1
@@ -380,6 +408,9 @@ export function projectScale(
   const batchGets = (keys: number): number => Math.ceil(Math.ceil(keys / f.dynamoBatchGetKeys.value) / C) * ddb
   const batchWrites = (items: number): number => Math.ceil(Math.ceil(items / f.dynamoBatchWriteItems.value) / C) * ddb
   const serialSqs = (messages: number): number => Math.ceil(messages / f.sqsBatchMessages.value) * sqs
+  const before = options.before ?? false
+  // The sequencer's receives and deletes: R (D) calls of 10 messages in flight; before, one after another.
+  const sqsCalls = (messages: number, inFlight: number): number => (before ? serialSqs(messages) : Math.ceil(Math.ceil(messages / f.sqsBatchMessages.value) / inFlight) * sqs)
   const writes = costs.writesPerTx * N
 
   // The ingress function: what each invocation does, and the decoded messages it leaves.
@@ -389,24 +420,33 @@ export function projectScale(
     const o = options.ingress
     const L = o.concurrency ?? PAREVM_SETTINGS.ingressConcurrency
     const B = o.batchSize ?? PAREVM_SETTINGS.ingressBatchSize
-    const coalesce = o.coalesce ?? false
-    const decodedTxsMax = Math.max(1, Math.min(PAREVM_SETTINGS.decodedTxsMax, Math.floor((PAREVM_SETTINGS.messageBytes - 100) / o.decoded.bytesPerTx)))
+    const packing = before ? 'per-message' : 'invocation'
+    // The JSON envelope around the transactions: under 100 bytes.
+    const decodedTxsMax = Math.max(1, Math.min(PAREVM_SETTINGS.decodedTxsMax, Math.floor((PAREVM_SETTINGS.decodedMessageBytes - 100) / o.decoded.bytesPerTx)))
     const perInvocation = B * tpm
-    // As built: one decoded message (or more, over the size) per ingress message; coalesced: the invocation's in as few as fit.
+    // As built: the invocation's transactions in as few decoded messages as fit; before: one (or more, over the size) per ingress message.
     const decodedPerIngress = Math.ceil(tpm / decodedTxsMax)
-    const decodedTxsPerMessage = coalesce ? Math.min(perInvocation, decodedTxsMax) : Math.min(tpm, decodedTxsMax)
-    messages = coalesce ? Math.ceil(N / perInvocation) * Math.ceil(perInvocation / decodedTxsMax) : Math.ceil(N / tpm) * decodedPerIngress
+    const decodedPerInvocation = packing === 'invocation' ? Math.ceil(perInvocation / decodedTxsMax) : B * decodedPerIngress
+    const decodedTxsPerMessage = packing === 'invocation' ? Math.min(perInvocation, decodedTxsMax) : Math.min(tpm, decodedTxsMax)
+    messages = packing === 'invocation' ? Math.ceil(N / perInvocation) * decodedPerInvocation : Math.ceil(N / tpm) * decodedPerIngress
+    // SendMessageBatch calls: 10 messages and the message size in all a call (sendBatchesOf); before, B x ceil(those of one ingress message / 10).
+    const bytesPerMessage = Math.min(PAREVM_SETTINGS.decodedMessageBytes, decodedTxsPerMessage * o.decoded.bytesPerTx + 100)
+    const messagesPerCall = Math.max(1, Math.min(f.sqsBatchMessages.value, Math.floor(PAREVM_SETTINGS.messageBytes / bytesPerMessage)))
+    const sendCalls = packing === 'invocation' ? Math.ceil(decodedPerInvocation / messagesPerCall) : B * Math.ceil(decodedPerIngress / messagesPerCall)
     const requestsMs = ddb + batchGets(perInvocation)
     const cpuMs = perInvocation * (costs.intakeMsPerTx + o.decoded.encodeMsPerTx)
-    const sendMs = coalesce ? serialSqs(Math.ceil(perInvocation / decodedTxsMax)) : B * serialSqs(decodedPerIngress)
+    // As built, the calls go out together: one round trip; before, one after another.
+    const sendMs = packing === 'invocation' ? sqs : sendCalls * sqs
     const invocationMs = requestsMs + cpuMs + sendMs
     ingress = {
       concurrency: L,
       batchSize: B,
-      coalesce,
+      packing,
       decodedTxsPerMessage,
       decodedTxsMax,
       txsPerInvocation: perInvocation,
+      decodedMessagesPerInvocation: decodedPerInvocation,
+      sendCallsPerInvocation: sendCalls,
       invocationMs,
       invocation: { requestsMs, cpuMs, sendMs },
       txPerSec: (L * perInvocation * 1000) / invocationMs,
@@ -423,8 +463,8 @@ export function projectScale(
     const planRequestsMs = 3 * ddb + 2 * batchGets(N) + ddb + batchWrites(W) + f.dynamoTransactMs.value
     const dispatchMs = serialSqs(W)
     const sequencerMs = planCpuMs + planRequestsMs + dispatchMs
-    const acknowledgeMs = serialSqs(messages)
-    const receiveMs = ddb + serialSqs(messages)
+    const acknowledgeMs = sqsCalls(messages, PAREVM_SETTINGS.deleteCallsInFlight)
+    const receiveMs = ddb + sqsCalls(messages, PAREVM_SETTINGS.receiveCallsInFlight)
     const intakeCpuMs = N * intakeCpuPerTx
     const intakeMs = receiveMs + intakeCpuMs
     const perWorker = N / W
@@ -445,7 +485,10 @@ export function projectScale(
       ['dispatch: serial SendMessageBatch to the shards', dispatchMs],
     ]
     const intakeTerms: [string, number][] = [
-      [`${SEQUENCER_SQS_TERM} of ${messages.toLocaleString('en-US')} ${on ? 'decoded' : 'ingress'} messages (10 per request)`, receiveMs + acknowledgeMs],
+      [
+        `${SEQUENCER_SQS_TERM} of ${messages.toLocaleString('en-US')} ${on ? 'decoded' : 'ingress'} messages (10 per request, ${before ? 'one after another' : `${PAREVM_SETTINGS.receiveCallsInFlight} receives and ${PAREVM_SETTINGS.deleteCallsInFlight} deletes in flight`})`,
+        receiveMs + acknowledgeMs,
+      ],
       [on ? 'sequencer intake CPU (parsing decoded messages, hash and sender re-checks)' : 'intake CPU (decoding, sender recovery)', intakeCpuMs],
     ]
     const sealTerms: [string, number][] = [
@@ -464,7 +507,7 @@ export function projectScale(
     ]
     if (ingress !== undefined) {
       walls.push([
-        `ingress function: ${ingress.concurrency} concurrent invocations of ${ingress.batchSize} messages, ${ingress.invocationMs.toFixed(0)} ms each (${ingress.invocation.sendMs.toFixed(0)} ms of it serial sends to the decoded queue)`,
+        `ingress function: ${ingress.concurrency} concurrent invocations of ${ingress.batchSize} messages, ${ingress.invocationMs.toFixed(0)} ms each (${ingress.invocation.sendMs.toFixed(0)} ms of it ${ingress.packing === 'invocation' ? 'sends to the decoded queue, in parallel' : 'serial sends to the decoded queue'})`,
         ingress.txPerSec,
       ])
     }
@@ -498,10 +541,12 @@ export function projectScale(
   return {
     projection: true,
     ingressFunction: on ? 'on' : 'off',
+    before,
     costs,
     blockSize: N,
     txsPerMessage: tpm,
     sequencerMessagesPerBlock: messages,
+    sequencerSqsMs: sqsCalls(messages, PAREVM_SETTINGS.receiveCallsInFlight) + sqsCalls(messages, PAREVM_SETTINGS.deleteCallsInFlight),
     ...(ingress !== undefined ? { ingress } : {}),
     figures: AWS_FIGURES,
     settings: PAREVM_SETTINGS,
@@ -530,8 +575,9 @@ export interface ModelReport {
   on?: ModelResult
   /** With it, at the concurrency where it stops limiting (the wall behind it). */
   onEnough?: ModelResult
-  /** NOT IMPLEMENTED, a what-if: the function packs an invocation's transactions in one decoded message; at the concurrency where it stops limiting. */
-  coalesced?: ModelResult
+  /** For comparison, the code before issue 16's intake changes (serial receives and deletes; the function's one decoded message per ingress message, sent one after another): without the function, and with it at `on`'s concurrency. */
+  offBefore?: ModelResult
+  onBefore?: ModelResult
   /** Where the next wall is with the ingress function on. */
   nextWallWithIngress?: string
   figures: typeof AWS_FIGURES
@@ -559,21 +605,36 @@ export function projectDeployments(
     figures: AWS_FIGURES,
     settings: PAREVM_SETTINGS,
   }
-  if (options.ingress !== 'on') report.off = projectScale(costs, base)
+  if (options.ingress !== 'on') {
+    report.off = projectScale(costs, base)
+    report.offBefore = projectScale(costs, { ...base, before: true })
+  }
   if (options.ingress !== 'off') {
     if (options.decoded === undefined) throw new Error('projectDeployments: the ingress function needs the decoded path measured (measureDecodedIntake)')
-    const ingress = (concurrency: number | undefined, coalesce: boolean): ModelResult =>
+    const ingress = (concurrency: number | undefined, before: boolean): ModelResult =>
       projectScale(costs, {
         ...base,
-        ingress: { decoded: options.decoded!, ...(concurrency !== undefined ? { concurrency } : {}), ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}), coalesce },
+        before,
+        ingress: { decoded: options.decoded!, ...(concurrency !== undefined ? { concurrency } : {}), ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}) },
       })
     const max = AWS_FIGURES.lambdaSqsMaxConcurrency.value
     report.on = ingress(options.concurrency, false)
     report.onEnough = ingress(concurrencyNeeded(ingress(max, false)), false)
-    report.coalesced = ingress(concurrencyNeeded(ingress(max, true)), true)
-    report.nextWallWithIngress = nextWallWithIngress(report.on, report.onEnough, report.coalesced)
+    report.onBefore = ingress(report.on.ingress!.concurrency, true)
+    report.nextWallWithIngress = nextWallWithIngress(report.on, report.onEnough, report.onBefore)
   }
   return report
+}
+
+/** The lowest maximum concurrency (2..1000) at which the ingress function, as built, no longer limits (the model's answer for infra/config.ts's default). */
+export function ingressConcurrencyNeeded(costs: MeasuredCosts, options: { blockSize?: number; txsPerMessage?: number; decoded: DecodedIntakeCosts; batchSize?: number }): number {
+  return concurrencyNeeded(
+    projectScale(costs, {
+      ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
+      ...(options.txsPerMessage !== undefined ? { txsPerMessage: options.txsPerMessage } : {}),
+      ingress: { decoded: options.decoded, concurrency: AWS_FIGURES.lambdaSqsMaxConcurrency.value, ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}) },
+    }),
+  )
 }
 
 function bestRow(m: ModelResult): ModelRow {
@@ -583,16 +644,17 @@ function bestRow(m: ModelResult): ModelRow {
 const round = (n: number): string => Math.round(n).toLocaleString('en-US')
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
-function nextWallWithIngress(on: ModelResult, enough: ModelResult, coalesced: ModelResult): string {
+function nextWallWithIngress(on: ModelResult, enough: ModelResult, before: ModelResult): string {
   const limited = on.rows.filter((r) => r.limit.startsWith('ingress function'))
   const best = bestRow(on)
   const i = on.ingress!
+  const b = before.ingress!
   const parts = [
     limited.length > 0
-      ? `at the deployment's ${i.concurrency} concurrent invocations the function itself limits at ${limited.map((r) => r.workers).join(', ')} worker(s): ${round(i.txPerSec)} tx/s (${fmt(i.invocation.sendMs)} of each invocation's ${fmt(i.invocationMs)} ms are its serial sends to the decoded queue, one per ingress message)${limited.length < on.rows.length ? `; best ${round(best.txPerSec)} tx/s at ${best.workers} worker(s)` : ''}`
+      ? `at the deployment's ${i.concurrency} concurrent invocations the function itself limits at ${limited.map((r) => r.workers).join(', ')} worker(s): ${round(i.txPerSec)} tx/s (each invocation ${fmt(i.invocationMs)} ms, ${fmt(i.invocation.sendMs)} of it its sends to the decoded queue)${limited.length < on.rows.length ? `; best ${round(best.txPerSec)} tx/s at ${best.workers} worker(s)` : ''}`
       : `at the deployment's ${i.concurrency} concurrent invocations the function does not limit: ${on.nextWall}`,
-    `at ${enough.ingress!.concurrency} concurrent invocations (the fewest that no longer limit): ${enough.nextWall}`,
-    `what-if, NOT IMPLEMENTED (functions/ingress.ts sends one decoded message per ingress message): if the function sent an invocation's transactions in one decoded message, at ${coalesced.ingress!.concurrency} concurrent invocations: ${coalesced.nextWall}`,
+    ...(enough.ingress!.concurrency !== i.concurrency ? [`at ${enough.ingress!.concurrency} concurrent invocations (the fewest that no longer limit): ${enough.nextWall}`] : []),
+    `for comparison, the code before (one decoded message per ingress message, ${b.sendCallsPerInvocation} SendMessageBatch calls one after another, ${fmt(b.invocation.sendMs)} of each invocation's ${fmt(b.invocationMs)} ms; the sequencer's receives and deletes one after another) at ${b.concurrency} concurrent invocations: best ${round(bestRow(before).txPerSec)} tx/s, limited by ${bestRow(before).limit.replace(/^largest term: /, '')}`,
   ]
   return parts.map((p) => `\n- ${p}`).join('')
 }
@@ -610,13 +672,12 @@ function detailTable(m: ModelResult): string[] {
 
 function invocationLine(m: ModelResult): string {
   const i = m.ingress!
-  return `${i.concurrency} concurrent invocations of ${i.batchSize} messages (${fmt(i.txsPerInvocation)} transactions) each; one invocation ${fmt(i.invocationMs, 1)} ms = requests ${fmt(i.invocation.requestsMs, 1)} (head, receipts) + CPU ${fmt(i.invocation.cpuMs, 1)} (decode, recovery, encoding) + sends ${fmt(i.invocation.sendMs, 1)} (${i.coalesce ? 'the invocation\'s decoded messages, 10 per SendMessageBatch' : 'one SendMessageBatch per ingress message, one after another'}): at most ${fmt(i.txPerSec)} tx/s; ${fmt(i.decodedTxsPerMessage)} transaction(s) per decoded message, ${fmt(m.sequencerMessagesPerBlock)} decoded messages per block`
+  return `${i.concurrency} concurrent invocations of ${i.batchSize} messages (${fmt(i.txsPerInvocation)} transactions) each; one invocation ${fmt(i.invocationMs, 1)} ms = requests ${fmt(i.invocation.requestsMs, 1)} (head, receipts) + CPU ${fmt(i.invocation.cpuMs, 1)} (decode, recovery, encoding) + sends ${fmt(i.invocation.sendMs, 1)} (${i.packing === 'invocation' ? `the invocation's transactions in ${fmt(i.decodedMessagesPerInvocation)} decoded message(s), ${fmt(i.sendCallsPerInvocation)} SendMessageBatch call(s) in parallel` : `one decoded message per ingress message, ${fmt(i.sendCallsPerInvocation)} SendMessageBatch calls one after another`}): at most ${fmt(i.txPerSec)} tx/s; ${fmt(i.decodedTxsPerMessage)} transaction(s) per decoded message, ${fmt(m.sequencerMessagesPerBlock)} decoded messages per block`
 }
 
 export function modelMarkdown(r: ModelReport): string {
   const c = r.costs
   const d = r.decoded
-  const sqsPerMessage = (2 * AWS_FIGURES.sqsRequestMs.value) / AWS_FIGURES.sqsBatchMessages.value
   const lines = [
     `**PROJECTION, not a measurement**: this machine's measured per-transaction costs (${c.source}) combined with AWS's published service figures; blocks of ${fmt(r.blockSize)} transactions, ${r.txsPerMessage} transaction(s) per ingress message, every worker one evenly loaded shard (no hot spot). The formulas and what is not modelled: bench/model.ts.`,
     '',
@@ -627,14 +688,15 @@ export function modelMarkdown(r: ModelReport): string {
       '',
       `The decoded-queue path, ${d.source} (ms per transaction): the ingress function's judgeIngressBody (decode, recovery) ${fmt(d.judgeIngressMsPerTx, 4)} (a cross-check: the model uses the engine run's intake, ${fmt(c.intakeMsPerTx, 4)}), its encodeDecodedMessages ${fmt(d.encodeMsPerTx, 4)}; the sequencer's judgeDecodedBody (parse, keccak of the bytes against the hash, the key's address against the sender, fields from the bytes) ${fmt(d.parseMsPerTx, 4)}; ${fmt(d.bytesPerTx)} bytes per transaction in a decoded message.`,
       '',
-      `The sequencer's serial intake per transaction: without the ingress function ${fmt(c.intakeMsPerTx, 4)} ms CPU + ${fmt(sqsPerMessage / r.txsPerMessage, 2)} ms of SQS (a receive and a delete per 10 messages of ${r.txsPerMessage}); with it ${fmt(d.parseMsPerTx, 4)} ms CPU + ${fmt((sqsPerMessage * (r.on?.sequencerMessagesPerBlock ?? 0)) / r.blockSize, 2)} ms of SQS (decoded messages of ${fmt(r.on?.ingress?.decodedTxsPerMessage ?? 0)} transaction(s), one per ingress message).`,
+      `The sequencer's intake per transaction (CPU, and SQS time with ${PAREVM_SETTINGS.receiveCallsInFlight} receives and ${PAREVM_SETTINGS.deleteCallsInFlight} deletes of 10 messages in flight; before: one after another): without the ingress function ${fmt(c.intakeMsPerTx, 4)} ms CPU + ${fmt((r.off?.sequencerSqsMs ?? 0) / r.blockSize, 2)} ms of SQS (before ${fmt((r.offBefore?.sequencerSqsMs ?? 0) / r.blockSize, 2)}; messages of ${r.txsPerMessage}); with it ${fmt(d.parseMsPerTx, 4)} ms CPU + ${fmt((r.on?.sequencerSqsMs ?? 0) / r.blockSize, 2)} ms of SQS (decoded messages of ${fmt(r.on?.ingress?.decodedTxsPerMessage ?? 0)} transaction(s), an invocation's ${r.on?.ingress?.batchSize ?? 0} ingress messages packed together; before ${fmt((r.onBefore?.sequencerSqsMs ?? 0) / r.blockSize, 2)} ms, one decoded message per ingress message).`,
     )
   }
   const cols: [string, ModelResult][] = []
   if (r.off !== undefined) cols.push(['without the ingress function', r.off])
   if (r.on !== undefined) cols.push([`with it, ${r.on.ingress!.concurrency} concurrent (the deployment default)`, r.on])
-  if (r.onEnough !== undefined) cols.push([`with it, ${r.onEnough.ingress!.concurrency} concurrent (the fewest that no longer limit)`, r.onEnough])
-  if (r.coalesced !== undefined) cols.push([`what-if, NOT IMPLEMENTED: one decoded message per invocation, ${r.coalesced.ingress!.concurrency} concurrent`, r.coalesced])
+  if (r.onEnough !== undefined && r.onEnough.ingress!.concurrency !== r.on?.ingress!.concurrency) cols.push([`with it, ${r.onEnough.ingress!.concurrency} concurrent (the fewest that no longer limit)`, r.onEnough])
+  if (r.offBefore !== undefined) cols.push(['before, without the ingress function', r.offBefore])
+  if (r.onBefore !== undefined) cols.push([`before, with it, ${r.onBefore.ingress!.concurrency} concurrent`, r.onBefore])
   lines.push(
     '',
     '### Side by side (projected tx/s, and what limits it)',
@@ -647,10 +709,11 @@ export function modelMarkdown(r: ModelReport): string {
   if (r.off !== undefined) lines.push(`**Next wall without the ingress function** (projection): ${r.off.nextWall}.`, '')
   if (r.nextWallWithIngress !== undefined) lines.push(`**Next wall with the ingress function** (projection):${r.nextWallWithIngress}`, '')
   if (r.off !== undefined) lines.push('### Without the ingress function (the sequencer reads the ingress queue and decodes)', '', ...detailTable(r.off), '')
+  if (r.offBefore !== undefined) lines.push('### Before, without the ingress function (receives and deletes one after another)', '', ...detailTable(r.offBefore), '')
   for (const [title, m] of [
     ['With the ingress function, the deployment default concurrency', r.on],
-    ['With the ingress function, at the concurrency where it stops limiting', r.onEnough],
-    ['What-if (NOT IMPLEMENTED): the ingress function sends one decoded message per invocation', r.coalesced],
+    ['With the ingress function, at the concurrency where it stops limiting', r.onEnough !== undefined && r.onEnough.ingress!.concurrency !== r.on?.ingress!.concurrency ? r.onEnough : undefined],
+    ['Before, with the ingress function (one decoded message per ingress message, sent one after another; the sequencer\'s receives and deletes one after another)', r.onBefore],
   ] as const) {
     if (m === undefined) continue
     lines.push(`### ${title}`, '', `Ingress function: ${invocationLine(m)}.`, '', ...detailTable(m), '')

@@ -85,7 +85,15 @@ export const deployConfigSchema = z
      * itself. Never both (infra/access.ts, deployedAccess).
      */
     ingressFunction: flag().default(false),
-    /** Most concurrent ingress function invocations the event source starts (its maximum concurrency, 2..1000). */
+    /**
+     * Most concurrent ingress function invocations the event source starts (its maximum
+     * concurrency, 2..1000). The default is what the scale model (bench/model.ts,
+     * `ingressConcurrencyNeeded`; bench/results/2-core-vm-model.md) finds enough for the function
+     * not to limit, with a margin: each invocation packs its batch's transactions into one decoded
+     * message and sends it in one call (about 40 ms for 10 transactions), so 3 keep up with the
+     * projected best of the block path at one transaction a message; test/bench/bench.test.ts
+     * fails if the default falls below the model's answer.
+     */
     ingressConcurrency: integer(2, 1000).default(4),
     /** Optional e-mail address subscribed to the alarms' SNS topic. */
     alarmEmail: z.email({ error: 'expected an e-mail address' }).optional(),

@@ -2,7 +2,9 @@
  * The ingress function (functions/ingress.ts): a Lambda function fed by the ingress queue through
  * an SQS event source with partial batch responses; it judges each ingress message (decode,
  * sender recovery with the native secp256k1 binding bundled as for the sequencer, stateless
- * checks), records rejections and forwards accepted transactions to the decoded queue.
+ * checks), records rejections and forwards accepted transactions to the decoded queue: an
+ * invocation's transactions (all of its batch's messages') packed into as few decoded messages as
+ * fit, so a larger batch means fewer messages for the sequencer to receive and delete.
  *
  * Concurrency is bounded on the event source (`maxConcurrency`), not by reserved concurrency: a
  * reservation below what the SQS pollers start throttles invocations, and throttled batches count

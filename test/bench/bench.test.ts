@@ -12,7 +12,9 @@ import { EmbeddedCluster, type BlockEvent } from '../../shared/cluster/embedded.
 import { generateWorkload } from '../../shared/workload/generator.ts'
 import { runBaseline, type BaselineBlock } from '../../bench/baseline.ts'
 import { STAGES, stagesOf } from '../../bench/engine-bench.ts'
-import { AWS_FIGURES, measureDecodedIntake, PAREVM_SETTINGS, projectDeployments, projectScale, sealSeenAt, type DecodedIntakeCosts, type MeasuredCosts } from '../../bench/model.ts'
+import { AWS_FIGURES, costsFrom, ingressConcurrencyNeeded, measureDecodedIntake, modelMarkdown, PAREVM_SETTINGS, projectDeployments, projectScale, sealSeenAt, type DecodedIntakeCosts, type MeasuredCosts } from '../../bench/model.ts'
+
+import type { CaseResult } from '../../bench/engine-bench.ts'
 
 describe('bench baselines', () => {
   it('default and tuned @ethereumjs/vm reach the engine state root after every block, and the stages add up', async () => {
@@ -133,13 +135,24 @@ describe('scale model: the ingress function', () => {
       expect(r.acknowledgeMs).toBe(sqs)
     }
     // One invocation: 10 messages of 100 transactions: the head, 10 x 100 receipts (2 rounds of 8
-    // BatchGetItem calls in flight), decoding and encoding, 10 sends one after another.
+    // BatchGetItem calls in flight), decoding and encoding, and its 1,000 transactions packed in
+    // as few decoded messages as fit (400 bytes each: 644 in a message under the margin), one
+    // SendMessageBatch call each (two such messages pass a call's 256 KiB), the calls in parallel.
     const ing = on.ingress!
     expect(ing.batchSize).toBe(PAREVM_SETTINGS.ingressBatchSize)
+    expect(ing.packing).toBe('invocation')
     expect(ing.txsPerInvocation).toBe(1000)
-    expect(ing.decodedTxsPerMessage).toBe(100)
-    expect(ing.invocationMs).toBeCloseTo(ddb + 2 * ddb + 1000 * (base.intakeMsPerTx + decoded.encodeMsPerTx) + 10 * sqs, 9)
+    const perMessage = Math.floor((PAREVM_SETTINGS.decodedMessageBytes - 100) / decoded.bytesPerTx)
+    expect(ing.decodedTxsPerMessage).toBe(perMessage)
+    expect(ing.decodedMessagesPerInvocation).toBe(Math.ceil(1000 / perMessage))
+    expect(ing.sendCallsPerInvocation).toBe(ing.decodedMessagesPerInvocation)
+    expect(ing.invocationMs).toBeCloseTo(ddb + 2 * ddb + 1000 * (base.intakeMsPerTx + decoded.encodeMsPerTx) + sqs, 9)
     expect(ing.txPerSec).toBeCloseTo((1000 * 1000 * 1000) / ing.invocationMs, 6)
+    // The code before: one decoded message per ingress message, 10 sends one after another.
+    const before = projectScale(base, { txsPerMessage: 100, before: true, ingress: { decoded, concurrency: 1000 } }).ingress!
+    expect(before.packing).toBe('per-message')
+    expect(before.decodedTxsPerMessage).toBe(100)
+    expect(before.invocation.sendMs).toBe(10 * sqs)
 
     // Too few invocations: where the function's rate is below the block path's, it is the wall, at exactly its rate.
     const few = projectScale(base, { txsPerMessage: 100, ingress: { decoded, concurrency: 2 } })
@@ -149,24 +162,42 @@ describe('scale model: the ingress function', () => {
       expect(r.txPerSec).toBeCloseTo(Math.min(r.latencyTxPerSec, cap), 6)
       if (cap < r.latencyTxPerSec) expect(r.limit).toMatch(/^ingress function: 2 concurrent invocations of 10 messages/)
     }
-    expect(few.rows.at(-1)!.limit).toMatch(/^ingress function/)
+    expect(few.rows.some((r) => /^ingress function: 2 concurrent/.test(r.limit))).toBe(true)
   })
 
-  it('as built, single-transaction messages keep the sequencer\'s per-message SQS calls; packing an invocation in one decoded message removes them', () => {
+  it('single-transaction messages: before, the sequencer\'s serial SQS calls were the wall; now receives and deletes overlap and the function packs an invocation', () => {
     const cheap = { ...base, intakeMsPerTx: 0.1 }
+    const R = PAREVM_SETTINGS.receiveCallsInFlight
+    const D = PAREVM_SETTINGS.deleteCallsInFlight
+    expect(R).toBeGreaterThan(1)
+    expect(D).toBeGreaterThan(1)
+    // Before: 1,000 messages a block, 100 receives and 100 deletes of 20 ms one after another, with or without the function.
+    const offBefore = projectScale(cheap, { txsPerMessage: 1, before: true })
+    const onBefore = projectScale(cheap, { txsPerMessage: 1, before: true, ingress: { decoded, concurrency: 1000 } })
+    for (const m of [offBefore, onBefore]) {
+      expect(m.sequencerMessagesPerBlock).toBe(1000)
+      expect(m.sequencerSqsMs).toBe(200 * sqs)
+      for (const r of m.rows) expect(r.limit).toMatch(/^largest term: sequencer SQS: ReceiveMessage \+ DeleteMessageBatch of 1,000 .*one after another/)
+    }
+    // Now, without the function: the same 1,000 messages, R receives and D deletes in flight.
     const off = projectScale(cheap, { txsPerMessage: 1 })
-    const on = projectScale(cheap, { txsPerMessage: 1, ingress: { decoded, concurrency: 1000 } })
-    // 1,000 messages a block: 100 receives and 100 deletes of 20 ms on the sequencer, with or without the function.
     expect(off.sequencerMessagesPerBlock).toBe(1000)
-    expect(on.sequencerMessagesPerBlock).toBe(1000)
-    for (const m of [off, on]) for (const r of m.rows) expect(r.limit).toMatch(/^largest term: sequencer SQS: serial ReceiveMessage \+ DeleteMessageBatch of 1,000/)
-    const packed = projectScale(cheap, { txsPerMessage: 1, ingress: { decoded, concurrency: 1000, coalesce: true } })
-    expect(packed.sequencerMessagesPerBlock).toBe(100)
-    expect(packed.ingress!.decodedTxsPerMessage).toBe(10)
-    expect(packed.ingress!.invocation.sendMs).toBe(sqs)
-    for (const [i, r] of packed.rows.entries()) {
+    expect(off.sequencerSqsMs).toBe((Math.ceil(100 / R) + Math.ceil(100 / D)) * sqs)
+    for (const [i, r] of off.rows.entries()) {
+      expect(r.acknowledgeMs).toBe(Math.ceil(100 / D) * sqs)
+      expect(r.txPerSec).toBeGreaterThan(offBefore.rows[i]!.txPerSec)
+    }
+    // With it: an invocation's 10 transactions in one decoded message, one send; 100 messages a block.
+    const on = projectScale(cheap, { txsPerMessage: 1, ingress: { decoded, concurrency: 1000 } })
+    expect(on.sequencerMessagesPerBlock).toBe(100)
+    expect(on.ingress!.decodedTxsPerMessage).toBe(10)
+    expect(on.ingress!.decodedMessagesPerInvocation).toBe(1)
+    expect(on.ingress!.sendCallsPerInvocation).toBe(1)
+    expect(on.ingress!.invocation.sendMs).toBe(sqs)
+    expect(onBefore.ingress!.invocation.sendMs).toBe(10 * sqs)
+    for (const [i, r] of on.rows.entries()) {
       expect(r.limit).not.toMatch(/sequencer SQS/)
-      expect(r.txPerSec).toBeGreaterThan(on.rows[i]!.txPerSec)
+      expect(r.txPerSec).toBeGreaterThan(onBefore.rows[i]!.txPerSec)
     }
   })
 
@@ -180,9 +211,25 @@ describe('scale model: the ingress function', () => {
     expect(enough.ingress!.txPerSec).toBeGreaterThanOrEqual(best)
     // One fewer invocation would limit it.
     expect(((enough.ingress!.concurrency - 1) * enough.ingress!.txsPerInvocation * 1000) / enough.ingress!.invocationMs).toBeLessThan(best)
-    expect(r.nextWallWithIngress).toContain('NOT IMPLEMENTED')
+    expect(r.nextWallWithIngress).toContain('for comparison, the code before')
+    expect(r.onBefore!.before).toBe(true)
+    expect(r.onBefore!.ingress!.concurrency).toBe(r.on!.ingress!.concurrency)
+    expect(r.offBefore!.before).toBe(true)
+    expect(modelMarkdown(r)).toContain('before, with it')
     expect(() => projectDeployments(base, { ingress: 'on' })).toThrow(/decoded path/)
     expect(projectDeployments(base, { ingress: 'off' }).on).toBeUndefined()
+  })
+
+  it('the deployment\'s default concurrency does not limit, by the model, on the recorded 10,000-transaction costs', () => {
+    const file = JSON.parse(readFileSync(new URL('../../bench/results/2-core-vm-10000-two-baselines.json', import.meta.url), 'utf8')) as { workloads: CaseResult[] }
+    const costs = costsFrom(file.workloads.find((w) => w.case === 'erc20')!)
+    const measured = measureDecodedIntake({ txs: 100, txsPerMessage: 1, rounds: 1 })
+    for (const txsPerMessage of [1, 4]) {
+      const needed = ingressConcurrencyNeeded(costs, { blockSize: 1000, txsPerMessage, decoded: measured })
+      expect(needed).toBeLessThanOrEqual(PAREVM_SETTINGS.ingressConcurrency)
+      const r = projectDeployments(costs, { blockSize: 1000, txsPerMessage, ingress: 'on', decoded: measured })
+      for (const row of r.on!.rows) expect(row.limit).not.toMatch(/^ingress function/)
+    }
   })
 
   it('uses the deployment\'s own defaults: the construct\'s batch size', () => {

@@ -8,7 +8,9 @@
  * signed transactions in messages of 1 to 4, malformed messages, a transaction of another chain,
  * the same message twice, one transaction in two messages, every message delivered twice, sends
  * to the decoded queue that fail (reported per message, delivered again), resubmissions of
- * included transactions, and a raw envelope put straight on the decoded queue.
+ * included transactions, a raw envelope put straight on the decoded queue, and a decoded message
+ * with one forged entry among good ones. The function packs each invocation's transactions into
+ * one decoded message; the sequencer receives with several calls in flight.
  * Every input exactly once: each valid transaction included in exactly one sealed block (each
  * block equal to sequential @ethereumjs/vm), each invalid input one rejection record with the
  * code inline intake gives it, reported once; every dead-letter queue empty.
@@ -23,6 +25,7 @@ import { ForwardingQueue } from '../../shared/cluster/faults.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { commonFor, sharedTxCommon } from '../../shared/exec/common-for.ts'
 import { fromHex, to0x } from '../../shared/hex.ts'
+import { decodedEntryRejectionId, packDecodedMessages } from '../../shared/intake/decoded-message.ts'
 import { judgeIngressBody } from '../../shared/intake/ingress.ts'
 import { envelopeRejectionId } from '../../shared/pipeline/messages.ts'
 import { decodeAccount } from '../../shared/state/values.ts'
@@ -179,7 +182,7 @@ async function drain(queue: Queue): Promise<string[]> {
 describe(`ingress function -> decoded queue -> sequencer on AWS APIs (DynamoDB ${target.dynamodb}, SQS ${target.sqs})`, () => {
   beforeAll(async () => {
     workerBundle = await bundleWorker()
-    workload = generateWorkload({ txs: 90, mix: 'mixed', accounts: 40, hotShare: 0.1, pools: 3, seed: 16 })
+    workload = generateWorkload({ txs: 96, mix: 'mixed', accounts: 40, hotShare: 0.1, pools: 3, seed: 16 })
     genesis = buildGenesis(workload.genesis)
     await createResources(clients, prefix, {
       // Short visibility timeouts: a failed ingress message comes back within the test.
@@ -248,6 +251,16 @@ describe(`ingress function -> decoded queue -> sequencer on AWS APIs (DynamoDB $
     expect(ingressEsm.stats.redelivered).toBeGreaterThanOrEqual(1)
     expect(result.txs).toBe(60)
     expect(result.rejected).toBe(0)
+    // Each invocation's transactions went in one decoded message, one call: fewer messages than
+    // ingress messages carried transactions. An invocation whose call failed forwarded nothing,
+    // and named every message that held a transaction (and only those: one of rejections only
+    // was not named).
+    const forwarding = outcomes.filter((o) => o.forwarded > 0)
+    expect(forwarding.every((o) => o.decodedMessages === 1 && o.sendCalls === 1)).toBe(true)
+    expect(forwarding.some((o) => o.forwarded > 1)).toBe(true)
+    const failedCalls = outcomes.filter((o) => o.failed.length > 0)
+    expect(failedCalls).toHaveLength(2)
+    for (const o of failedCalls) expect(o).toMatchObject({ forwarded: 0, sendCalls: 1 })
   }, 240_000)
 
   it('every message delivered twice, resubmissions of included transactions, a raw envelope on the decoded queue', async () => {
@@ -262,11 +275,26 @@ describe(`ingress function -> decoded queue -> sequencer on AWS APIs (DynamoDB $
     const forged = JSON.stringify({ raw: workload.rawTxs[70] })
     await send(backend.queues.decoded, [forged])
     sequencerRejections.set(envelopeRejectionId(forged), 'malformed-envelope')
+    // A decoded message of six new transactions whose last entry is forged (another sender): that
+    // entry is rejected alone, the five others are included.
+    const packedTxs = workload.rawTxs.slice(90, 96)
+    const judged = judgeIngressBody(JSON.stringify({ txs: packedTxs }), intakeContext)
+    if (judged.kind !== 'txs') throw new Error('expected transactions')
+    const decodedTxs = judged.results.map((r) => {
+      if (!r.ok) throw new Error(`expected a valid transaction: ${r.rejection.reason}`)
+      return r.tx
+    })
+    const packed = JSON.parse(packDecodedMessages(decodedTxs)[0]!.body) as { txs: { sender: string }[] }
+    const last = packed.txs[5]!
+    last.sender = packed.txs.find((t) => t.sender !== last.sender)!.sender
+    for (const raw of packedTxs.slice(0, 5)) valid.add(raw)
+    sequencerRejections.set(decodedEntryRejectionId(last), 'malformed-envelope')
+    await send(backend.queues.decoded, [JSON.stringify(packed)])
     const result = await sequence()
     ingressEsm.duplicateEachOnce = false
     expect(ingressEsm.stats.injectedDuplicates).toBeGreaterThanOrEqual(bodies.length)
-    expect(result.txs).toBe(30)
-    expect(result.rejected).toBe(1)
+    expect(result.txs).toBe(35)
+    expect(result.rejected).toBe(2)
   }, 240_000)
 
   it('every input exactly once: included once or rejected once with the code inline intake gives it; no dead letters', async () => {
