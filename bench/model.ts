@@ -31,7 +31,7 @@
  *               (stage results) + SQS request (done)
  *   coordinator = SQS request (receive done) + ceil(W / C) x DynamoDB request (load results)
  *               + N x coordinator CPU per tx (validate, state root, apply, seal as measured in process)
- *               + ceil(writes / 100) x TransactWriteItems (apply: sequential, as StateTable.apply)
+ *               + ceil(ceil(writes / 100) / A) x TransactWriteItems (apply: A in flight, StateTable.apply)
  *               + ceil(ceil(N / 25) / C) x DynamoDB request (receipts) + DynamoDB request (seal)
  *   seal seen = the first head poll (sealByHeadPolling: GetItem, then sleeps of 50 ms doubling to
  *               500 ms) at or after worker + coordinator, polls starting after the acknowledgements
@@ -49,10 +49,12 @@
  *               handleIngressMessages sends them)
  *   its tx/s  = L x B x t / invocation time
  *
- * (R = D = 8: RECEIVE_CALLS_IN_FLIGHT and DELETE_CALLS_IN_FLIGHT in shared/sequencer/sequencer.ts.)
- * For comparison, the code before (`before: true`): receives and deletes one call after another
- * (ceil(m / 10) x SQS request each), and the ingress function's one decoded message per ingress
- * message, B SendMessageBatch calls one after another.
+ * (R = D = 8: RECEIVE_CALLS_IN_FLIGHT and DELETE_CALLS_IN_FLIGHT in shared/sequencer/sequencer.ts;
+ * A = 8: APPLY_CALLS_IN_FLIGHT in shared/store/state-table.ts.)
+ * For comparison, the code the previous model run described (`before: true`, commit 3a465ad):
+ * receives and deletes one call after another (ceil(m / 10) x SQS request each), the ingress
+ * function's one decoded message per ingress message (B SendMessageBatch calls one after
+ * another), and the apply's TransactWriteItems one after another (A = 1).
  *
  * and three capacity walls: the table's default on-demand quota (write and read request units
  * per second), and one item every shard reads each block (the plan) against one partition's
@@ -72,6 +74,7 @@ import { DECODED_MESSAGE_BYTES_MAX, DECODED_TXS_MAX, decodedMessageTx, encodeDec
 import { judgeIngressBody } from '../shared/intake/ingress.ts'
 import { QUEUE_LIMITS } from '../shared/ports/queue.ts'
 import { DELETE_CALLS_IN_FLIGHT, RECEIVE_CALLS_IN_FLIGHT } from '../shared/sequencer/sequencer.ts'
+import { APPLY_CALLS_IN_FLIGHT } from '../shared/store/state-table.ts'
 import { generateWorkload } from '../shared/workload/generator.ts'
 
 import type { CaseResult, EngineRun } from './engine-bench.ts'
@@ -190,6 +193,8 @@ export const PAREVM_SETTINGS = {
   receiveCallsInFlight: RECEIVE_CALLS_IN_FLIGHT,
   /** The sequencer's DeleteMessageBatch calls in flight when it acknowledges (shared/sequencer/sequencer.ts). */
   deleteCallsInFlight: DELETE_CALLS_IN_FLIGHT,
+  /** The coordinator's apply: TransactWriteItems calls in flight (shared/store/state-table.ts). */
+  applyCallsInFlight: APPLY_CALLS_IN_FLIGHT,
 }
 
 /** What the model takes from a measurement (per transaction unless said). */
@@ -356,7 +361,7 @@ export interface ModelResult {
   projection: true
   /** Without the ingress function (`off`) or with it (`on`). */
   ingressFunction: 'off' | 'on'
-  /** The code before issue 16's intake changes (serial receives, deletes and sends), for comparison. */
+  /** The code the previous model run described (commit 3a465ad: serial receives, deletes, sends and apply), for comparison. */
   before: boolean
   costs: MeasuredCosts
   blockSize: number
@@ -395,7 +400,7 @@ export function projectScale(
     txsPerMessage?: number
     workers?: number[]
     ingress?: IngressOptions
-    /** The code before (serial receives, deletes and sends; one decoded message per ingress message), for comparison. */
+    /** The code the previous model run described (commit 3a465ad: receives, deletes, the function's sends and the apply one after another; one decoded message per ingress message), for comparison. */
     before?: boolean
   } = {},
 ): ModelResult {
@@ -470,7 +475,7 @@ export function projectScale(
     const perWorker = N / W
     const executeMs = perWorker * costs.workerMsPerTx
     const workerMs = sqs + Math.ceil(Math.ceil((costs.keysPerTx * perWorker) / f.dynamoBatchGetKeys.value) / C) * ddb + executeMs + ddb + sqs
-    const applyMs = Math.ceil(writes / f.dynamoTransactItems.value) * f.dynamoTransactMs.value
+    const applyMs = Math.ceil(Math.ceil(writes / f.dynamoTransactItems.value) / (before ? 1 : PAREVM_SETTINGS.applyCallsInFlight)) * f.dynamoTransactMs.value
     const coordinatorCpuMs = N * costs.coordinatorMsPerTx
     const coordinatorMs = sqs + Math.ceil(W / C) * ddb + coordinatorCpuMs + applyMs + batchWrites(N) + ddb
     const sealMs = workerMs + coordinatorMs
@@ -494,7 +499,7 @@ export function projectScale(
     const sealTerms: [string, number][] = [
       ['worker execution', executeMs],
       ['coordinator CPU (validate, state root, apply, seal)', coordinatorCpuMs],
-      ['apply: sequential TransactWriteItems', applyMs],
+      [before ? 'apply: sequential TransactWriteItems' : `apply: TransactWriteItems, ${PAREVM_SETTINGS.applyCallsInFlight} in flight`, applyMs],
       ['request latencies (worker and coordinator SQS hops, DynamoDB reads and writes)', sealMs - executeMs - coordinatorCpuMs - applyMs],
       ['seal seen: head polling (after the acknowledgements)', sealSeenMs - sealMs],
     ]
@@ -654,7 +659,7 @@ function nextWallWithIngress(on: ModelResult, enough: ModelResult, before: Model
       ? `at the deployment's ${i.concurrency} concurrent invocations the function itself limits at ${limited.map((r) => r.workers).join(', ')} worker(s): ${round(i.txPerSec)} tx/s (each invocation ${fmt(i.invocationMs)} ms, ${fmt(i.invocation.sendMs)} of it its sends to the decoded queue)${limited.length < on.rows.length ? `; best ${round(best.txPerSec)} tx/s at ${best.workers} worker(s)` : ''}`
       : `at the deployment's ${i.concurrency} concurrent invocations the function does not limit: ${on.nextWall}`,
     ...(enough.ingress!.concurrency !== i.concurrency ? [`at ${enough.ingress!.concurrency} concurrent invocations (the fewest that no longer limit): ${enough.nextWall}`] : []),
-    `for comparison, the code before (one decoded message per ingress message, ${b.sendCallsPerInvocation} SendMessageBatch calls one after another, ${fmt(b.invocation.sendMs)} of each invocation's ${fmt(b.invocationMs)} ms; the sequencer's receives and deletes one after another) at ${b.concurrency} concurrent invocations: best ${round(bestRow(before).txPerSec)} tx/s, limited by ${bestRow(before).limit.replace(/^largest term: /, '')}`,
+    `for comparison, the code before (commit 3a465ad: one decoded message per ingress message, ${b.sendCallsPerInvocation} SendMessageBatch calls one after another, ${fmt(b.invocation.sendMs)} of each invocation's ${fmt(b.invocationMs)} ms; the sequencer's receives and deletes and the coordinator's apply one after another) at ${b.concurrency} concurrent invocations: best ${round(bestRow(before).txPerSec)} tx/s, limited by ${bestRow(before).limit.replace(/^largest term: /, '')}`,
   ]
   return parts.map((p) => `\n- ${p}`).join('')
 }
@@ -695,8 +700,8 @@ export function modelMarkdown(r: ModelReport): string {
   if (r.off !== undefined) cols.push(['without the ingress function', r.off])
   if (r.on !== undefined) cols.push([`with it, ${r.on.ingress!.concurrency} concurrent (the deployment default)`, r.on])
   if (r.onEnough !== undefined && r.onEnough.ingress!.concurrency !== r.on?.ingress!.concurrency) cols.push([`with it, ${r.onEnough.ingress!.concurrency} concurrent (the fewest that no longer limit)`, r.onEnough])
-  if (r.offBefore !== undefined) cols.push(['before, without the ingress function', r.offBefore])
-  if (r.onBefore !== undefined) cols.push([`before, with it, ${r.onBefore.ingress!.concurrency} concurrent`, r.onBefore])
+  if (r.offBefore !== undefined) cols.push(['before (3a465ad), without the ingress function', r.offBefore])
+  if (r.onBefore !== undefined) cols.push([`before (3a465ad), with it, ${r.onBefore.ingress!.concurrency} concurrent`, r.onBefore])
   lines.push(
     '',
     '### Side by side (projected tx/s, and what limits it)',
@@ -709,11 +714,11 @@ export function modelMarkdown(r: ModelReport): string {
   if (r.off !== undefined) lines.push(`**Next wall without the ingress function** (projection): ${r.off.nextWall}.`, '')
   if (r.nextWallWithIngress !== undefined) lines.push(`**Next wall with the ingress function** (projection):${r.nextWallWithIngress}`, '')
   if (r.off !== undefined) lines.push('### Without the ingress function (the sequencer reads the ingress queue and decodes)', '', ...detailTable(r.off), '')
-  if (r.offBefore !== undefined) lines.push('### Before, without the ingress function (receives and deletes one after another)', '', ...detailTable(r.offBefore), '')
+  if (r.offBefore !== undefined) lines.push('### Before (commit 3a465ad), without the ingress function (receives, deletes and the apply one after another)', '', ...detailTable(r.offBefore), '')
   for (const [title, m] of [
     ['With the ingress function, the deployment default concurrency', r.on],
     ['With the ingress function, at the concurrency where it stops limiting', r.onEnough !== undefined && r.onEnough.ingress!.concurrency !== r.on?.ingress!.concurrency ? r.onEnough : undefined],
-    ['Before, with the ingress function (one decoded message per ingress message, sent one after another; the sequencer\'s receives and deletes one after another)', r.onBefore],
+    ['Before (commit 3a465ad), with the ingress function (one decoded message per ingress message, sent one after another; the sequencer\'s receives and deletes and the apply one after another)', r.onBefore],
   ] as const) {
     if (m === undefined) continue
     lines.push(`### ${title}`, '', `Ingress function: ${invocationLine(m)}.`, '', ...detailTable(m), '')

@@ -89,12 +89,13 @@ export const deployConfigSchema = z
      * Most concurrent ingress function invocations the event source starts (its maximum
      * concurrency, 2..1000). The default is what the scale model (bench/model.ts,
      * `ingressConcurrencyNeeded`; bench/results/2-core-vm-model.md) finds enough for the function
-     * not to limit, with a margin: each invocation packs its batch's transactions into one decoded
-     * message and sends it in one call (about 40 ms for 10 transactions), so 3 keep up with the
-     * projected best of the block path at one transaction a message; test/bench/bench.test.ts
-     * fails if the default falls below the model's answer.
+     * not to limit: each invocation packs its batch's transactions into one decoded message and
+     * sends it in one call (about 40 ms for 10 transactions, some 240 tx/s an invocation), so 5
+     * keep up with the projected best of the block path (about 1,000 tx/s at one transaction a
+     * message; 4 would cap it at about 960). test/bench/bench.test.ts fails if the default falls
+     * below the model's answer.
      */
-    ingressConcurrency: integer(2, 1000).default(4),
+    ingressConcurrency: integer(2, 1000).default(5),
     /** Optional e-mail address subscribed to the alarms' SNS topic. */
     alarmEmail: z.email({ error: 'expected an e-mail address' }).optional(),
   })

@@ -53,7 +53,7 @@ describe('IngressFunction', () => {
 describe('the ingressFunction switch', () => {
   it('is off by default; takes -c strings and JSON booleans; refuses anything else', () => {
     const config = (context: Record<string, unknown>) => readDeployConfig((key) => context[key])
-    expect(config({})).toMatchObject({ ingressFunction: false, ingressConcurrency: 4 })
+    expect(config({})).toMatchObject({ ingressFunction: false, ingressConcurrency: 5 })
     expect(config({ ingressFunction: 'true', ingressConcurrency: '16' })).toMatchObject({ ingressFunction: true, ingressConcurrency: 16 })
     expect(config({ ingressFunction: true }).ingressFunction).toBe(true)
     expect(config({ ingressFunction: 'false' }).ingressFunction).toBe(false)
