@@ -22,8 +22,22 @@ export function encodeAccount(account: Account | undefined): StateValue {
   return account === undefined ? null : account.serialize()
 }
 
+/**
+ * Decoded fields by encoded value. A value's bytes are never changed once made (a new value is
+ * new bytes), and `runTx` asks for the same account many times per transaction: decode each
+ * value once, hand out a fresh `Account` each time (callers mutate theirs).
+ */
+const decodedAccounts = new WeakMap<Uint8Array, readonly [bigint, bigint, Uint8Array, Uint8Array]>()
+
 export function decodeAccount(value: StateValue): Account | undefined {
-  return value === null ? undefined : createAccountFromRLP(value)
+  if (value === null) return undefined
+  let fields = decodedAccounts.get(value)
+  if (fields === undefined) {
+    const a = createAccountFromRLP(value)
+    fields = [a.nonce, a.balance, a.storageRoot, a.codeHash]
+    decodedAccounts.set(value, fields)
+  }
+  return new Account(fields[0], fields[1], fields[2], fields[3])
 }
 
 export function wipeMarker(version: Version): Uint8Array {
