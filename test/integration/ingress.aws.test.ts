@@ -263,7 +263,7 @@ describe(`ingress function -> decoded queue -> sequencer on AWS APIs (DynamoDB $
     for (const o of failedCalls) expect(o).toMatchObject({ forwarded: 0, sendCalls: 1 })
   }, 240_000)
 
-  it('every message delivered twice, resubmissions of included transactions, a raw envelope on the decoded queue', async () => {
+  it('every message delivered twice, resubmissions of included transactions, a raw envelope and a decoded message with one forged entry on the decoded queue', async () => {
     const txs = workload.rawTxs.slice(60, 90)
     for (const raw of txs) valid.add(raw)
     const bodies = bodiesOf(txs)
