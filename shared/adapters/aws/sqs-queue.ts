@@ -31,7 +31,7 @@ import {
 
 import { BackendError, ConfigError, InvariantError, LimitError, ParevmError, ThrottledError } from '../../errors.ts'
 import { QUEUE_LIMITS, type Queue, type QueueDepth, type QueueMessage, type ReceiveOptions, type SendEntry } from '../../ports/queue.ts'
-import { DEFAULT_BACKOFF, backoffDelayMs, chunks, sleep, type BackoffOptions } from './retry.ts'
+import { DEFAULT_BACKOFF, backoffDelayMs, chunks, mapLimit, sleep, type BackoffOptions } from './retry.ts'
 
 export const SQS_LIMITS = {
   /** Total size of one SendMessageBatch call. */
@@ -58,6 +58,9 @@ export interface QueueOperationStats {
   messages: number
   ms: number
 }
+
+/** Batch calls of one send or delete in flight at once. */
+export const SQS_CALLS_IN_FLIGHT = 8
 
 const RECEIVE_ATTRIBUTES = ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'] as const
 
@@ -184,8 +187,19 @@ export class SqsQueue implements Queue {
 
   async send(entries: readonly SendEntry[]): Promise<void> {
     if (entries.length === 0) return
-    for (const batch of this.batches(entries)) {
-      await this.timed('send', batch.length, async () => {
+    const batches = this.batches(entries)
+    // Batches go out together unless a message group spans two of them (FIFO order within a group).
+    const groupBatch = new Map<string, number>()
+    let groupSpans = false
+    batches.forEach((batch, b) => {
+      for (const e of batch) {
+        if (e.MessageGroupId === undefined) continue
+        if ((groupBatch.get(e.MessageGroupId) ?? b) !== b) groupSpans = true
+        groupBatch.set(e.MessageGroupId, b)
+      }
+    })
+    await mapLimit(batches, groupSpans ? 1 : SQS_CALLS_IN_FLIGHT, (batch) =>
+      this.timed('send', batch.length, async () => {
         let pending = batch
         for (let attempt = 1; ; attempt++) {
           let failed: BatchResultErrorEntry[]
@@ -209,8 +223,8 @@ export class SqsQueue implements Queue {
           pending = pending.filter((e) => ids.has(e.Id))
           await sleep(backoffDelayMs(attempt, this.backoff))
         }
-      })
-    }
+      }),
+    )
   }
 
   async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
@@ -256,8 +270,8 @@ export class SqsQueue implements Queue {
   }
 
   async delete(receiptHandles: readonly string[]): Promise<void> {
-    for (const batch of chunks(receiptHandles, QUEUE_LIMITS.batchEntries)) {
-      await this.timed('delete', batch.length, async () => {
+    await mapLimit(chunks(receiptHandles, QUEUE_LIMITS.batchEntries), SQS_CALLS_IN_FLIGHT, (batch) =>
+      this.timed('delete', batch.length, async () => {
         let out
         try {
           out = await this.client.send(new DeleteMessageBatchCommand({ QueueUrl: await this.resolve(), Entries: batch.map((h, i) => ({ Id: `d${i}`, ReceiptHandle: h })) }))
@@ -266,8 +280,8 @@ export class SqsQueue implements Queue {
         }
         const failed = (out.Failed ?? []).filter((f) => !isInvalidHandle(f.Code))
         if (failed.length > 0) throw new BackendError(`SQS could not delete ${failed.length} message(s) from ${this.name}: ${failed[0]?.Code ?? '?'}: ${failed[0]?.Message ?? ''}`)
-      })
-    }
+      }),
+    )
   }
 
   async extendVisibility(receiptHandle: string, timeoutMs: number): Promise<void> {
