@@ -1,11 +1,11 @@
 /**
  * The critical path of a block: the part of its wall time that no added worker can shorten.
  * The parallel part is what the workers do (reading the plan, prefetch, execution and staging
- * of their shards, added up per worker) and what the intake threads do while the sequencer waits for them (decoding,
- * sender recovery, hashing, the stateless checks: more threads, or more ingress functions on
- * AWS, shorten it); the rest (the sequencer's own part of intake, prediction, partition,
- * validation, re-execution, state root, apply, seal, waiting) is serial. Amdahl's law then
- * bounds the speedup any number of workers can give.
+ * of their shards, added up per worker) and what the intake threads do while the sequencer
+ * waits for them (decoding, sender recovery, hashing, the stateless checks: more threads, or
+ * more ingress functions on AWS, shorten it); the rest (the sequencer's own part of intake,
+ * prediction, partition, validation, re-execution, state root, apply, seal, waiting) is serial.
+ * Amdahl's law then bounds the speedup any number of workers can give.
  */
 export interface CriticalPath {
   /** Plan to seal. */
