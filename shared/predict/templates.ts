@@ -12,6 +12,7 @@
 import { keccak256 } from '../crypto/keccak.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from '../state/keys.ts'
+import { decodeAccount } from '../state/values.ts'
 
 export type Source = { k: 'caller' } | { k: 'self' } | { k: 'arg'; i: number } | { k: 'const'; hex: string }
 
@@ -198,8 +199,27 @@ export class TemplateRegistry {
   private readonly lessons: (() => void)[] = []
   private lessonsScheduled = false
 
+  /**
+   * Code hashes of contracts seen (their executions, the sequencer's loads), and per (code hash,
+   * selector) the address template that teaches it: a call to another contract with the same
+   * code (another pool of the same AMM, another instance of a token) is predicted from it until
+   * it has a template of its own. Not persisted (`toJSON`): advice only.
+   */
+  private readonly codeHashOf = new Map<AddressHex, string>()
+  private readonly byCode = new Map<string, string>()
+
   private static id(to: string, selector: string): string {
     return `${to}:${selector}`
+  }
+
+  /** Record the code hash of a contract (hex without 0x), for predictions by code. */
+  knowCode(address: AddressHex, codeHash: string): void {
+    this.codeHashOf.set(address, codeHash)
+  }
+
+  /** Does this contract's code have a template for this selector (its own, or its code's)? */
+  hasTemplate(to: string, data: Uint8Array): boolean {
+    return this.get(to, data) !== undefined
   }
 
   /** Templates learned and relearned so far (queued lessons applied first). */
@@ -208,9 +228,16 @@ export class TemplateRegistry {
     return this.counts
   }
 
+  /** The template of a call: the contract's own, else one learned on another contract with the same code. */
   get(to: string, data: Uint8Array): Template | undefined {
     this.applyLessons()
-    return this.templates.get(TemplateRegistry.id(to, selectorOf(data)))
+    const selector = selectorOf(data)
+    const own = this.templates.get(TemplateRegistry.id(to, selector))
+    if (own !== undefined) return own
+    const codeHash = this.codeHashOf.get(to)
+    if (codeHash === undefined) return undefined
+    const teacher = this.byCode.get(TemplateRegistry.id(codeHash, selector))
+    return teacher === undefined ? undefined : this.templates.get(teacher)
   }
 
   get size(): number {
@@ -249,6 +276,8 @@ export class TemplateRegistry {
   clear(): void {
     this.lessons.length = 0
     this.templates.clear()
+    this.byCode.clear()
+    this.codeHashOf.clear()
   }
 
   /** A lesson is running (its own `learn` calls must not start the next one). */
@@ -321,6 +350,8 @@ export class TemplateRegistry {
     }
     template.entries = [...known.values()]
     this.templates.set(id, template)
+    const codeHash = this.codeHashOf.get(call.to)
+    if (codeHash !== undefined) this.byCode.set(TemplateRegistry.id(codeHash, selectorOf(call.data)), id)
   }
 
   private explain(key: StateKey, call: CallShape, explainer: SlotExplainer, write: boolean): KeyTemplate | undefined {
@@ -386,5 +417,32 @@ export function learnFromExecution(
   coinbase: AddressHex,
 ): void {
   const keep = (k: StateKey): boolean => k !== coinbase && k[0] !== WIPE_PREFIX
+  // The called contract's code hash, from the account value the call read: the lesson also
+  // teaches other contracts with the same code.
+  const read = access.reads.get(call.to) as { value?: unknown } | undefined
+  if (read?.value instanceof Uint8Array) {
+    const codeHash = decodeAccount(read.value)?.codeHash
+    if (codeHash !== undefined) templates.knowCode(call.to, toHex(codeHash))
+  }
   templates.learn(call, [...access.reads.keys()].filter(keep), [...access.writes.keys()].filter(keep), gasUsed)
+}
+
+/**
+ * Before predicting: the code hashes of called contracts that have no template of their own
+ * yet, from their accounts (one batched load), so that `get` can predict them by their code.
+ */
+export async function learnCodeHashes(
+  templates: TemplateRegistry,
+  calls: readonly { to: AddressHex | undefined; data: Uint8Array }[],
+  load: (keys: StateKey[]) => Promise<{ value: Uint8Array | null }[]>,
+): Promise<void> {
+  const wanted = new Set<AddressHex>()
+  for (const c of calls) if (c.to !== undefined && c.data.length >= 4 && !templates.hasTemplate(c.to, c.data)) wanted.add(c.to)
+  if (wanted.size === 0) return
+  const addresses = [...wanted]
+  const accounts = await load(addresses)
+  addresses.forEach((address, i) => {
+    const account = decodeAccount(accounts[i]?.value ?? null)
+    if (account !== undefined && account.isContract()) templates.knowCode(address, toHex(account.codeHash))
+  })
 }

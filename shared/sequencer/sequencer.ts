@@ -31,7 +31,7 @@ import { realClock, type Clock } from '../ports/clock.ts'
 import { QUEUE_LIMITS } from '../ports/queue.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { keccak256 } from '../crypto/keccak.ts'
-import { to0x } from '../hex.ts'
+import { to0x, toHex } from '../hex.ts'
 
 import type { Rejection } from '../intake/rejection.ts'
 import type { IntakeRunner, IntakeSpec } from '../intake/pool.ts'
@@ -41,7 +41,7 @@ import type { Common } from '@ethereumjs/common'
 import type { BlockEnv, ChainSpec } from '../exec/block-env.ts'
 import type { KeyValueStore } from '../ports/kv-store.ts'
 import type { Queue, QueueMessage } from '../ports/queue.ts'
-import type { TemplateRegistry } from '../predict/templates.ts'
+import { learnCodeHashes, type TemplateRegistry } from '../predict/templates.ts'
 
 export interface SequencerConfig {
   chain: ChainSpec
@@ -298,6 +298,9 @@ export class Sequencer {
 
     // 3. Predict and partition; first, a few calls no template covers run against the head's
     // state and teach the templates (bounded; hints only, validation checks everything).
+    // Called contracts without a template: their code hashes (a contract with the same code as
+    // one that has a template is predicted from it).
+    await learnCodeHashes(this.deps.templates, callsOf(included.map((p) => p.decoded)), (keys) => this.state.load(keys))
     const speculation = await this.speculator.speculate(included.map((p) => p.decoded), this.deps.templates, { chain: config.chain, env, state: this.state, blockHashes: head.recentHashes })
     const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(
       included.map((p) => p.decoded),
@@ -785,6 +788,7 @@ export async function planOrderedBlock(
     throw new ConfigError(`cannot plan block ${number} on head ${input.head.number}`)
   }
   if (input.txs.length === 0) throw new ConfigError(`block ${number} has no transactions to plan`)
+  if (deps.speculate !== undefined) await learnCodeHashes(deps.templates, callsOf(input.txs), (keys) => deps.speculate!.state.load(keys))
   const speculation =
     deps.speculate === undefined
       ? undefined
@@ -796,6 +800,11 @@ export async function planOrderedBlock(
   }
   const meta = await storePlanAndDispatch(deps, { chain: input.chain, env: input.env, head: input.head, txs: input.txs, predictions, partition, stats })
   return { meta, partition }
+}
+
+/** The calls of a block's transactions (recipient and calldata), for `learnCodeHashes`. */
+function callsOf(txs: readonly DecodedTx[]): { to: string | undefined; data: Uint8Array }[] {
+  return txs.map((d) => ({ to: d.tx.to === undefined ? undefined : toHex(d.tx.to.bytes), data: d.tx.data }))
 }
 
 /** Add each thread's work between two `IntakeRunner.busyMs()` readings to `into`. */
