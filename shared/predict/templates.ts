@@ -201,12 +201,13 @@ export class TemplateRegistry {
 
   /**
    * Code hashes of contracts seen (their executions, the sequencer's loads), and per (code hash,
-   * selector) the address template that teaches it: a call to another contract with the same
-   * code (another pool of the same AMM, another instance of a token) is predicted from it until
-   * it has a template of its own. Not persisted (`toJSON`): advice only.
+   * selector) a template merged from every contract with that code (the union of their
+   * entries, bounded): a call to another contract with the same code (another pool of the same
+   * AMM, another instance of a token) is predicted from it until it has a template of its own.
+   * Not persisted (`toJSON`): advice only.
    */
   private readonly codeHashOf = new Map<AddressHex, string>()
-  private readonly byCode = new Map<string, string>()
+  private readonly byCode = new Map<string, Template>()
 
   private static id(to: string, selector: string): string {
     return `${to}:${selector}`
@@ -235,9 +236,7 @@ export class TemplateRegistry {
     const own = this.templates.get(TemplateRegistry.id(to, selector))
     if (own !== undefined) return own
     const codeHash = this.codeHashOf.get(to)
-    if (codeHash === undefined) return undefined
-    const teacher = this.byCode.get(TemplateRegistry.id(codeHash, selector))
-    return teacher === undefined ? undefined : this.templates.get(teacher)
+    return codeHash === undefined ? undefined : this.byCode.get(TemplateRegistry.id(codeHash, selector))
   }
 
   get size(): number {
@@ -351,7 +350,24 @@ export class TemplateRegistry {
     template.entries = [...known.values()]
     this.templates.set(id, template)
     const codeHash = this.codeHashOf.get(call.to)
-    if (codeHash !== undefined) this.byCode.set(TemplateRegistry.id(codeHash, selectorOf(call.data)), id)
+    if (codeHash !== undefined) this.mergeIntoCode(TemplateRegistry.id(codeHash, selectorOf(call.data)), template)
+  }
+
+  /** Add a contract's template entries to its code's template (entries that are new, bounded). */
+  private mergeIntoCode(codeId: string, template: Template): void {
+    let merged = this.byCode.get(codeId)
+    if (merged === undefined) {
+      merged = { entries: [], uses: 0, misses: 0, gasMean: template.gasMean }
+      this.byCode.set(codeId, merged)
+    }
+    const known = new Map(merged.entries.map((e) => [entryId(e), e]))
+    for (const entry of template.entries) {
+      const existing = known.get(entryId(entry))
+      if (existing !== undefined) existing.write ||= entry.write
+      else if (known.size < MAX_TEMPLATE_ENTRIES) known.set(entryId(entry), { ...entry })
+    }
+    merged.entries = [...known.values()]
+    merged.gasMean = Math.max(merged.gasMean, template.gasMean)
   }
 
   private explain(key: StateKey, call: CallShape, explainer: SlotExplainer, write: boolean): KeyTemplate | undefined {
