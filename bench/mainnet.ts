@@ -386,7 +386,7 @@ export function mainnetTable(r: MainnetBenchResult): string {
     '|---|---:|',
     `| decode: transactions from JSON, sender recovery | ${pct(s.decode)} |`,
     `| plan (predict, partition, store, dispatch) | ${pct(s.plan)} |`,
-    `| workers: slowest shard's prefetch + execution | ${pct(s.workers)} |`,
+    `| workers: the busiest worker's prefetch + execution (its shards added up) | ${pct(s.workers)} |`,
     `| coordinator: load results, validate in order (incl. re-execution ${fmt(s.reexecute)} ms) | ${pct(s.validate)} |`,
     `| coordinator: state root | ${pct(s.stateRoot)} |`,
     `| coordinator: apply, seal, receipts | ${pct(s.applySeal)} |`,
