@@ -218,6 +218,11 @@ export class TemplateRegistry {
     this.codeHashOf.set(address, codeHash)
   }
 
+  /** Is this contract's code hash known? */
+  knowsCode(address: AddressHex): boolean {
+    return this.codeHashOf.has(address)
+  }
+
   /** Does this contract's code have a template for this selector (its own, or its code's)? */
   hasTemplate(to: string, data: Uint8Array): boolean {
     return this.get(to, data) !== undefined
@@ -453,7 +458,7 @@ export async function learnCodeHashes(
   load: (keys: StateKey[]) => Promise<{ value: Uint8Array | null }[]>,
 ): Promise<void> {
   const wanted = new Set<AddressHex>()
-  for (const c of calls) if (c.to !== undefined && c.data.length >= 4 && !templates.hasTemplate(c.to, c.data)) wanted.add(c.to)
+  for (const c of calls) if (c.to !== undefined && c.data.length >= 4 && !templates.knowsCode(c.to) && !templates.hasTemplate(c.to, c.data)) wanted.add(c.to)
   if (wanted.size === 0) return
   const addresses = [...wanted]
   const accounts = await load(addresses)
