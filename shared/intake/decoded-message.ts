@@ -28,6 +28,7 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { publicKeyToAddress } from '../crypto/secp256k1.ts'
 import { bytesEqual, fromHex, to0x, toHex } from '../hex.ts'
 import { parseJson } from '../pipeline/messages.ts'
+import { chunkBySize } from '../pipeline/codec.ts'
 import { QUEUE_LIMITS } from '../ports/queue.ts'
 import { decodedFromParts } from './batch.ts'
 import { malformedEnvelope, type MessageJudgement } from './ingress.ts'
@@ -147,21 +148,13 @@ export function encodeDecodedMessages(txs: readonly DecodedTx<TxView>[], sentAtM
  * batch payload limit is its message limit), in order. Indices into `bodies`.
  */
 export function sendBatchesOf(bodies: readonly string[], batchBytes: number = QUEUE_LIMITS.messageBytes): number[][] {
-  const out: number[][] = []
-  let batch: number[] = []
-  let bytes = 0
-  bodies.forEach((body, i) => {
-    const size = Buffer.byteLength(body)
-    if (batch.length > 0 && (batch.length >= QUEUE_LIMITS.batchEntries || bytes + size > batchBytes)) {
-      out.push(batch)
-      batch = []
-      bytes = 0
-    }
-    batch.push(i)
-    bytes += size
-  })
-  if (batch.length > 0) out.push(batch)
-  return out
+  if (bodies.length === 0) return []
+  return chunkBySize(
+    bodies.map((_, i) => i),
+    (i) => Buffer.byteLength(bodies[i]!),
+    batchBytes,
+    QUEUE_LIMITS.batchEntries,
+  )
 }
 
 /**

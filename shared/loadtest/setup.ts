@@ -21,6 +21,7 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { privateKeyToAddress } from '../crypto/secp256k1.ts'
 import { ConfigError, ParevmError } from '../errors.ts'
 import { bigintToMinimalBytes, fromHex, to0x } from '../hex.ts'
+import { chunkBySize } from '../pipeline/codec.ts'
 import { decodeAccount } from '../state/values.ts'
 import { Records } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
@@ -256,21 +257,7 @@ export async function fundByTransactions(o: FundingOptions): Promise<FundingResu
 }
 
 function splitWaves(txs: readonly SignedTx[], txsMax: number): SignedTx[][] {
-  const waves: SignedTx[][] = []
-  let wave: SignedTx[] = []
-  let bytes = 0
-  for (const tx of txs) {
-    const size = tx.raw.length + 3
-    if (wave.length > 0 && (wave.length >= txsMax || bytes + size > WAVE_BYTES_MAX)) {
-      waves.push(wave)
-      wave = []
-      bytes = 0
-    }
-    wave.push(tx)
-    bytes += size
-  }
-  if (wave.length > 0) waves.push(wave)
-  return waves
+  return txs.length === 0 ? [] : chunkBySize(txs, (tx) => tx.raw.length + 3, WAVE_BYTES_MAX, txsMax)
 }
 
 /** Wait until every set-up transaction has a successful receipt; anything else is an error. */

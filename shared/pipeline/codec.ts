@@ -292,14 +292,18 @@ export function decodeStagedTxs(bytes: Uint8Array): StagedTx[] {
   return out
 }
 
-/** Split items into chunks whose encoded size stays under `maxBytes` (each chunk non-empty). */
-export function chunkBySize<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number): T[][] {
+/**
+ * Split items, in order, into chunks whose encoded size stays under `maxBytes` and that hold at
+ * most `maxItems` items (each chunk non-empty; an item larger than `maxBytes` is a chunk alone).
+ * No items give one empty chunk.
+ */
+export function chunkBySize<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxItems: number = Infinity): T[][] {
   const chunks: T[][] = []
   let current: T[] = []
   let size = 0
   for (const item of items) {
     const s = sizeOf(item)
-    if (current.length > 0 && size + s > maxBytes) {
+    if (current.length > 0 && (current.length >= maxItems || size + s > maxBytes)) {
       chunks.push(current)
       current = []
       size = 0

@@ -31,6 +31,7 @@ import {
 
 import { BackendError, ConfigError, InvariantError, LimitError, ParevmError, ThrottledError } from '../../errors.ts'
 import { QUEUE_LIMITS, type Queue, type QueueDepth, type QueueMessage, type ReceiveOptions, type SendEntry } from '../../ports/queue.ts'
+import { chunkBySize } from '../../pipeline/codec.ts'
 import { DEFAULT_BACKOFF, backoffDelayMs, chunks, mapLimit, sleep, type BackoffOptions } from './retry.ts'
 
 export const SQS_LIMITS = {
@@ -169,20 +170,7 @@ export class SqsQueue implements Queue {
       }
       return { entry, bytes }
     })
-    const out: SendMessageBatchRequestEntry[][] = []
-    let batch: SendMessageBatchRequestEntry[] = []
-    let batchBytes = 0
-    for (const { entry, bytes } of prepared) {
-      if (batch.length === QUEUE_LIMITS.batchEntries || (batch.length > 0 && batchBytes + bytes > SQS_LIMITS.batchBytes)) {
-        out.push(batch)
-        batch = []
-        batchBytes = 0
-      }
-      batch.push(entry)
-      batchBytes += bytes
-    }
-    if (batch.length > 0) out.push(batch)
-    return out
+    return chunkBySize(prepared, (p) => p.bytes, SQS_LIMITS.batchBytes, QUEUE_LIMITS.batchEntries).map((batch) => batch.map((p) => p.entry))
   }
 
   async send(entries: readonly SendEntry[]): Promise<void> {
