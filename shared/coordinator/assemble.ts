@@ -161,7 +161,7 @@ export function assembleBlock(input: AssembleInput): SealJournal {
       workerPrefetchMsMax: busiest.prefetchMs,
       workerExecuteMsMax: busiest.executeMs,
       workerOtherMsMax: busiest.otherMs,
-      workerOtherMsSum: workerTimings.reduce((s, t) => s + Math.max(0, (t.totalMs ?? 0) - (t.prefetchMs ?? 0) - (t.executeMs ?? 0)), 0),
+      workerOtherMsSum: workerTimings.reduce((s, t) => s + shardOtherMs(t), 0),
       workers: busiest.workers,
       workerExecuteMsSum: sumOf('executeMs'),
       workerPrefetchMsSum: sumOf('prefetchMs'),
@@ -183,6 +183,11 @@ export function assembleBlock(input: AssembleInput): SealJournal {
   return { record, head, env: meta.env, writes: input.writes, codes: [...settled.codes], raws: settled.raws, receipts, rejections: settled.rejections, report }
 }
 
+/** A shard's handling besides prefetch and execution: reading the plan, staging the results. */
+function shardOtherMs(t: Record<string, number>): number {
+  return Math.max(0, (t.totalMs ?? 0) - (t.prefetchMs ?? 0) - (t.executeMs ?? 0))
+}
+
 /**
  * The worker that spent the most time on this block's shards (added up over its shards, which
  * its `worker` number in their timings identifies; shards without one count as one worker
@@ -194,11 +199,9 @@ export function busiestWorker(shardTimings: readonly Record<string, number>[]): 
   shardTimings.forEach((t, i) => {
     const id = t.worker ?? `shard ${i}`
     const w = perWorker.get(id) ?? { prefetchMs: 0, executeMs: 0, otherMs: 0 }
-    const prefetchMs = t.prefetchMs ?? 0
-    const executeMs = t.executeMs ?? 0
-    w.prefetchMs += prefetchMs
-    w.executeMs += executeMs
-    w.otherMs += Math.max(0, (t.totalMs ?? 0) - prefetchMs - executeMs)
+    w.prefetchMs += t.prefetchMs ?? 0
+    w.executeMs += t.executeMs ?? 0
+    w.otherMs += shardOtherMs(t)
     perWorker.set(id, w)
   })
   const total = (w: { prefetchMs: number; executeMs: number; otherMs: number }): number => w.prefetchMs + w.executeMs + w.otherMs
