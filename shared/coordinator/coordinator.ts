@@ -25,6 +25,7 @@ import { doneMessageSchema, parseJson } from '../pipeline/messages.ts'
 import { Records, PART_BYTES_MAX, type HeadRecord, type PlanMeta } from '../store/records.ts'
 import { getSealJournal, putSealJournal, type SealJournal } from '../store/seal-journal.ts'
 import { StateTable } from '../store/state-table.ts'
+import { pendingHead } from '../store/head.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { defaultGpuContext } from '../gpu/defaults.ts'
 import { realClock, type Clock } from '../ports/clock.ts'
@@ -40,6 +41,8 @@ import type { GpuContext } from '../gpu/context.ts'
 import type { InferenceService } from '../ai/inference.ts'
 import type { StateLoader } from '../state/view.ts'
 import type { StateRootTrie } from '../trie/state-root-trie.ts'
+import type { StateKey } from '../state/keys.ts'
+import type { VersionedValue } from '../state/values.ts'
 
 export type { BlockReport, SealedBlock } from './assemble.ts'
 export type { PredictionReport } from './settle.ts'
@@ -56,6 +59,22 @@ export interface CoordinatorDeps {
   gpu?: GpuContext
   /** The AI precompile's cache and batching for re-execution (default: the thread's). */
   inference?: InferenceService
+  /**
+   * Called once a block is settled, before its root, journal, apply and seal: what the next
+   * block may be planned and executed on while this one seals (shared/cluster/pipeline.ts). Not
+   * called when a journaled seal is finished.
+   */
+  onSettled?: (settled: SettledOutcome) => void
+}
+
+/** A settled block's outcome, before it is sealed: its state changes and the head it makes, hash and root pending. */
+export interface SettledOutcome {
+  block: bigint
+  head: HeadRecord
+  /** Net state writes with their new versions (a null value deletes). */
+  writes: ReadonlyMap<StateKey, VersionedValue>
+  /** New contract code by hash (hex). */
+  codes: ReadonlyMap<string, Uint8Array>
 }
 
 export type DoneOutcome = { kind: 'waiting'; block: bigint; done: number; of: number } | { kind: 'sealed'; sealed: SealedBlock } | { kind: 'already-sealed'; block: bigint }
@@ -106,12 +125,28 @@ export class Coordinator {
     const meta = await this.records.getPlanMeta(block)
     if (meta === undefined) throw new NotReadyError(`shard done for block ${block}, but no plan is stored`)
     const done = await this.records.doneShards(block)
+    if (done.size === meta.shardParts.length && meta.parentPending === true) {
+      // Planned while its parent sealed: sealed after it (`sealIfComplete`), not before.
+      const head = await this.records.getHead()
+      if (head !== undefined && BigInt(head.number) === block - 2n) return { kind: 'waiting', block, done: done.size, of: meta.shardParts.length }
+    }
     if (done.size < meta.shardParts.length) {
       await this.settleAhead(meta, done)
       return { kind: 'waiting', block, done: done.size, of: meta.shardParts.length }
     }
     const sealed = await this.seal(block)
     return sealed === undefined ? { kind: 'already-sealed', block } : { kind: 'sealed', sealed }
+  }
+
+  /**
+   * Seal block `number` if every shard of its plan is done (a block planned while its parent
+   * sealed, whose last shard came in before the parent's seal); undefined otherwise.
+   */
+  async sealIfComplete(number: bigint): Promise<SealedBlock | undefined> {
+    const meta = await this.records.getPlanMeta(number)
+    if (meta === undefined || (await this.records.getBlock(number)) !== undefined) return undefined
+    const done = await this.records.doneShards(number)
+    return done.size === meta.shardParts.length ? this.seal(number) : undefined
   }
 
   /**
@@ -126,8 +161,9 @@ export class Coordinator {
     if (head === undefined || BigInt(head.number) !== number - 1n) {
       throw new NotReadyError(`cannot seal block ${number}: the head is ${head?.number ?? 'missing'}`)
     }
-    const meta = await this.records.getPlanMeta(number)
-    if (meta === undefined) throw new NotReadyError(`cannot seal block ${number}: no plan`)
+    const planned = await this.records.getPlanMeta(number)
+    if (planned === undefined) throw new NotReadyError(`cannot seal block ${number}: no plan`)
+    const meta = resolvePendingParent(planned, head)
     let journal = await getSealJournal(this.deps.kv, number)
     let learning: (() => void) | undefined
     if (journal === undefined) {
@@ -166,7 +202,7 @@ export class Coordinator {
       // Block-start state is in the state table only once the parent is the head.
       const head = await this.records.getHead()
       if (head === undefined || BigInt(head.number) !== block - 1n) return
-      const pending = await this.pendingFor(meta)
+      const pending = await this.pendingFor(resolvePendingParent(meta, head))
       const t0 = performance.now()
       const fetched: FetchedShard[] = []
       for (const [shard, { parts }] of done) {
@@ -236,6 +272,7 @@ export class Coordinator {
 
     // Root.
     const netWrites = settled.view.netWrites()
+    this.deps.onSettled?.({ block: number, head: pendingHead(head, meta.env, settled.gasUsed, settled.blobGasUsed), writes: netWrites, codes: settled.codes })
     const { root: stateRoot } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), [...netWrites].map(([k, v]) => [k, v.value] as const), { gpu: this.gpu })
     const tAssemble = performance.now()
 
@@ -286,4 +323,17 @@ export class Coordinator {
     this.log.info('block sealed', { block: number.toString(), hash: journal.record.hash, txs: report.txs, reexecuted: report.reexecuted })
     return { record: journal.record, head: journal.head, env: journal.env, raws: journal.raws, receipts: journal.receipts, rejections: journal.rejections, report }
   }
+}
+
+/**
+ * A plan made while its parent was settled but not sealed (`PlanMeta.parentPending`) takes the
+ * parent's hash from the sealed parent: the env's parent hash (the header's, EIP-2935's history
+ * write) and the recent hashes that answer BLOCKHASH. A plan on a sealed parent is returned as is.
+ */
+export function resolvePendingParent(meta: PlanMeta, head: HeadRecord): PlanMeta {
+  if (meta.parentPending !== true) return meta
+  if (BigInt(head.number) !== BigInt(meta.block) - 1n || head.pending === true) {
+    throw new InvariantError(`block ${meta.block} was planned on a pending parent, resolved against head ${head.number}`)
+  }
+  return { ...meta, env: { ...meta.env, parentHash: head.hash }, blockHashes: head.recentHashes }
 }

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto'
 
-import { ConfigError, ParevmError } from '../errors.ts'
+import { ConfigError, InvariantError, ParevmError } from '../errors.ts'
 import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
 import { type DecodedTx } from '../intake/decode.ts'
 import { judgeDecodedBody } from '../intake/decoded-message.ts'
@@ -192,6 +192,8 @@ export class Sequencer {
   private readonly log: Logger
   private carry: Pending[] = []
   private prefetched: IntakeBatch | undefined
+  /** The last block this sequencer planned and its transactions' hashes (a pending parent's duplicates are dropped by them). */
+  private lastPlanned: { block: bigint; hashes: Set<string> } | undefined
   /** Messages judged by batched intake and the inputs they held (the estimate of a message's size). */
   private judgedMessages = 0
   private judgedInputs = 0
@@ -215,9 +217,9 @@ export class Sequencer {
    * Plan the block after the head. Returns undefined when there is nothing to plan. If a plan
    * for that block exists already (a crash after storing it), its shard messages are re-sent.
    */
-  async planNext(): Promise<PlanResult | undefined> {
+  async planNext(parent?: HeadRecord): Promise<PlanResult | undefined> {
     try {
-      return await this.plan()
+      return await this.plan(parent)
     } catch (error) {
       // What this planning had taken in (held transactions, the next block's intake, the
       // messages they came in) is dropped, as a restarted sequencer would: their messages come
@@ -229,10 +231,15 @@ export class Sequencer {
     }
   }
 
-  private async plan(): Promise<PlanResult | undefined> {
+  private async plan(parent?: HeadRecord): Promise<PlanResult | undefined> {
     const { config } = this.deps
-    const head = await this.records.getHead()
+    const head = parent ?? (await this.records.getHead())
     if (head === undefined) throw new ConfigError('the store has no chain head: initialise it with a genesis first')
+    // A pending parent's transactions have no receipts yet: its planned hashes stand for them.
+    const unsealed = head.pending === true ? this.lastPlanned : undefined
+    if (head.pending === true && unsealed?.block !== BigInt(head.number)) {
+      throw new InvariantError(`planning on pending block ${head.number}, but the last block this sequencer planned is ${unsealed?.block ?? 'none'}`)
+    }
     const number = BigInt(head.number) + 1n
     const existing = await this.records.getPlanMeta(number)
     if (existing !== undefined) {
@@ -260,7 +267,7 @@ export class Sequencer {
     const accounts = await this.state.load(senders)
     const sealedNonce = new Map<string, bigint>()
     senders.forEach((s, i) => sealedNonce.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
-    duplicates += await this.dropSeen(batch)
+    duplicates += await this.dropSeen(batch, unsealed?.hashes)
     const rejected = batch.rejected.map((r) => r.rejection)
     const nextNonce = new Map(sealedNonce)
     const ordered = orderByNonce(batch.pending)
@@ -333,6 +340,7 @@ export class Sequencer {
       { chain: config.chain, env, head, txs: included.map((p) => p.decoded), predictions, partition, stats },
     )
     for (const p of included) settle(p)
+    this.lastPlanned = { block: number, hashes: new Set(included.map((p) => p.decoded.hashHex)) }
     await this.acknowledge(deliveries)
     await this.keepCarriedInvisible()
     this.log.info('block planned', { block: number.toString(), txs: included.length, shards: meta.shardParts.length, rejected: rejected.length, carried: this.carry.length })
@@ -345,7 +353,16 @@ export class Sequencer {
    * already has a record (a receipt, or a rejection: final, sign again to retry) is dropped.
    * Returns how many were dropped; they are neither recorded nor counted again.
    */
-  private async dropSeen(batch: IntakeBatch): Promise<number> {
+  private async dropSeen(batch: IntakeBatch, unsealed?: ReadonlySet<string>): Promise<number> {
+    if (unsealed !== undefined && unsealed.size > 0) {
+      const inParent = batch.pending.filter((p) => unsealed.has(p.decoded.hashHex))
+      for (const p of inParent) {
+        settle(p)
+        batch.pendingByHash.delete(p.decoded.hashHex)
+      }
+      if (inParent.length > 0) batch.pending = batch.pending.filter((p) => !unsealed.has(p.decoded.hashHex))
+      return inParent.length + (await this.dropSeen(batch))
+    }
     const askPending = batch.pending
     const askRejected = batch.rejected
     if (askPending.length === 0 && askRejected.length === 0) return 0
@@ -745,6 +762,7 @@ export async function storePlanAndDispatch(deps: PlanStoreDeps, input: StorePlan
     shardParts: shardParts.map((parts) => parts.length),
     txCount: txs.length,
     blockHashes: input.head.recentHashes,
+    ...(input.head.pending === true ? { parentPending: true as const } : {}),
     stats: input.stats,
     createdAtMs: deps.clock.now(),
   }

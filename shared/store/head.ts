@@ -2,6 +2,9 @@
  * The chain head's record, made in one place: the genesis (shared/cluster/bootstrap.ts), a
  * replayed block's parent (shared/replay/store.ts) and every sealed block (the coordinator).
  */
+import { bigintToHex } from '../hex.ts'
+
+import type { BlockEnv } from '../exec/block-env.ts'
 import type { HeadRecord } from './records.ts'
 
 /** BLOCKHASH serves the last 256 blocks. */
@@ -39,4 +42,30 @@ export function recentHashesAfter(parent: HeadRecord, number: bigint, hash: stri
   const recent: Record<string, string> = { ...parent.recentHashes, [number.toString()]: hash }
   delete recent[(number - RECENT_HASHES).toString()]
   return recent
+}
+
+/**
+ * The head as the next block's planning sees it while block `env.number` is settled but not
+ * sealed (shared/cluster/pipeline.ts): every field the next block's header takes from its parent
+ * (number, timestamp, gas limit and used, base fee, blob gas) is known once settling is done;
+ * the hash and state root are not (zero, `pending`), and the recent hashes end at the parent.
+ */
+export function pendingHead(parent: HeadRecord, env: BlockEnv, gasUsed: bigint, blobGasUsed: bigint): HeadRecord {
+  const zero = `0x${'00'.repeat(32)}`
+  return {
+    ...makeHeadRecord({
+      number: BigInt(env.number),
+      hash: zero,
+      stateRoot: zero,
+      timestamp: env.timestamp,
+      gasLimit: env.gasLimit,
+      gasUsed: bigintToHex(gasUsed),
+      difficulty: env.difficulty,
+      recentHashes: parent.recentHashes,
+      baseFeePerGas: env.baseFeePerGas,
+      excessBlobGas: env.excessBlobGas,
+      blobGasUsed: bigintToHex(blobGasUsed),
+    }),
+    pending: true,
+  }
 }

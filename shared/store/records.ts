@@ -48,6 +48,13 @@ export interface PlanMeta {
   txCount: number
   /** Hashes of recent blocks for BLOCKHASH (number → 0x-hash). */
   blockHashes: Record<string, string>
+  /**
+   * Planned while its parent was settled but not sealed (shared/cluster/pipeline.ts): the env's
+   * parent hash is zero and `blockHashes` end at the grandparent until the coordinator fills them
+   * in from the sealed parent (`resolvePendingParent`); a worker's BLOCKHASH of the parent is
+   * marked for re-execution.
+   */
+  parentPending?: true
   /** Sequencer statistics for the block report. */
   stats: PlanStats
   createdAtMs: number
@@ -88,6 +95,12 @@ export interface HeadRecord {
   blobGasUsed?: string
   /** Hashes of the last 256 blocks up to and including this one (number → 0x-hash), for BLOCKHASH. */
   recentHashes: Record<string, string>
+  /**
+   * Only on a pending head (never stored): a block settled but not sealed yet, on which the next
+   * block is planned (shared/cluster/pipeline.ts). Its `hash` and `stateRoot` are not known
+   * (zero), and `recentHashes` end at its parent.
+   */
+  pending?: true
 }
 
 export interface SealedBlockRecord {
@@ -199,7 +212,9 @@ export class Records {
     try {
       await this.kv.transact([
         { op: 'put', item: { table: 'plans', pk: meta.block, sk: 'meta', value: enc(meta), version: 0 }, condition: { kind: 'absent' } },
-        { op: 'check', key: { table: 'meta', pk: 'head', sk: '-' }, condition: { kind: 'version', oneOf: [Number(meta.block) - 1] } },
+        // The head is the block's parent; or, for a plan on a pending parent, the grandparent
+        // (the parent settled, sealing) or already the parent.
+        { op: 'check', key: { table: 'meta', pk: 'head', sk: '-' }, condition: { kind: 'version', oneOf: meta.parentPending === true ? [Number(meta.block) - 2, Number(meta.block) - 1] : [Number(meta.block) - 1] } },
       ])
     } catch (error) {
       if (error instanceof ConditionFailedError) return false

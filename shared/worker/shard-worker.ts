@@ -10,12 +10,12 @@ import { randomInt } from 'node:crypto'
 import { createTxFromRLP } from '@ethereumjs/tx'
 
 import { ConfigError, MalformedInputError, NotReadyError } from '../errors.ts'
-import { Executor, type BlockHashLookup } from '../exec/executor.ts'
+import { Executor, type BlockHashLookup, type TxExecution } from '../exec/executor.ts'
 import { ExecutorCache } from '../exec/executor-cache.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { chunkBySize, decodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
 import { doneMessageSchema, parseJson, shardMessageSchema, type DoneMessage, type ShardMessage } from '../pipeline/messages.ts'
-import { ACCOUNT_KEY_LENGTH, txVersion } from '../state/keys.ts'
+import { ACCOUNT_KEY_LENGTH, POSITION_BLOCK_END, makeVersion, storageKey, txVersion } from '../state/keys.ts'
 import { decodeAccount, KECCAK256_NULL } from '../state/values.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
 import { PART_BYTES_MAX, Records, type PlanMeta } from '../store/records.ts'
@@ -55,6 +55,18 @@ export function lookupFromHashes(hashes: Record<string, string>): BlockHashLooku
     const hex = hashes[n.toString()]
     return hex === undefined ? undefined : fromHex(hex)
   }
+}
+
+/**
+ * A key no transaction can read or write: storage of the zero address (no code can run there).
+ * A worker's result that read the pending parent's hash carries it as a read of in-block
+ * version, which no settled view has: validation then runs the transaction again, with the
+ * parent's real hash.
+ */
+export const PENDING_PARENT_HASH_KEY = storageKey('0'.repeat(40), 'f'.repeat(64))
+
+function markPendingParentRead(exec: TxExecution, block: bigint): void {
+  exec.access.reads.set(PENDING_PARENT_HASH_KEY, { value: null, version: makeVersion(block, POSITION_BLOCK_END) })
 }
 
 /** Estimated staged size of one result, for splitting into parts. */
@@ -165,7 +177,19 @@ export async function executePlannedTxs(
   }
   await view.prefetchCode(codeHashes)
   const t1 = performance.now()
-  await executor.beginBlock(meta.env, view, lookupFromHashes(meta.blockHashes))
+  // A plan made while its parent sealed does not know the parent's hash: a transaction that asks
+  // BLOCKHASH for it runs with zero and is marked for the coordinator to run again.
+  const known = lookupFromHashes(meta.blockHashes)
+  let askedPendingParent = false
+  const lookup: BlockHashLookup =
+    meta.parentPending === true
+      ? (n) => {
+          if (n !== block - 1n) return known(n)
+          askedPendingParent = true
+          return new Uint8Array(32)
+        }
+      : known
+  await executor.beginBlock(meta.env, view, lookup)
   const common = executor.txCommonForEnv(meta.env)
   const coinbase = meta.env.coinbase.slice(2).toLowerCase()
   const results: StagedTx[] = []
@@ -179,6 +203,10 @@ export async function executePlannedTxs(
   for (let k = 0; k < txs.length; k++) {
     const planned = txs[k]!
     const exec = await executor.execute(decoded[k]!)
+    if (askedPendingParent) {
+      markPendingParentRead(exec, block)
+      askedPendingParent = false
+    }
     const version = txVersion(block, planned.index)
     if (exec.valid) {
       view.applyWrites(exec.access.writes, version)
