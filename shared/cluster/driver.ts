@@ -36,7 +36,7 @@ export interface IdlePolicy {
   roundsMax?: number
 }
 
-export interface DriveOptions<P, S> {
+export interface DriveOptions<P, S, H = never> {
   clock: Clock
   /** How a block is planned. */
   plan(): Promise<PlanStep<P>>
@@ -57,6 +57,14 @@ export interface DriveOptions<P, S> {
   notSealed?(block: bigint, waitedMs: number): Promise<void>
   /** What to do with each sealed block; `wallMs`: planning to seal, on the clock. */
   onSealed?(plan: P, sealed: S, wallMs: number): void | Promise<void>
+  /**
+   * Pipelining (shared/cluster/pipeline.ts): the parent the next block may be planned on once
+   * this block is settled, before its seal; undefined when it is sealed first, or by `untilMs`.
+   * With `planOn`, the next block is planned then and executes while this one seals.
+   */
+  awaitSettled?(block: bigint, untilMs: number): Promise<H | undefined>
+  /** Plan the next block on a settled, not yet sealed parent (as `plan`). */
+  planOn?(parent: H): Promise<PlanStep<P>>
   /** A block planned before this run (a stored plan) and not sealed yet: waited for first, not counted. */
   resume?(): Promise<bigint | undefined>
   /** Stop planning at this clock time; a planned block is waited for until then. */
@@ -79,7 +87,7 @@ export interface DriveResult {
 export const SEAL_WAITS_MAX = 100
 
 /** Plan, wait for the seal, plan the next, until the inputs end, the run is idle, out of time or out of blocks. */
-export async function driveBlocks<P, S>(o: DriveOptions<P, S>): Promise<DriveResult> {
+export async function driveBlocks<P, S, H = never>(o: DriveOptions<P, S, H>): Promise<DriveResult> {
   const { clock } = o
   const deadlineMs = o.deadlineMs ?? Number.POSITIVE_INFINITY
   const maxBlocks = o.maxBlocks ?? Number.MAX_SAFE_INTEGER
@@ -108,13 +116,18 @@ export async function driveBlocks<P, S>(o: DriveOptions<P, S>): Promise<DriveRes
   if (resumed !== undefined && (await waitSealed(resumed)) === undefined) return done('deadline')
 
   let idleRounds = 0
+  /** The next block, planned while the previous one sealed (pipelining), and when its planning began. */
+  let ahead: { step: PlanStep<P>; t0: number } | undefined
+  /** When the last block was sealed: a pipelined block's wall time starts there (its planning overlapped its parent's). */
+  let lastSealMs = Number.NEGATIVE_INFINITY
   // Bounded: every round plans a block and waits for its seal (bounded above), or counts an
   // idle round (idle.roundsMax); the deadline, maxBlocks and the source's end bound the rest.
   for (;;) {
-    if (clock.now() >= deadlineMs) return done('deadline')
+    if (ahead === undefined && clock.now() >= deadlineMs) return done('deadline')
     if (blocks >= maxBlocks) return done('max-blocks')
-    const t0 = clock.now()
-    const step = await o.plan()
+    const t0 = ahead === undefined ? clock.now() : Math.max(ahead.t0, lastSealMs)
+    const step = ahead?.step ?? (await o.plan())
+    ahead = undefined
     if (step.kind === 'end') return done('end')
     if (step.kind === 'none') {
       idleRounds = step.tookIn ? 0 : idleRounds + 1
@@ -132,12 +145,25 @@ export async function driveBlocks<P, S>(o: DriveOptions<P, S>): Promise<DriveRes
     prefetch?.catch(() => {})
     let sealed: S | undefined
     try {
+      const { awaitSettled, planOn } = o
+      if (awaitSettled !== undefined && planOn !== undefined && blocks < maxBlocks && clock.now() < deadlineMs) {
+        const parent = await awaitSettled(step.block, Math.min(deadlineMs, clock.now() + o.sealWaitMs))
+        if (parent !== undefined) {
+          await prefetch?.catch((error: unknown) => log.warn('intake of the next block failed; its planning takes in again', { error }))
+          const tAhead = clock.now()
+          const next = await planOn(parent)
+          // Nothing to plan: the next round plans (or idles) after this seal, as without pipelining.
+          if (next.kind !== 'none') ahead = { step: next, t0: tAhead }
+        }
+      }
       sealed = await waitSealed(step.block)
     } finally {
       await prefetch?.catch((error: unknown) => log.warn('intake of the next block failed; the next planning takes in again', { error }))
     }
     if (sealed === undefined) return done('deadline')
     await o.onSealed?.(step.plan, sealed, clock.now() - t0)
+    // What onSealed does (an inline sequential check) is not the next block's time.
+    lastSealMs = clock.now()
   }
 }
 

@@ -4,7 +4,7 @@
  * worker_threads (reaching the store and queues over RPC) or, for tests, as inline async
  * loops. Every sealed block can be checked against sequential @ethereumjs/vm.
  */
-import { Coordinator, type SealedBlock } from '../coordinator/coordinator.ts'
+import { Coordinator, type SealedBlock, type SettledOutcome } from '../coordinator/coordinator.ts'
 import { ConfigError, ParevmError, VerificationError, isRetryable } from '../errors.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
@@ -18,7 +18,7 @@ import { inputId, type DecodedTx } from '../intake/decode.ts'
 import { IntakePool, defaultIntakeThreads, type IntakeRunner } from '../intake/pool.ts'
 import { OrderedIntake } from '../intake/ordered.ts'
 import { realClock, type Clock } from '../ports/clock.ts'
-import { Records } from '../store/records.ts'
+import { Records, type HeadRecord } from '../store/records.ts'
 import { SequentialVerifier, judgeStatelessRejection, type VerifyResult } from '../verify/sequential.ts'
 import { createChainCommon } from '../chain/common.ts'
 import { silentLogger, type Logger } from '../log.ts'
@@ -26,6 +26,7 @@ import { initializeChain } from './bootstrap.ts'
 import { criticalPath, sumCriticalPaths, type CriticalPath } from './critical-path.ts'
 import { driveBlocks, monotonicClock, withinClock, type DriveOptions, type PlanStep } from './driver.ts'
 import { FaultyQueue, faultyWorkerPorts, type FaultOptions } from './faults.ts'
+import { SettledOverlay } from './pipeline.ts'
 import { ShardWorkerPool, startThread, threadEntry } from './threads.ts'
 import { ParallelWorldStateTrie, defaultTrieThreads, trieThreadsFromEnv } from '../trie/parallel-world-state.ts'
 import { defaultAcceleratorSettings } from '../gpu/defaults.ts'
@@ -71,6 +72,12 @@ export interface ClusterOptions {
    * (the benchmark's comparison).
    */
   intakeOverlap?: boolean
+  /**
+   * Pipelined blocks (shared/cluster/pipeline.ts, default true): the next block is planned and
+   * executed while this one's state root, receipts, header, journal, apply and seal finish. Off:
+   * each block is planned after the previous seal (the benchmark's comparison).
+   */
+  pipeline?: boolean
   /** Most transactions per block. */
   blockSize: number
   blockTimeSec?: number
@@ -130,6 +137,8 @@ export interface RunSummary {
   verify: boolean
   /** The blocks' critical paths added up. */
   criticalPath: CriticalPath
+  /** Blocks planned and executed while their parent sealed (pipelining; shared/cluster/pipeline.ts). */
+  pipelined: number
 }
 
 /** Genesis tries that a cluster has advanced (see `EmbeddedCluster.start`). */
@@ -161,6 +170,14 @@ export class EmbeddedCluster {
   private pool: ShardWorkerPool | undefined
   private readonly loops: Promise<void>[] = []
   private readonly sealed = new Map<string, SealedBlock>()
+  /** Pipelining: the settled block's writes over the state table, for the sequencer and the workers. */
+  private readonly overlay: SettledOverlay
+  /** The store as planning and the workers read it: through the overlay when pipelining. */
+  private readonly planKv: KeyValueStore
+  private readonly settledOutcomes = new Map<string, SettledOutcome>()
+  private readonly settledWaiters = new Map<string, { resolve(outcome: SettledOutcome | undefined): void; reject(error: Error): void }>()
+  /** A block planned on a pending parent whose shards may all be done already: sealed after its parent. */
+  private sealNext: bigint | undefined
   private readonly waiters = new Map<string, { resolve(sealed: SealedBlock): void; reject(error: Error): void }>()
   private coordinatorError: unknown
   private sealFailures: { text: string; count: number } | undefined
@@ -191,12 +208,14 @@ export class EmbeddedCluster {
     this.doneQueue = backends.doneQueue
     this.verifier = verifier
     this.records = new Records(this.kv)
+    this.overlay = new SettledOverlay(this.kv)
+    this.planKv = options.pipeline === false ? this.kv : this.overlay
     this.log = options.log ?? silentLogger
     this.clock = options.clock ?? realClock
     this.loopClock = options.clock ?? monotonicClock
     this.intake = IntakePool.start(options.intakeThreads ?? (options.threads === false ? 0 : defaultIntakeThreads()), this.log.child({ role: 'intake' }))
     this.sequencer = new Sequencer({
-      kv: this.kv,
+      kv: this.planKv,
       ingress: this.ingress,
       ...(this.intake.threads > 0 ? { intake: this.intake } : {}),
       shardQueue: this.shardQueue,
@@ -222,6 +241,7 @@ export class EmbeddedCluster {
       trie: parallelTrie ?? options.genesis.trie,
       log: this.log.child({ role: 'coordinator' }),
       ...(options.accelerators !== undefined ? { gpu: options.accelerators.gpu, inference: options.accelerators.inference } : {}),
+      ...(options.pipeline !== false ? { onSettled: (outcome: SettledOutcome) => this.settledBlock(outcome) } : {}),
     })
   }
 
@@ -271,7 +291,7 @@ export class EmbeddedCluster {
     cluster.pool = ShardWorkerPool.start({
       workers: options.workers,
       threads: options.threads !== false,
-      ports: { kv: cluster.kv, shardQueue: cluster.shardQueue, doneQueue: cluster.doneQueue },
+      ports: { kv: cluster.planKv, shardQueue: cluster.shardQueue, doneQueue: cluster.doneQueue },
       visibilityTimeoutMs: vt,
       inline: { waitMs: 20, log: (i) => cluster.log.child({ worker: i }), ...(faults !== undefined ? { ports: (i, ports) => faultyWorkerPorts(faults, i, ports) } : {}) },
       onThreadError: (i, error) => cluster.log.error('worker thread failed', { worker: i, error }),
@@ -312,17 +332,15 @@ export class EmbeddedCluster {
 
   private async coordinatorLoop(): Promise<void> {
     while (!this.signal.stopped) {
+      await this.sealPipelined()
       const messages = await this.doneQueue.receive({ maxMessages: 10, waitMs: 50 })
       for (const message of messages) {
         try {
           const outcome = await this.coordinator.handleDone(message)
           await this.doneQueue.delete([message.receiptHandle])
           this.sealFailures = undefined
-          if (outcome.kind === 'sealed') {
-            const key = outcome.sealed.record.number
-            this.sealed.set(key, outcome.sealed)
-            this.waiters.get(key)?.resolve(outcome.sealed)
-          }
+          if (outcome.kind === 'sealed') this.sealedBlock(outcome.sealed)
+          await this.sealPipelined()
         } catch (error) {
           this.coordinatorError = error
           this.noteSealFailure(error)
@@ -331,6 +349,61 @@ export class EmbeddedCluster {
           await this.doneQueue.extendVisibility(message.receiptHandle, 50).catch(() => {})
         }
       }
+    }
+  }
+
+  /** A block is settled (pipelining): lay its writes over the table and wake the driver. */
+  private settledBlock(outcome: SettledOutcome): void {
+    const key = outcome.block.toString()
+    this.overlay.lay(outcome)
+    this.settledOutcomes.set(key, outcome)
+    this.settledWaiters.get(key)?.resolve(outcome)
+  }
+
+  private sealedBlock(sealed: SealedBlock): void {
+    const key = sealed.record.number
+    const number = BigInt(key)
+    // The table holds the block's writes now.
+    this.overlay.lift(number)
+    this.settledOutcomes.delete(key)
+    this.settledWaiters.get(key)?.resolve(undefined)
+    this.sealed.set(key, sealed)
+    this.waiters.get(key)?.resolve(sealed)
+    this.sealNext = number + 1n
+  }
+
+  /**
+   * The block after the last sealed one, if it was planned on its pending parent and all its
+   * shards were done before the parent's seal: its done messages are gone, so seal it here
+   * (again on the next round after a failure).
+   */
+  private async sealPipelined(): Promise<void> {
+    const number = this.sealNext
+    if (number === undefined) return
+    try {
+      const sealed = await this.coordinator.sealIfComplete(number)
+      if (this.sealNext === number) this.sealNext = undefined
+      this.sealFailures = undefined
+      if (sealed !== undefined) this.sealedBlock(sealed)
+    } catch (error) {
+      this.coordinatorError = error
+      this.noteSealFailure(error)
+      this.log.error('coordinator failed to seal a pipelined block; it tries again', { block: number.toString(), error })
+    }
+  }
+
+  /** The block's settled outcome (pipelining), or undefined once it is sealed or the clock reaches `untilMs`. */
+  private async awaitSettled(block: bigint, untilMs: number): Promise<SettledOutcome | undefined> {
+    const key = block.toString()
+    const ready = this.settledOutcomes.get(key)
+    if (ready !== undefined) return ready
+    if (this.sealed.has(key)) return undefined
+    if (this.fatal !== undefined) throw this.fatal
+    const notified = new Promise<SettledOutcome | undefined>((resolve, reject) => this.settledWaiters.set(key, { resolve, reject }))
+    try {
+      return await withinClock(this.loopClock, untilMs, notified)
+    } finally {
+      this.settledWaiters.delete(key)
     }
   }
 
@@ -349,7 +422,7 @@ export class EmbeddedCluster {
         ? error
         : new ParevmError(`the coordinator failed ${SEAL_FAILURES_MAX} times in a row: ${text}`, { cause: error })
     this.fatal ??= fatal
-    for (const waiter of [...this.waiters.values()]) waiter.reject(fatal)
+    for (const waiter of [...this.waiters.values(), ...this.settledWaiters.values()]) waiter.reject(fatal)
   }
 
   /** The seal, notified by the coordinator loop; undefined once the clock reaches `untilMs`. */
@@ -367,10 +440,16 @@ export class EmbeddedCluster {
   }
 
   /** The block driver over this cluster: seals notified in process; a seal that does not come in time ends the run. */
-  private drive<P>(o: Pick<DriveOptions<P, SealedBlock>, 'plan' | 'prefetch' | 'idle' | 'maxBlocks' | 'onSealed'>): ReturnType<typeof driveBlocks> {
+  private drive<P>(
+    o: Pick<DriveOptions<P, SealedBlock, HeadRecord>, 'plan' | 'prefetch' | 'idle' | 'maxBlocks' | 'onSealed'> & { planOn?: (parent: HeadRecord) => Promise<PlanStep<P>> },
+  ): ReturnType<typeof driveBlocks> {
     const sealWaitMs = this.options.sealTimeoutMs ?? 600_000
-    return driveBlocks<P, SealedBlock>({
-      ...o,
+    const { planOn, ...rest } = o
+    return driveBlocks<P, SealedBlock, HeadRecord>({
+      ...rest,
+      ...(this.options.pipeline !== false && planOn !== undefined
+        ? { planOn, awaitSettled: async (block: bigint, untilMs: number) => (await this.awaitSettled(block, untilMs))?.head }
+        : {}),
       clock: this.loopClock,
       log: this.log,
       sealWaitMs,
@@ -416,16 +495,22 @@ export class EmbeddedCluster {
   ): Promise<RunSummary> {
     const tally = this.startTally(onBlock, onRejections)
     tally.countRejections(this.submitRejected.splice(0))
+    const plan = async (parent?: HeadRecord): Promise<PlanStep<PlanResult>> => {
+      const plan = await this.sequencer.planNext(parent)
+      if (plan === undefined) return { kind: 'none', tookIn: false }
+      tally.countRejections(plan.rejected)
+      tally.summary.duplicatesDropped += plan.duplicates
+      if (plan.txCount === 0) return { kind: 'none', tookIn: true }
+      tally.throwIfFailed()
+      return { kind: 'block', block: plan.block, plan }
+    }
     await this.drive<PlanResult>({
       maxBlocks,
-      plan: async () => {
-        const plan = await this.sequencer.planNext()
-        if (plan === undefined) return { kind: 'none', tookIn: false }
-        tally.countRejections(plan.rejected)
-        tally.summary.duplicatesDropped += plan.duplicates
-        if (plan.txCount === 0) return { kind: 'none', tookIn: true }
-        tally.throwIfFailed()
-        return { kind: 'block', block: plan.block, plan }
+      plan: () => plan(),
+      planOn: async (parent) => {
+        const step = await plan(parent)
+        if (step.kind === 'block') tally.summary.pipelined++
+        return step
       },
       // Take in the next block's transactions while this one executes (no state needed).
       ...(this.options.intakeOverlap !== false ? { prefetch: () => this.sequencer.prefetchIntake() } : {}),
@@ -469,6 +554,8 @@ export class EmbeddedCluster {
     const { records, clock } = this
     let head = (await records.getHead())!
     let i = 0
+    /** Blocks planned so far (ahead of the sealed ones when pipelining). */
+    let planned = 0
     const lines = new OrderedIntake(inputs, this.intake, this.options.blockSize, () => clock.now())
     // Calls to contract functions no template covers yet run once against the head's state before
     // their block is partitioned (as the queue path's sequencer does): a cold block is predicted.
@@ -487,7 +574,7 @@ export class EmbeddedCluster {
       const rejected: Rejection[] = []
       let gasBudget = 0n
       const intakeStart = performance.now()
-      const cut = options.cuts?.[tally.summary.blocks]
+      const cut = options.cuts?.[planned]
       for (; i < inputs.length; i++) {
         const result = await lines.at(i, spec, common)
         if (!result.ok) {
@@ -510,22 +597,31 @@ export class EmbeddedCluster {
           shardQueue: this.shardQueue,
           clock,
           templates: this.templates,
-          speculate: { speculator, state: new StateTable(this.kv) },
+          speculate: { speculator, state: new StateTable(this.planKv) },
           ...(this.options.accelerators !== undefined ? { planner: this.options.accelerators.planner } : {}),
         },
         { chain, env, head, txs, shardCount: this.options.shards ?? this.options.workers, ...(this.options.shards !== undefined ? { chunksPerLane: 1 } : {}) },
       )
       meta.stats.intakeMs = intakeMs
-      const planned: PlanResult = { block: number, txCount: txs.length, shards: meta.shardParts.length, rejected, duplicates: 0, carried: 0, stats: meta.stats }
-      return { kind: 'block', block: number, plan: { plan: planned, lines: txLines, intakeMs } }
+      planned++
+      const result: PlanResult = { block: number, txCount: txs.length, shards: meta.shardParts.length, rejected, duplicates: 0, carried: 0, stats: meta.stats }
+      return { kind: 'block', block: number, plan: { plan: result, lines: txLines, intakeMs } }
     }
     await this.drive({
       plan,
+      // Planned on the settled, sealing head: the next block's lines in their order, on its writes.
+      planOn: async (parent) => {
+        head = parent
+        const step = await plan()
+        if (step.kind === 'block') tally.summary.pipelined++
+        return step
+      },
       onSealed: async (p, sealed, wallMs) => {
         for (const r of sealed.rejections) if (r.position !== undefined) r.line = p.lines[r.position]
         sealed.report.timings.intakeMs = p.intakeMs
         await tally.sealed(p.plan, sealed, wallMs, p.lines)
-        head = sealed.head
+        // The next block may be planned already, on this block's pending head.
+        if (BigInt(head.number) <= BigInt(sealed.head.number)) head = sealed.head
       },
     })
     return tally.finish()
@@ -566,6 +662,7 @@ export class EmbeddedCluster {
       inputs: 0,
       verify: this.options.verify !== false,
       criticalPath: sumCriticalPaths([]),
+      pipelined: 0,
     }
     const paths: CriticalPath[] = []
     /**
