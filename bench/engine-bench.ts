@@ -54,17 +54,22 @@ export const CASES: CaseSpec[] = [
 
 export type TemplateState = 'warm' | 'cold'
 
-/** One engine setting: templates warm or cold, the next block's intake overlapped with this one or not. */
+/**
+ * One engine setting: templates warm or cold, the next block's intake overlapped with this one
+ * or not, the next block planned and executed while this one seals (pipelined) or not.
+ */
 export interface EngineSetting {
   templates: TemplateState
   intakeOverlap: boolean
+  pipeline: boolean
 }
 
-/** How tables name a setting: "warm", "cold, no intake overlap". */
-export const settingLabel = (s: EngineSetting): string => `${s.templates}${s.intakeOverlap ? '' : ', no intake overlap'}`
+/** How tables name a setting: "warm", "cold, no intake overlap", "warm, not pipelined". */
+export const settingLabel = (s: EngineSetting): string => `${s.templates}${s.intakeOverlap ? '' : ', no intake overlap'}${s.pipeline ? '' : ', not pipelined'}`
 
-/** Every combination of the templates and intake-overlap choices. */
-export const settingsOf = (templates: readonly TemplateState[], overlaps: readonly boolean[]): EngineSetting[] => templates.flatMap((t) => overlaps.map((o) => ({ templates: t, intakeOverlap: o })))
+/** Every combination of the templates, intake-overlap and pipelining choices. */
+export const settingsOf = (templates: readonly TemplateState[], overlaps: readonly boolean[], pipelines: readonly boolean[] = [true]): EngineSetting[] =>
+  templates.flatMap((t) => overlaps.flatMap((o) => pipelines.map((p) => ({ templates: t, intakeOverlap: o, pipeline: p }))))
 
 export interface Stats {
   median: number
@@ -130,7 +135,9 @@ export interface EngineResult {
   templates: TemplateState
   /** The next block's intake ran while this one executed (ClusterOptions.intakeOverlap). */
   intakeOverlap: boolean
-  /** `settingLabel` of the two. */
+  /** The next block was planned and executed while this one sealed (ClusterOptions.pipeline). */
+  pipeline: boolean
+  /** `settingLabel` of the three. */
   setting: string
   txPerSec: Stats
   ms: Stats
@@ -172,6 +179,8 @@ export interface BenchOptions {
    * several blocks can show the difference.
    */
   intakeOverlap?: boolean[]
+  /** Pipelined blocks on and/or off (default on only, as `npm start`); only a run of several blocks can show the difference. */
+  pipeline?: boolean[]
   /** Which baselines (default both); none for the scale model's quick measurement. */
   baselines?: BaselineKind[]
   ceiling?: boolean
@@ -222,7 +231,7 @@ export function stagesOf(events: readonly BlockEvent[]): Record<string, number> 
 
 async function engineRun(genesisFile: Parameters<typeof buildGenesis>[0], warmTxs: readonly string[], measured: readonly string[], workers: number, setting: EngineSetting, blockSize: number): Promise<EngineRunRaw> {
   const { templates } = setting
-  const cluster = await EmbeddedCluster.start({ genesis: buildGenesis(genesisFile), workers, threads: true, blockSize: Math.max(warmTxs.length, blockSize), verify: false, intakeOverlap: setting.intakeOverlap })
+  const cluster = await EmbeddedCluster.start({ genesis: buildGenesis(genesisFile), workers, threads: true, blockSize: Math.max(warmTxs.length, blockSize), verify: false, intakeOverlap: setting.intakeOverlap, pipeline: setting.pipeline })
   const warmEvents: BlockEvent[] = []
   const events: BlockEvent[] = []
   try {
@@ -278,7 +287,7 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
 
   const configs: Config[] = []
   // Engine runs first in round 1: the baselines run the blocks the engine sealed.
-  const settings = settingsOf(o.templates, o.intakeOverlap ?? [true])
+  const settings = settingsOf(o.templates, o.intakeOverlap ?? [true], o.pipeline ?? [true])
   for (const workers of o.workerCounts) for (const setting of settings) configs.push({ kind: 'engine', workers, setting })
   for (const baseline of o.baselines ?? BASELINE_KINDS) configs.push({ kind: 'baseline', baseline })
   if (o.ceiling !== false) for (const workers of o.workerCounts) configs.push({ kind: 'ceiling', workers })
@@ -365,6 +374,7 @@ export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseRe
         workers,
         templates,
         intakeOverlap: setting.intakeOverlap,
+        pipeline: setting.pipeline,
         setting: settingLabel(setting),
         txPerSec,
         ms: stats(runs.map((r) => r.ms)),

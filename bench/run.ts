@@ -8,6 +8,7 @@
  *   npm run bench -- --sections workloads --cases erc20,transfers --sizes 2000 --runs 5 --workers 1,2
  *   npm run bench -- --sections workloads --cases erc20 --sizes 50000 --block-size 1000
  *   npm run bench -- --sections workloads --cases erc20 --sizes 50000 --block-size 1000 --intake-overlap both
+ *   npm run bench -- --sections workloads --cases erc20 --sizes 50000 --block-size 1000 --pipeline both
  *   npm run bench -- --sections workloads --templates cold          only the cold case
  *   npm run bench -- --sections workloads --baselines tuned         only the tuned baseline
  *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
@@ -59,6 +60,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '200' },
     templates: { type: 'string', default: 'warm,cold' },
     'intake-overlap': { type: 'string', default: 'on' },
+    pipeline: { type: 'string', default: 'on' },
     baselines: { type: 'string', default: 'default,tuned' },
     full: { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
@@ -97,6 +99,8 @@ for (const t of templates) if (t !== 'warm' && t !== 'cold') throw new Error(`--
 const overlapChoices: Record<string, boolean[]> = { on: [true], off: [false], both: [true, false] }
 const intakeOverlaps = overlapChoices[values['intake-overlap']]
 if (intakeOverlaps === undefined) throw new Error(`--intake-overlap: on, off or both (got ${values['intake-overlap']})`)
+const pipelines = overlapChoices[values.pipeline]
+if (pipelines === undefined) throw new Error(`--pipeline: on, off or both (got ${values.pipeline})`)
 const baselineKinds = values.baselines.split(',') as BaselineKind[]
 for (const b of baselineKinds) if (!BASELINE_KINDS.includes(b)) throw new Error(`--baselines: default and/or tuned (got ${b})`)
 const cases = values.cases === undefined ? CASES : CASES.filter((c) => values.cases!.split(',').includes(c.name))
@@ -118,13 +122,13 @@ const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toLocaleString
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
-log(`parevm bench on ${meta.machine.cpu} (${meta.machine.cores} cores), ${meta.machine.node}; sections ${sections.join(', ')}; sizes ${sizes.join(', ')}${blockSize !== undefined ? ` in blocks of ${blockSize}` : ''}, ${runs} runs, workers ${workerCounts.join(', ')}, templates ${templates.join(', ')}, intake overlap ${values['intake-overlap']}`)
+log(`parevm bench on ${meta.machine.cpu} (${meta.machine.cores} cores), ${meta.machine.node}; sections ${sections.join(', ')}; sizes ${sizes.join(', ')}${blockSize !== undefined ? ` in blocks of ${blockSize}` : ''}, ${runs} runs, workers ${workerCounts.join(', ')}, templates ${templates.join(', ')}, intake overlap ${values['intake-overlap']}, pipelined ${values.pipeline}`)
 
 const results: CaseResult[] = []
 for (const size of sections.includes('workloads') ? sizes : []) {
   for (const spec of cases) {
     log(`${spec.name}, ${size} transactions${blockSize !== undefined && blockSize < size ? ` in blocks of ${blockSize}` : ''}`)
-    results.push(await benchCase(spec, { size, ...(blockSize !== undefined ? { blockSize } : {}), runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: intakeOverlaps, baselines: baselineKinds, log }))
+    results.push(await benchCase(spec, { size, ...(blockSize !== undefined ? { blockSize } : {}), runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: intakeOverlaps, pipeline: pipelines, baselines: baselineKinds, log }))
   }
 }
 
@@ -132,7 +136,7 @@ const range = (s: { median: number; min: number; max: number }): string => `${fm
 const sizeCell = (r: CaseResult): string => `${fmt(r.size)}${r.blocks > 1 ? ` (${r.blocks} blocks of ${fmt(r.blockSize)})` : ''}`
 const engineOf = (r: CaseResult, w: number, setting: string): EngineResult | undefined => r.engine.find((e) => e.workers === w && e.setting === setting)
 /** The engine settings measured (templates x intake overlap), as the tables name them. */
-const settingLabels = settingsOf(templates, intakeOverlaps).map(settingLabel)
+const settingLabels = settingsOf(templates, intakeOverlaps, pipelines).map(settingLabel)
 const markdownTable = (head: string[], rows: string[][]): string => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 
 function throughputTable(list: CaseResult[]): string {
@@ -210,7 +214,7 @@ if (results.length > 0) {
     '',
     `- default baseline: ${BASELINE_LABELS.default}`,
     `- tuned baseline: ${BASELINE_LABELS.tuned}`,
-    `- engine: embedded cluster, worker threads; an untimed warm-up block of ${values.warmup} transactions from other senders on the same contracts, then the measured transactions (in blocks of --block-size, default one block). **warm**: the measured blocks run with the templates the warm-up block trained (so "fully predicted" is the warm case); **cold**: the templates are emptied after the warm-up block (the JIT stays warm): the first measured block is predicted as a fresh cluster's first block (with the sequencer's speculative pre-execution; later measured blocks of the run learn as usual). Blocks are not pipelined beyond intake: with **intake overlap** (the default, as \`npm start\`) the sequencer takes in block N+1's transactions while block N executes and seals; block N+1's prediction, execution and seal start after block N's seal. "no intake overlap": each block's intake starts after the previous seal.`,
+    `- engine: embedded cluster, worker threads; an untimed warm-up block of ${values.warmup} transactions from other senders on the same contracts, then the measured transactions (in blocks of --block-size, default one block). **warm**: the measured blocks run with the templates the warm-up block trained (so "fully predicted" is the warm case); **cold**: the templates are emptied after the warm-up block (the JIT stays warm): the first measured block is predicted as a fresh cluster's first block (with the sequencer's speculative pre-execution; later measured blocks of the run learn as usual). With **intake overlap** (the default, as \`npm start\`) the sequencer takes in block N+1's transactions while block N executes and seals; **pipelined** (the default, as \`npm start\`; shared/cluster/pipeline.ts) block N+1 is planned and executed once block N is settled, while N's state root, receipts, header, journal, apply and seal finish, and a pipelined block's wall time runs from its parent's seal to its own. "no intake overlap": each block's intake starts after the previous seal; "not pipelined": each block is planned after the previous seal.`,
     `- baselines run the engine's own sealed blocks (same transactions, order and header fields) from the same genesis, after the same warm-up block; the state root after every measured block is the same for the engine and both baselines (checked). Timed for all: decoding and sender recovery, execution, state root; tx/s = measured transactions / summed block times.`,
     `- ceiling: the same number of threads each executing its own share of the measured transactions on its own state copy, senders recovered ahead, no coordination.`,
     `- ${runs} round(s); in each round every configuration runs once, the order rotating; figures are medians with (min-max); ratios are engine median over baseline median.`,
@@ -287,7 +291,7 @@ process.stdout.write(`\n${metaMarkdown(meta)}\n\n${output}\n`)
 
 if (!values['no-write']) {
   const data = {
-    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: values['intake-overlap'], baselines: baselineKinds, mainnetRuns },
+    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: values['intake-overlap'], pipeline: values.pipeline, baselines: baselineKinds, mainnetRuns },
     workloads: results,
     mainnet: mainnetResult,
     gpu: gpuResult,

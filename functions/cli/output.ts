@@ -45,7 +45,7 @@ export function summaryText(s: RunSummary, extra: Record<string, string> = {}): 
     ['transactions rejected', s.rejected === 0 ? '0' : `${fmt(s.rejected)} (${Object.entries(s.rejectedByCode).map(([k, v]) => `${k}: ${v}`).join(', ')})`],
     ['re-executed by the coordinator', `${fmt(s.reexecuted)} (${s.included === 0 ? 0 : fmt((100 * s.reexecuted) / s.included, 1)}%)`],
     ['prediction', `${fmt(s.prediction.txsFullyPredicted)} txs fully predicted; ${s.prediction.keysActual === 0 ? '-' : fmt((100 * s.prediction.keysPredicted) / s.prediction.keysActual, 1)}% of keys`],
-    ['throughput', `${fmt(s.txPerSec, 1)} tx/s (pipeline ${fmt(s.pipelineMs)} ms)`],
+    ['throughput', `${fmt(s.txPerSec, 1)} tx/s (pipeline ${fmt(s.pipelineMs)} ms; ${fmt(s.pipelined)} of ${fmt(s.blocks)} blocks planned and executed while their parent sealed)`],
     [
       'critical path',
       `${fmt(s.criticalPath.serialMs)} ms serial of ${fmt(s.criticalPath.wallMs)} ms; serial fraction at 1 worker ${fmt(100 * s.criticalPath.serialFraction, 1)}%: no number of workers beats ${fmt(s.criticalPath.amdahl16, 1)}x at 16, ${fmt(s.criticalPath.amdahl64, 1)}x at 64 (Amdahl)`,

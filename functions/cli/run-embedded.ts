@@ -22,6 +22,8 @@ export interface EmbeddedRunOptions {
   blockSize: number
   verify: boolean
   threads: boolean
+  /** Pipelined blocks (default true; `--no-pipeline`). */
+  pipeline?: boolean
   exportDir?: string
   quiet: boolean
   perMessage?: number
@@ -43,6 +45,7 @@ export async function runEmbedded(o: EmbeddedRunOptions): Promise<RunSummary> {
     ...(o.shards !== undefined ? { shards: o.shards } : {}),
     blockSize: o.blockSize,
     verify: o.verify,
+    ...(o.pipeline !== undefined ? { pipeline: o.pipeline } : {}),
     ...(o.backends !== undefined ? { backends: o.backends } : {}),
   })
   const exporter =

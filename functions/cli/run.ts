@@ -20,6 +20,8 @@ export const RUN_HELP = `parevm run --genesis FILE --txs FILE [options]    execu
   --workers N        worker threads (default: cores)
   --shards N         shards per block (default: workers)
   --no-verify        skip the sequential check
+  --no-pipeline      plan each block after the previous seal (default: the next block is
+                     planned and executed while this one seals)
   --inline           run workers in the main thread
   --export DIR       write genesis, blocks, receipts and rejections as JSON-RPC shapes
   --json             print the summary as JSON on stdout
@@ -38,6 +40,7 @@ const schema = z.object({
   workers: intOption(1, 256).optional(),
   shards: intOption(1, 4096).optional(),
   verify: z.boolean().default(true),
+  pipeline: z.boolean().default(true),
   inline: z.boolean().default(false),
   export: z.string().optional(),
   json: z.boolean().default(false),
@@ -74,6 +77,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       workers: { type: 'string' },
       shards: { type: 'string' },
       verify: { type: 'boolean' },
+      pipeline: { type: 'boolean' },
       inline: { type: 'boolean' },
       export: { type: 'string' },
       json: { type: 'boolean' },
@@ -93,6 +97,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...(o.shards !== undefined ? { shards: o.shards } : {}),
     blockSize: o['block-size'],
     verify: o.verify,
+    pipeline: o.pipeline,
     threads: !o.inline,
     ...(o.export !== undefined ? { exportDir: o.export } : {}),
     quiet: o.json,

@@ -25,6 +25,8 @@ sealed block against sequential @ethereumjs/vm.
   --shards N         shards per block (default: workers)
   --seed N           workload seed (default 1)
   --no-verify        skip the sequential check (for timing)
+  --no-pipeline      plan each block after the previous seal (default: the next block is
+                     planned and executed while this one seals)
   --inline           run workers as async loops in the main thread (no threads)
   --export DIR       write genesis, blocks, receipts and rejections as JSON-RPC shapes
   --backend B        memory (default) | aws: store and queues on DynamoDB and SQS at the
@@ -45,6 +47,7 @@ const schema = z.object({
   shards: intOption(1, 4096).optional(),
   seed: intOption(0, 2 ** 31).default(1),
   verify: z.boolean().default(true),
+  pipeline: z.boolean().default(true),
   inline: z.boolean().default(false),
   export: z.string().optional(),
   backend: z.enum(['memory', 'aws']).default('memory'),
@@ -68,6 +71,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       shards: { type: 'string' },
       seed: { type: 'string' },
       verify: { type: 'boolean' },
+      pipeline: { type: 'boolean' },
       inline: { type: 'boolean' },
       export: { type: 'string' },
       backend: { type: 'string' },
@@ -96,6 +100,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     ...(o.shards !== undefined ? { shards: o.shards } : {}),
     blockSize: o['block-size'],
     verify: o.verify,
+    pipeline: o.pipeline,
     threads: !o.inline,
     ...(o.export !== undefined ? { exportDir: o.export } : {}),
     quiet: o.json,
