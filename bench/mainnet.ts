@@ -66,6 +66,8 @@ export interface MainnetBenchOptions {
   runs?: number
   /** One untimed block per hardfork first (default true). */
   warmup?: boolean
+  /** The replay's code-hash loading and speculative pre-execution before partitioning (ReplayClusterOptions.speculate, default true, as `parevm replay`). */
+  speculate?: boolean
   log?: (line: string) => void
 }
 
@@ -263,8 +265,9 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new Error(`workers must be 1..256 (got ${workers})`)
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`runs must be 1..100 (got ${runs})`)
 
-  const one = await ReplayCluster.start({ workers: 1 })
-  const many = await ReplayCluster.start({ workers })
+  const speculate = options.speculate !== false
+  const one = await ReplayCluster.start({ workers: 1, speculate })
+  const many = await ReplayCluster.start({ workers, speculate })
   try {
     if (options.warmup !== false) {
       const byFork = new Map<string, ReplayFixture>()

@@ -12,6 +12,7 @@
  *   npm run bench -- --sections workloads --templates cold          only the cold case
  *   npm run bench -- --sections workloads --baselines tuned         only the tuned baseline
  *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
+ *   npm run bench -- --sections mainnet --workers 1,2 --replay-speculate off     replay without code hashes and speculation
  *   npm run bench -- --sections model                               the scale model (a projection)
  *   npm run bench -- --sections model --model-from bench/results/2-core-vm-10000-two-baselines.json --model-block 1000
  *   npm run bench -- --sections model --model-ingress on --model-ingress-concurrency 32 --model-ingress-batch 10
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     label: { type: 'string' },
     sections: { type: 'string', default: 'workloads,mainnet,gpu' },
     'mainnet-runs': { type: 'string', default: '1' },
+    'replay-speculate': { type: 'string', default: 'on' },
     'mainnet-blocks': { type: 'string' },
     'model-from': { type: 'string' },
     'model-block': { type: 'string' },
@@ -239,8 +241,10 @@ if (sections.includes('mainnet')) {
     parts.push('', `## Mainnet blocks: skipped (${DEFAULT_FIXTURES} is absent)`)
   } else {
     const W = Math.max(...workerCounts)
-    log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W})`)
-    const mainnet = await benchMainnet({ workers: W, runs: mainnetRuns, ...(values['mainnet-blocks'] !== undefined ? { blocks: values['mainnet-blocks'].split(',') } : {}), log })
+    log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W}, replay speculation ${values["replay-speculate"]})`)
+    const replaySpeculate = values['replay-speculate']
+    if (replaySpeculate !== 'on' && replaySpeculate !== 'off') throw new Error(`--replay-speculate: on or off (got ${replaySpeculate})`)
+    const mainnet = await benchMainnet({ workers: W, runs: mainnetRuns, speculate: replaySpeculate === 'on', ...(values['mainnet-blocks'] !== undefined ? { blocks: values['mainnet-blocks'].split(',') } : {}), log })
     mainnetResult = mainnet
     parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks; default and tuned baselines on runBlock; engine 1 and ${W} workers)`, '', mainnetTable(mainnet))
   }
@@ -291,7 +295,7 @@ process.stdout.write(`\n${metaMarkdown(meta)}\n\n${output}\n`)
 
 if (!values['no-write']) {
   const data = {
-    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: values['intake-overlap'], pipeline: values.pipeline, baselines: baselineKinds, mainnetRuns },
+    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: values['intake-overlap'], pipeline: values.pipeline, baselines: baselineKinds, mainnetRuns, replaySpeculate: values['replay-speculate'] },
     workloads: results,
     mainnet: mainnetResult,
     gpu: gpuResult,

@@ -21,6 +21,8 @@ Without a folder: the repository's 47 mainnet blocks (${MAINNET_FIXTURES_PATH}).
   --workers N        worker threads (default: cores, ${defaultWorkers()} here)
   --shards N         shards per block (default: workers)
   --inline           run workers as async loops in the main thread (no threads)
+  --no-speculate     predict from senders, recipients and access lists only (default: called
+                     contracts' code hashes loaded and a few unknown calls run first)
   --reference        also run sequential @ethereumjs/vm on every block (always done on a mismatch):
                      receipts one by one, and the post-state root over the partial pre-state
   --json             one JSON line per block on stdout
@@ -34,6 +36,7 @@ const schema = z.object({
   workers: intOption(1, 256).optional(),
   shards: intOption(1, 4096).optional(),
   inline: z.boolean().default(false),
+  speculate: z.boolean().default(true),
   reference: z.boolean().default(false),
   json: z.boolean().default(false),
   help: z.boolean().default(false),
@@ -154,6 +157,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       workers: { type: 'string' },
       shards: { type: 'string' },
       inline: { type: 'boolean' },
+      speculate: { type: 'boolean' },
       reference: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -170,6 +174,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const summary = await replayFolders(dirs, {
     workers,
     threads: !o.inline,
+    speculate: o.speculate,
     ...(o.shards !== undefined ? { shards: o.shards } : {}),
     reference: o.reference,
     onBlock: (r) => {

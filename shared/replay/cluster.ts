@@ -17,6 +17,7 @@ import { realClock, type Clock } from '../ports/clock.ts'
 import { MemoryQueue } from '../ports/memory/memory-queue.ts'
 import { decodePlannedTxs } from '../pipeline/codec.ts'
 import { parseJson, shardMessageSchema } from '../pipeline/messages.ts'
+import { Speculator } from '../predict/speculate.ts'
 import { TemplateRegistry } from '../predict/templates.ts'
 import { planOrderedBlock } from '../sequencer/sequencer.ts'
 import { Records } from '../store/records.ts'
@@ -47,6 +48,14 @@ export interface ReplayClusterOptions {
   startTimeoutMs?: number
   /** Learned (contract, selector) templates; shared by the blocks of one cluster. */
   templates?: TemplateRegistry
+  /**
+   * Before partitioning, as build mode's sequencer does (default true): the code hashes of called
+   * contracts without a template are loaded (a contract with the same code as one that has a
+   * template is predicted from it), and a few calls no template covers run once against the
+   * block's pre-state to teach the templates (shared/predict/speculate.ts). Off: the block is
+   * predicted from senders, recipients, access lists and the templates it was given only.
+   */
+  speculate?: boolean
   log?: Logger
   /** Time: seal and start-up waits, wall times (default: the real clock). */
   clock?: Clock
@@ -89,6 +98,7 @@ export class ReplayCluster {
   private readonly shardCount: number
   private readonly visibilityTimeoutMs: number
   private workerError: unknown
+  private readonly speculator: Speculator | undefined
   /** Set when a replay failed part-way: its messages may still be in flight. */
   private failed: string | undefined
 
@@ -97,6 +107,7 @@ export class ReplayCluster {
     this.log = options.log ?? silentLogger
     this.clock = options.clock ?? monotonicClock
     this.shardCount = options.shards ?? options.workers
+    this.speculator = options.speculate === false ? undefined : new Speculator()
     this.visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000
     this.shardQueue = new MemoryQueue({ name: 'replay-shards', visibilityTimeoutMs: this.visibilityTimeoutMs, maxReceiveCount: 1, deadLetter: this.shardDlq })
   }
@@ -178,7 +189,13 @@ export class ReplayCluster {
         planned = true
         const t0 = performance.now()
         const { meta, partition } = await planOrderedBlock(
-          { records: this.records, shardQueue: this.shardQueue, clock: this.options.clock ?? realClock, templates },
+          {
+            records: this.records,
+            shardQueue: this.shardQueue,
+            clock: this.options.clock ?? realClock,
+            templates,
+            ...(this.speculator !== undefined ? { speculate: { speculator: this.speculator, state: new StateTable(this.store) } } : {}),
+          },
           { chain: MAINNET, env: fixture.env, txs: fixture.txs, head, shardCount: this.shardCount, ...(this.options.shards !== undefined ? { chunksPerLane: 1 } : {}) },
         )
         return { kind: 'block', block: fixture.number, plan: { shards: meta.shardParts.length, groups: partition.groups, planMs: performance.now() - t0 } }
