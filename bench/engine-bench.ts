@@ -229,7 +229,7 @@ export function stagesOf(events: readonly BlockEvent[]): Record<string, number> 
   return stages
 }
 
-async function engineRun(genesisFile: Parameters<typeof buildGenesis>[0], warmTxs: readonly string[], measured: readonly string[], workers: number, setting: EngineSetting, blockSize: number): Promise<EngineRunRaw> {
+export async function engineRun(genesisFile: Parameters<typeof buildGenesis>[0], warmTxs: readonly string[], measured: readonly string[], workers: number, setting: EngineSetting, blockSize: number): Promise<EngineRunRaw> {
   const { templates } = setting
   const cluster = await EmbeddedCluster.start({ genesis: buildGenesis(genesisFile), workers, threads: true, blockSize: Math.max(warmTxs.length, blockSize), verify: false, intakeOverlap: setting.intakeOverlap, pipeline: setting.pipeline })
   const warmEvents: BlockEvent[] = []
@@ -273,15 +273,19 @@ type Config = { kind: 'engine'; workers: number; setting: EngineSetting } | { ki
 
 const configName = (c: Config): string => (c.kind === 'engine' ? `engine ${c.workers}w ${settingLabel(c.setting)}` : c.kind === 'baseline' ? `baseline ${c.baseline}` : `ceiling ${c.workers} thread(s)`)
 
-export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseResult> {
-  const size = o.size
-  const blockSize = o.blockSize ?? size
+/** A case's workload: the untimed warm-up transactions, then the measured ones (seeded: the same in every process). */
+export function caseWorkload(spec: CaseSpec, size: number, warmup: number): { workload: ReturnType<typeof generateWorkload>; warmTxs: string[]; measured: string[] } {
   const pools = spec.pools === 0 ? Math.max(4, Math.floor(size / 10)) : spec.pools
   // Warm-up senders and measured senders are disjoint (each sends one transaction), so the
   // measured transactions are valid on the genesis state too (the ceiling runs them there).
-  const workload = generateWorkload({ txs: o.warmup + size, mix: spec.mix, accounts: o.warmup + size, hotShare: spec.hotShare, pools, seed: 42 })
-  const warmTxs = workload.rawTxs.slice(0, o.warmup)
-  const measured = workload.rawTxs.slice(o.warmup)
+  const workload = generateWorkload({ txs: warmup + size, mix: spec.mix, accounts: warmup + size, hotShare: spec.hotShare, pools, seed: 42 })
+  return { workload, warmTxs: workload.rawTxs.slice(0, warmup), measured: workload.rawTxs.slice(warmup) }
+}
+
+export async function benchCase(spec: CaseSpec, o: BenchOptions): Promise<CaseResult> {
+  const size = o.size
+  const blockSize = o.blockSize ?? size
+  const { workload, warmTxs, measured } = caseWorkload(spec, size, o.warmup)
   const g0 = buildGenesis(workload.genesis)
   const label = `${spec.name} ${size}${blockSize < size ? ` in blocks of ${blockSize}` : ''}`
 
