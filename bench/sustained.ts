@@ -7,15 +7,17 @@
  *
  *   npm run bench:sustained -- --case erc20 --txs 50000 --block-size 1000 --workers 1,2 --rounds 2 --label 2-core-vm-50000-sustained
  *
- * The engine's blocks are not checked here (that would double each run): every run must end on
- * the same chain (the same last block hash), and `npm run bench -- --sections workloads` with
- * the same case, size and block size checks that chain against sequential @ethereumjs/vm.
+ * The timed runs are not checked (that would double each run): every run must end on the same
+ * chain (the same last block hash), and `--check` runs once more and checks that chain block by
+ * block against sequential @ethereumjs/vm, untimed (`--rounds 0 --check`: only the check).
  */
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 
 import { CASES, caseWorkload, engineRun, stats, type EngineSetting } from './engine-bench.ts'
 import { resultMeta, writeResult } from './results.ts'
+import { buildGenesis } from '../shared/chain/genesis.ts'
+import { SequentialVerifier } from '../shared/verify/sequential.ts'
 
 interface ChildSpec {
   case: string
@@ -24,6 +26,8 @@ interface ChildSpec {
   warmup: number
   workers: number
   pipeline: boolean
+  /** Check every block (warm-up included) against sequential @ethereumjs/vm after the run, untimed. */
+  check?: boolean
 }
 
 interface ChildResult {
@@ -33,6 +37,9 @@ interface ChildResult {
   reexecuted: number
   lastHash: string
   serialFraction: number
+  /** With `check`: blocks found identical to sequential @ethereumjs/vm, and the check's time. */
+  checked?: number
+  checkMs?: number
 }
 
 const WARMUP = 200
@@ -42,8 +49,15 @@ async function child(spec: ChildSpec): Promise<void> {
   if (c === undefined) throw new Error(`unknown case ${spec.case}`)
   const { workload, warmTxs, measured } = caseWorkload(c, spec.txs, spec.warmup)
   const setting: EngineSetting = { templates: 'warm', intakeOverlap: true, pipeline: spec.pipeline }
-  const { run } = await engineRun(workload.genesis, warmTxs, measured, spec.workers, setting, spec.blockSize)
+  const { run, warmEvents, events } = await engineRun(workload.genesis, warmTxs, measured, spec.workers, setting, spec.blockSize)
   const result: ChildResult = { txPerSec: run.txPerSec, ms: run.ms, blocks: run.blocks, reexecuted: run.reexecuted, lastHash: run.hashes.at(-1)!, serialFraction: run.criticalPath.serialFraction }
+  if (spec.check === true) {
+    const t = performance.now()
+    const verifier = await SequentialVerifier.fromGenesis(buildGenesis(workload.genesis))
+    for (const e of [...warmEvents, ...events]) await verifier.check(e.sealed)
+    result.checked = warmEvents.length + events.length
+    result.checkMs = performance.now() - t
+  }
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
@@ -70,6 +84,7 @@ async function main(): Promise<void> {
       'block-size': { type: 'string', default: '1000' },
       workers: { type: 'string', default: '1,2' },
       rounds: { type: 'string', default: '2' },
+      check: { type: 'boolean', default: false },
       label: { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
     },
@@ -79,7 +94,8 @@ async function main(): Promise<void> {
   const blockSize = Number(values['block-size'])
   const rounds = Number(values.rounds)
   const workerCounts = values.workers.split(',').map(Number)
-  for (const n of [txs, blockSize, rounds, ...workerCounts]) if (!Number.isInteger(n) || n < 1) throw new Error(`expected positive integers (got ${n})`)
+  for (const n of [txs, blockSize, ...workerCounts]) if (!Number.isInteger(n) || n < 1) throw new Error(`expected positive integers (got ${n})`)
+  if (!Number.isInteger(rounds) || rounds < 0 || (rounds === 0 && !values.check)) throw new Error(`--rounds: a non-negative integer, 0 only with --check (got ${values.rounds})`)
   if (CASES.find((x) => x.name === values.case) === undefined) throw new Error(`--case: one of ${CASES.map((x) => x.name).join(', ')}`)
   const configs = workerCounts.flatMap((workers) => [true, false].map((pipeline) => ({ workers, pipeline })))
   const samples = new Map<string, ChildResult[]>()
@@ -94,10 +110,16 @@ async function main(): Promise<void> {
       samples.set(name(c), [...(samples.get(name(c)) ?? []), result])
     }
   }
-  const hashes = new Set([...samples.values()].flat().map((s) => s.lastHash))
+  // The chain checked block by block against sequential @ethereumjs/vm (one more run, pipelined, the check untimed).
+  let check: ChildResult | undefined
+  if (values.check) {
+    check = await runChild({ case: values.case, txs, blockSize, warmup: WARMUP, workers: workerCounts[0]!, pipeline: true, check: true })
+    log(`  check: ${check.checked} blocks identical to sequential @ethereumjs/vm (${Math.round(check.checkMs! / 1000)} s), last block ${check.lastHash}`)
+  }
+  const hashes = new Set([...[...samples.values()].flat(), ...(check !== undefined ? [check] : [])].map((s) => s.lastHash))
   if (hashes.size !== 1) throw new Error(`runs ended on different chains (${[...hashes].join(', ')}): the comparison is void`)
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
-  const rows = workerCounts.map((w) => {
+  const rows = rounds === 0 ? [] : workerCounts.map((w) => {
     const on = stats(samples.get(name({ workers: w, pipeline: true }))!.map((s) => s.txPerSec))
     const off = stats(samples.get(name({ workers: w, pipeline: false }))!.map((s) => s.txPerSec))
     const range = (s: ReturnType<typeof stats>): string => `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`
@@ -106,15 +128,16 @@ async function main(): Promise<void> {
   const markdown = [
     `## Sustained: ${values.case}, ${fmt(txs)} transactions in blocks of ${fmt(blockSize)}, pipelined against not pipelined`,
     '',
-    `Each run in a fresh process (an untimed warm-up block of ${WARMUP}, then the measured blocks; templates warm; intake overlapped); ${rounds} round(s), the order rotating; tx/s = measured transactions / summed block wall times (a pipelined block's from its parent's seal to its own); medians (min-max). Every run ended on the same chain (last block ${[...hashes][0]}); the blocks are not checked here (see the bench's workloads section for the check of this chain).`,
+    `Each run in a fresh process (an untimed warm-up block of ${WARMUP}, then the measured blocks; templates warm; intake overlapped); ${rounds} round(s), the order rotating; tx/s = measured transactions / summed block wall times (a pipelined block's from its parent's seal to its own); medians (min-max). Every run ended on the same chain (last block ${[...hashes][0]}); the timed runs are not checked${check === undefined ? ' (run with --check for the check of this chain)' : ''}.`,
     '',
-    '| workers | pipelined tx/s | not pipelined tx/s | pipelined / not |',
-    '|---|---|---|---|',
-    ...rows,
+    ...(rows.length > 0 ? ['| workers | pipelined tx/s | not pipelined tx/s | pipelined / not |', '|---|---|---|---|', ...rows] : []),
+    ...(check !== undefined
+      ? ['', `Checked: one more run (${workerCounts[0]} worker(s), pipelined) sealed the same chain, and all its ${check.checked} blocks (warm-up included) were identical to sequential @ethereumjs/vm (every header and receipt field; ${fmt(check.checkMs! / 1000)} s, untimed).`]
+      : []),
   ].join('\n')
   const meta = resultMeta(values.label)
   meta.command = `npm run bench:sustained -- ${process.argv.slice(2).join(' ')}`
-  const paths = writeResult(values.out, meta, { samples: Object.fromEntries(samples) }, markdown)
+  const paths = writeResult(values.out, meta, { samples: Object.fromEntries(samples), ...(check !== undefined ? { check } : {}) }, markdown)
   process.stdout.write(`${markdown}\n\nwrote ${paths.join(', ')}\n`)
 }
 
