@@ -66,7 +66,7 @@ export interface MainnetBenchOptions {
   runs?: number
   /** One untimed block per hardfork first (default true). */
   warmup?: boolean
-  /** The replay's code-hash loading and speculative pre-execution before partitioning (ReplayClusterOptions.speculate, default true, as `parevm replay`). */
+  /** The replay's code-hash loading and speculative pre-execution before partitioning (ReplayClusterOptions.speculate, default false, as `parevm replay`). */
   speculate?: boolean
   log?: (line: string) => void
 }
@@ -265,7 +265,7 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new Error(`workers must be 1..256 (got ${workers})`)
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`runs must be 1..100 (got ${runs})`)
 
-  const speculate = options.speculate !== false
+  const speculate = options.speculate === true
   const one = await ReplayCluster.start({ workers: 1, speculate })
   const many = await ReplayCluster.start({ workers, speculate })
   try {

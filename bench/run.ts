@@ -12,7 +12,7 @@
  *   npm run bench -- --sections workloads --templates cold          only the cold case
  *   npm run bench -- --sections workloads --baselines tuned         only the tuned baseline
  *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
- *   npm run bench -- --sections mainnet --workers 1,2 --replay-speculate off     replay without code hashes and speculation
+ *   npm run bench -- --sections mainnet --workers 1,2 --replay-speculate on      replay with code hashes and speculation
  *   npm run bench -- --sections model                               the scale model (a projection)
  *   npm run bench -- --sections model --model-from bench/results/2-core-vm-10000-two-baselines.json --model-block 1000
  *   npm run bench -- --sections model --model-ingress on --model-ingress-concurrency 32 --model-ingress-batch 10
@@ -69,7 +69,7 @@ const { values } = parseArgs({
     label: { type: 'string' },
     sections: { type: 'string', default: 'workloads,mainnet,gpu' },
     'mainnet-runs': { type: 'string', default: '1' },
-    'replay-speculate': { type: 'string', default: 'on' },
+    'replay-speculate': { type: 'string', default: 'off' },
     'mainnet-blocks': { type: 'string' },
     'model-from': { type: 'string' },
     'model-block': { type: 'string' },

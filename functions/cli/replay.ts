@@ -21,8 +21,8 @@ Without a folder: the repository's 47 mainnet blocks (${MAINNET_FIXTURES_PATH}).
   --workers N        worker threads (default: cores, ${defaultWorkers()} here)
   --shards N         shards per block (default: workers)
   --inline           run workers as async loops in the main thread (no threads)
-  --no-speculate     predict from senders, recipients and access lists only (default: called
-                     contracts' code hashes loaded and a few unknown calls run first)
+  --speculate        before partitioning, load called contracts' code hashes and run a few calls
+                     no template covers (default off: on mainnet blocks it costs more than it saves)
   --reference        also run sequential @ethereumjs/vm on every block (always done on a mismatch):
                      receipts one by one, and the post-state root over the partial pre-state
   --json             one JSON line per block on stdout
@@ -36,7 +36,7 @@ const schema = z.object({
   workers: intOption(1, 256).optional(),
   shards: intOption(1, 4096).optional(),
   inline: z.boolean().default(false),
-  speculate: z.boolean().default(true),
+  speculate: z.boolean().default(false),
   reference: z.boolean().default(false),
   json: z.boolean().default(false),
   help: z.boolean().default(false),

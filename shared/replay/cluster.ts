@@ -49,11 +49,13 @@ export interface ReplayClusterOptions {
   /** Learned (contract, selector) templates; shared by the blocks of one cluster. */
   templates?: TemplateRegistry
   /**
-   * Before partitioning, as build mode's sequencer does (default true): the code hashes of called
-   * contracts without a template are loaded (a contract with the same code as one that has a
-   * template is predicted from it), and a few calls no template covers run once against the
-   * block's pre-state to teach the templates (shared/predict/speculate.ts). Off: the block is
-   * predicted from senders, recipients, access lists and the templates it was given only.
+   * Before partitioning, as build mode's sequencer does (default false): the code hashes of
+   * called contracts without a template are loaded (a contract with the same code as one that
+   * has a template is predicted from it), and a few calls no template covers run once against
+   * the block's pre-state to teach the templates (shared/predict/speculate.ts). Off by default:
+   * on the 47 mainnet blocks it cost more than it saved (planning 0.1 -> 10.3 s, re-execution
+   * 6.9 -> 3.3 s; 2 workers 1.16x -> 0.98x the tuned baseline; BENCHMARKS.md): mainnet calls are
+   * diverse, and each sample is a full execution on the planner's thread.
    */
   speculate?: boolean
   log?: Logger
@@ -107,7 +109,7 @@ export class ReplayCluster {
     this.log = options.log ?? silentLogger
     this.clock = options.clock ?? monotonicClock
     this.shardCount = options.shards ?? options.workers
-    this.speculator = options.speculate === false ? undefined : new Speculator()
+    this.speculator = options.speculate === true ? new Speculator() : undefined
     this.visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000
     this.shardQueue = new MemoryQueue({ name: 'replay-shards', visibilityTimeoutMs: this.visibilityTimeoutMs, maxReceiveCount: 1, deadLetter: this.shardDlq })
   }

@@ -151,8 +151,8 @@ describe('replay of state outside the pre-state', () => {
     // predicted write, so they run in different shards: sender 2's worker sees slot 1 = 0 and
     // reads slot 2 - which the fixture does not list.
     const fixture = await syntheticFixture([signedJson(1, '0x01'), signedJson(2, '0x')])
-    // Without speculation: from senders and recipients alone the two calls do not conflict.
-    cluster = await ReplayCluster.start({ workers: 2, threads: false, speculate: false })
+    // Without speculation (the default): from senders and recipients alone the two calls do not conflict.
+    cluster = await ReplayCluster.start({ workers: 2, threads: false })
     const run = await cluster.replay(fixture)
     expect(run.shards).toBe(2)
     expect(cluster.store.unsuppliedAnswers).toBeGreaterThan(0)
@@ -165,13 +165,13 @@ describe('replay of state outside the pre-state', () => {
     expect(run.sealed.head.stateRoot).toBe(reference.stateRoot)
   })
 
-  it('with speculation (the default) a call is run against the pre-state before partitioning: the conflict is predicted, nothing re-executed', async () => {
+  it('with speculation a call is run against the pre-state before partitioning: the conflict is predicted, nothing re-executed', async () => {
     // Two calls that both SSTORE slot 1 (a write no sender or recipient rule predicts).
     const fixture = await syntheticFixture([signedJson(1, '0x01020304'), signedJson(2, '0x01020304')])
-    cluster = await ReplayCluster.start({ workers: 2, threads: false, speculate: false })
+    cluster = await ReplayCluster.start({ workers: 2, threads: false })
     const without = await cluster.replay(fixture)
     await cluster.stop()
-    cluster = await ReplayCluster.start({ workers: 2, threads: false })
+    cluster = await ReplayCluster.start({ workers: 2, threads: false, speculate: true })
     const run = await cluster.replay(fixture)
     expect([without.shards, without.reexecuted]).toEqual([2, 1])
     expect([run.shards, run.reexecuted]).toEqual([1, 0])
