@@ -22,17 +22,15 @@
  * will not seal. The coordinator itself never reads through the overlay.
  */
 import { stateItemKey, codeItemKey } from '../store/state-table.ts'
+import { ForwardingKeyValueStore, type Item, type ItemKey } from '../ports/kv-store.ts'
 
 import type { SettledOutcome } from '../coordinator/coordinator.ts'
-import type { Item, ItemKey, KeyValueStore, QueryOptions, QueryPage, TableName, UnconditionalOp, WriteOp } from '../ports/kv-store.ts'
 
 /** A key-value store that answers state and code reads with a settled, unsealed block's writes first. */
-export class SettledOverlay implements KeyValueStore {
+export class SettledOverlay extends ForwardingKeyValueStore {
   private block: bigint | undefined
   private state = new Map<string, Item | undefined>()
   private code = new Map<string, Item>()
-
-  constructor(private readonly inner: KeyValueStore) {}
 
   /** The block whose writes are laid over the table now, if any. */
   get overlaid(): bigint | undefined {
@@ -62,7 +60,7 @@ export class SettledOverlay implements KeyValueStore {
     this.code = new Map()
   }
 
-  async get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
+  override async get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
     if (this.block === undefined) return this.inner.get(keys)
     const { state, code } = this
     const out: (Item | undefined)[] = new Array(keys.length)
@@ -83,17 +81,5 @@ export class SettledOverlay implements KeyValueStore {
       })
     }
     return out
-  }
-
-  transact(ops: readonly WriteOp[]): Promise<void> {
-    return this.inner.transact(ops)
-  }
-
-  write(ops: readonly UnconditionalOp[]): Promise<void> {
-    return this.inner.write(ops)
-  }
-
-  query(table: TableName, pk: string, options?: QueryOptions): Promise<QueryPage> {
-    return this.inner.query(table, pk, options)
   }
 }

@@ -92,3 +92,24 @@ export function itemSize(item: Item): number {
 export function keyString(key: ItemKey): string {
   return `${key.table}|${key.pk}|${key.sk}`
 }
+
+/** A store that passes every call on to another; a wrapper overrides the calls it changes. */
+export class ForwardingKeyValueStore implements KeyValueStore {
+  constructor(protected inner: KeyValueStore) {}
+
+  get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
+    return this.inner.get(keys)
+  }
+
+  transact(ops: readonly WriteOp[]): Promise<void> {
+    return this.inner.transact(ops)
+  }
+
+  write(ops: readonly UnconditionalOp[]): Promise<void> {
+    return this.inner.write(ops)
+  }
+
+  query(table: TableName, pk: string, options?: QueryOptions): Promise<QueryPage> {
+    return this.inner.query(table, pk, options)
+  }
+}

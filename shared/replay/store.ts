@@ -19,28 +19,35 @@ import { makeHeadRecord } from '../store/head.ts'
 import { StateTable } from '../store/state-table.ts'
 import { preStateTrie, type PreState, type ReplayFixture } from './fixture.ts'
 
-import type { Item, ItemKey, KeyValueStore, QueryOptions, QueryPage, TableName, UnconditionalOp, WriteOp } from '../ports/kv-store.ts'
+import { ForwardingKeyValueStore, type Item, type ItemKey, type KeyValueStore } from '../ports/kv-store.ts'
 import type { WorldStateTrie } from '../trie/world-state.ts'
 
-export class ReplayStore implements KeyValueStore {
-  private inner: MemoryKeyValueStore = new MemoryKeyValueStore()
+export class ReplayStore extends ForwardingKeyValueStore {
+  /** The current block's store (`inner`). */
+  private memory = new MemoryKeyValueStore()
   private preState: PreState | undefined
   /** Keys of the current block answered as unsupplied (speculative reads and prefetches included). */
   unsuppliedAnswers = 0
 
   /** Start over with an empty store that knows what `preState` supplies. */
+  constructor() {
+    super(new MemoryKeyValueStore())
+    this.inner = this.memory
+  }
+
   reset(preState?: PreState): void {
-    this.inner = new MemoryKeyValueStore()
+    this.memory = new MemoryKeyValueStore()
+    this.inner = this.memory
     this.preState = preState
     this.unsuppliedAnswers = 0
   }
 
   /** Item and call counts of the current block's store. */
   get stats(): MemoryKeyValueStore['stats'] {
-    return this.inner.stats
+    return this.memory.stats
   }
 
-  async get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
+  override async get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
     const items = await this.inner.get(keys)
     const pre = this.preState
     if (pre === undefined) return items
@@ -55,17 +62,6 @@ export class ReplayStore implements KeyValueStore {
     return items
   }
 
-  transact(ops: readonly WriteOp[]): Promise<void> {
-    return this.inner.transact(ops)
-  }
-
-  write(ops: readonly UnconditionalOp[]): Promise<void> {
-    return this.inner.write(ops)
-  }
-
-  query(table: TableName, pk: string, options?: QueryOptions): Promise<QueryPage> {
-    return this.inner.query(table, pk, options)
-  }
 }
 
 export interface SeededBlock {
