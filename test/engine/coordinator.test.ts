@@ -22,7 +22,7 @@ import { Records } from '../../shared/store/records.ts'
 import { ShardWorker } from '../../shared/worker/shard-worker.ts'
 import { addressOf, COINBASE, signTx, testGenesis } from '../helpers/chain.ts'
 
-import type { Item, ItemKey, KeyValueStore, QueryOptions, QueryPage, TableName, UnconditionalOp, WriteOp } from '../../shared/ports/kv-store.ts'
+import { ForwardingKeyValueStore, type Item, type ItemKey, type KeyValueStore } from '../../shared/ports/kv-store.ts'
 import type { Clock } from '../../shared/ports/clock.ts'
 
 // COINBASE BALANCE PUSH1 0 SSTORE STOP: reads the beneficiary's balance, which every earlier
@@ -33,24 +33,14 @@ const SHARDS = 3
 const fixedClock: Clock = { now: () => 1_700_000_000_000, sleep: async () => {} }
 
 /** Fails the first `get` of staged results (a throttled read in the early work). */
-class FailOnceOnStaged implements KeyValueStore {
+class FailOnceOnStaged extends ForwardingKeyValueStore {
   failed = false
-  constructor(private readonly inner: KeyValueStore) {}
-  async get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
+  override async get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
     if (!this.failed && keys.some((k) => k.table === 'staged')) {
       this.failed = true
       throw new BackendError('injected: a staged read failed')
     }
     return this.inner.get(keys)
-  }
-  transact(ops: readonly WriteOp[]): Promise<void> {
-    return this.inner.transact(ops)
-  }
-  write(ops: readonly UnconditionalOp[]): Promise<void> {
-    return this.inner.write(ops)
-  }
-  query(table: TableName, pk: string, options?: QueryOptions): Promise<QueryPage> {
-    return this.inner.query(table, pk, options)
   }
 }
 
