@@ -340,6 +340,11 @@ export class EmbeddedCluster {
           await this.doneQueue.delete([message.receiptHandle])
           this.sealFailures = undefined
           if (outcome.kind === 'sealed') this.sealedBlock(outcome.sealed)
+          // Sealed before (a repeated done message): no overlay of it may outlive its seal.
+          if (outcome.kind === 'already-sealed') {
+            this.overlay.lift(outcome.block)
+            this.settledOutcomes.delete(outcome.block.toString())
+          }
           await this.sealPipelined()
         } catch (error) {
           this.coordinatorError = error

@@ -52,9 +52,9 @@ export class SettledOverlay extends ForwardingKeyValueStore {
     this.code = code
   }
 
-  /** Block `block` is sealed (the table holds its writes): drop its overlay, not a later block's. */
+  /** Block `block` is sealed (the table holds its writes): drop its overlay, or an earlier block's, not a later block's. */
   lift(block: bigint): void {
-    if (this.block !== block) return
+    if (this.block === undefined || this.block > block) return
     this.block = undefined
     this.state = new Map()
     this.code = new Map()

@@ -194,10 +194,11 @@ describe('SettledOverlay', () => {
     })
     const items = await overlay.get([stateItemKey(a), stateItemKey(b), stateItemKey(c), { table: 'code', pk: 'ee'.repeat(32), sk: '-' }])
     expect(items.map((i) => (i === undefined ? undefined : [to0x(i.value), i.version]))).toEqual([['0x11', 100], undefined, ['0x03', 7], ['0x6000', 0]])
-    // Another block's seal lifts nothing; its own does.
+    // An earlier block's seal lifts nothing; its own (or a later one's) does.
     overlay.lift(8n)
     expect(overlay.overlaid).toBe(9n)
-    overlay.lift(9n)
+    overlay.lift(10n)
+    expect(overlay.overlaid).toBeUndefined()
     const after = await overlay.get([stateItemKey(a), stateItemKey(b)])
     expect(after.map((i) => to0x(i!.value))).toEqual(['0x01', '0x02'])
   })
