@@ -10,7 +10,7 @@ import { randomInt } from 'node:crypto'
 import { createTxFromRLP } from '@ethereumjs/tx'
 
 import { ConfigError, MalformedInputError, NotReadyError } from '../errors.ts'
-import { Executor, type BlockHashLookup, type TxExecution } from '../exec/executor.ts'
+import { Executor, UNSUPPLIED_VALUE, type BlockHashLookup, type TxExecution } from '../exec/executor.ts'
 import { ExecutorCache } from '../exec/executor-cache.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { chunkBySize, decodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
@@ -58,15 +58,15 @@ export function lookupFromHashes(hashes: Record<string, string>): BlockHashLooku
 }
 
 /**
- * A key no transaction can read or write: storage of the zero address (no code can run there).
- * A worker's result that read the pending parent's hash carries it as a read of in-block
- * version, which no settled view has: validation then runs the transaction again, with the
- * parent's real hash.
+ * The mark of a worker's result that read the pending parent's hash: a read of the last slot of
+ * the zero address (where no deployed code can run) with a value no state item has
+ * (`UNSUPPLIED_VALUE`) at an in-block version. No settled view can match it, whatever the block
+ * wrote: validation runs the transaction again, with the parent's real hash.
  */
 export const PENDING_PARENT_HASH_KEY = storageKey('0'.repeat(40), 'f'.repeat(64))
 
 function markPendingParentRead(exec: TxExecution, block: bigint): void {
-  exec.access.reads.set(PENDING_PARENT_HASH_KEY, { value: null, version: makeVersion(block, POSITION_BLOCK_END) })
+  exec.access.reads.set(PENDING_PARENT_HASH_KEY, { value: UNSUPPLIED_VALUE, version: makeVersion(block, POSITION_BLOCK_END) })
 }
 
 /** Estimated staged size of one result, for splitting into parts. */
