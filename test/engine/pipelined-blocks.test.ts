@@ -7,7 +7,14 @@ import { describe, expect, it } from 'vitest'
 
 import { initializeChain, genesisHead } from '../../shared/cluster/bootstrap.ts'
 import { SettledOverlay } from '../../shared/cluster/pipeline.ts'
-import { resolvePendingParent } from '../../shared/coordinator/coordinator.ts'
+import { Coordinator, resolvePendingParent, type SettledOutcome } from '../../shared/coordinator/coordinator.ts'
+import { createChainCommon } from '../../shared/chain/common.ts'
+import { nextBlockEnv } from '../../shared/chain/next-block.ts'
+import { sharedTxCommon } from '../../shared/exec/common-for.ts'
+import { decodeRawTx, type DecodedTx } from '../../shared/intake/decode.ts'
+import { planOrderedBlock } from '../../shared/sequencer/sequencer.ts'
+import { SequentialVerifier } from '../../shared/verify/sequential.ts'
+import { ShardWorker } from '../../shared/worker/shard-worker.ts'
 import { ThrottledError } from '../../shared/errors.ts'
 import { fromHex, to0x } from '../../shared/hex.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
@@ -16,11 +23,12 @@ import { TemplateRegistry } from '../../shared/predict/templates.ts'
 import { Sequencer } from '../../shared/sequencer/sequencer.ts'
 import { storageKey } from '../../shared/state/keys.ts'
 import { pendingHead } from '../../shared/store/head.ts'
-import { Records, type PlanMeta } from '../../shared/store/records.ts'
+import { Records, type HeadRecord, type PlanMeta } from '../../shared/store/records.ts'
 import { StateTable, stateItemKey } from '../../shared/store/state-table.ts'
 import { addressOf, runInline, signTx, testGenesis } from '../helpers/chain.ts'
 
 import type { KeyValueStore, WriteOp } from '../../shared/ports/kv-store.ts'
+import type { QueueMessage } from '../../shared/ports/queue.ts'
 
 /** Transfers from a few senders, several per sender and block, so nonces run across blocks. */
 function transfers(senders: number, perSender: number): string[] {
@@ -129,6 +137,73 @@ describe('pipelined blocks', () => {
     const plan2 = (await new Records(kv).getPlanMeta(2n))!
     expect(plan2.parentPending).toBe(true)
     expect(plan2.env.parentHash).toBe(to0x(new Uint8Array(32)))
+  })
+})
+
+describe('a block planned on a pending parent, its process gone', () => {
+  it('is executed from the plan and sealed by fresh roles after its parent, BLOCKHASH of the parent re-run', async () => {
+    const genesis = testGenesis({ accounts: 4, extraAlloc: { [RECORDER]: { balance: '0x0', code: PARENT_HASH_RECORDER } } })
+    const kv = new MemoryKeyValueStore()
+    await initializeChain(kv, genesis)
+    const common = createChainCommon(genesis.chainId, genesis.hardfork)
+    const txCommon = sharedTxCommon(common)
+    const decode = (raws: string[], gasLimit: string): DecodedTx[] =>
+      raws.map((raw) => {
+        const d = decodeRawTx(raw, { common: txCommon, blockGasLimit: BigInt(gasLimit) })
+        if (!d.ok) throw new Error(d.rejection.reason)
+        return d.tx
+      })
+    const shardQueue = new MemoryQueue({ name: 'shards' })
+    const doneQueue = new MemoryQueue({ name: 'done' })
+    const clock = { now: () => 1_700_000_000_000, sleep: async () => {} }
+    const plan = (records: Records, head: HeadRecord, raws: string[]) => {
+      const env = nextBlockEnv(head, common, { coinbase: genesis.coinbase, blockTimeSec: 12 })
+      return planOrderedBlock({ records, shardQueue, clock, templates: new TemplateRegistry() }, { chain: genesis.chain, env, txs: decode(raws, env.gasLimit), head, shardCount: 2 })
+    }
+    const execute = async (store: KeyValueStore): Promise<QueueMessage[]> => {
+      const worker = new ShardWorker({ kv: store, shardQueue, doneQueue })
+      for (const message of await shardQueue.receive({ maxMessages: 10, waitMs: 0 })) await worker.handle(message)
+      return doneQueue.receive({ maxMessages: 10, waitMs: 0 })
+    }
+    // Block 1, settled by a coordinator whose journal write then fails (its process "dies").
+    const block1 = [signTx({ from: 0, nonce: 0, to: addressOf(9), value: 5n }), signTx({ from: 1, nonce: 0, to: RECORDER, gasLimit: 100_000n })]
+    await plan(new Records(kv), genesisHead(genesis), block1)
+    const done1 = await execute(kv)
+    let settled: SettledOutcome | undefined
+    let failJournal = true
+    const dying: KeyValueStore = Object.assign(Object.create(kv) as KeyValueStore, {
+      transact: async (ops: readonly WriteOp[]) => {
+        const first = ops[0]
+        if (failJournal && first?.op === 'put' && first.item.table === 'plans' && first.item.sk === 'journal') {
+          failJournal = false
+          throw new ThrottledError('the process died (test)')
+        }
+        return kv.transact(ops)
+      },
+    })
+    const first = new Coordinator({ kv: dying, templates: new TemplateRegistry(), trie: genesis.trie, clock, onSettled: (o) => (settled = o) })
+    for (const message of done1) await first.handleDone(message).catch(() => undefined)
+    expect(settled?.block).toBe(1n)
+    expect(await new Records(kv).getBlock(1n)).toBeUndefined()
+    // Block 2 planned on block 1's pending head (the store's head is still genesis) and executed
+    // through the overlay: its plan and staged results are all that outlive the process.
+    const overlay = new SettledOverlay(kv)
+    overlay.lay(settled!)
+    const block2 = [signTx({ from: 0, nonce: 1, to: addressOf(9), value: 6n }), signTx({ from: 2, nonce: 0, to: RECORDER, gasLimit: 100_000n })]
+    const { meta: meta2 } = await plan(new Records(overlay), settled!.head, block2)
+    expect(meta2.parentPending).toBe(true)
+    const done2 = await execute(overlay)
+    // Fresh roles: block 2's done messages wait for its parent; block 1 is decided again and sealed; then block 2.
+    const fresh = new Coordinator({ kv, templates: new TemplateRegistry(), trie: genesis.trie, clock })
+    for (const message of done2) expect((await fresh.handleDone(message)).kind).toBe('waiting')
+    const sealed1 = (await fresh.seal(1n))!
+    const sealed2 = (await fresh.sealIfComplete(2n))!
+    expect(sealed2.env.parentHash).toBe(sealed1.record.hash)
+    expect(sealed2.report.reexecuted).toBeGreaterThanOrEqual(1)
+    const [recorded] = await new StateTable(kv).load([storageKey(RECORDER.slice(2), (2).toString(16).padStart(64, '0'))])
+    expect(to0x(recorded!.value!)).toBe(sealed1.record.hash)
+    const verifier = await SequentialVerifier.fromGenesis(testGenesis({ accounts: 4, extraAlloc: { [RECORDER]: { balance: '0x0', code: PARENT_HASH_RECORDER } } }))
+    for (const block of [sealed1, sealed2]) expect((await verifier.verify(block)).ok).toBe(true)
   })
 })
 
