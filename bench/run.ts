@@ -241,9 +241,9 @@ if (sections.includes('mainnet')) {
     parts.push('', `## Mainnet blocks: skipped (${DEFAULT_FIXTURES} is absent)`)
   } else {
     const W = Math.max(...workerCounts)
-    log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W}, replay speculation ${values["replay-speculate"]})`)
     const replaySpeculate = values['replay-speculate']
     if (replaySpeculate !== 'on' && replaySpeculate !== 'off') throw new Error(`--replay-speculate: on or off (got ${replaySpeculate})`)
+    log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W}, replay speculation ${replaySpeculate})`)
     const mainnet = await benchMainnet({ workers: W, runs: mainnetRuns, speculate: replaySpeculate === 'on', ...(values['mainnet-blocks'] !== undefined ? { blocks: values['mainnet-blocks'].split(',') } : {}), log })
     mainnetResult = mainnet
     parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks; default and tuned baselines on runBlock; engine 1 and ${W} workers)`, '', mainnetTable(mainnet))

@@ -4,9 +4,9 @@
  * (see `prevRandaoSeed`), the timestamp.
  *
  * The head may be pending (`HeadRecord.pending`: a block settled but not sealed, whose hash and
- * state root are not known yet, shared/cluster/pipeline.ts): the next block's parent hash is then
- * left zero in its plan and filled in by the coordinator once the parent is sealed
- * (`resolvePendingParent`); every other field here comes from what settling decided.
+ * state root are not known yet and are zero, shared/store/head.ts `pendingHead`): the next
+ * block's parent hash is then zero in its plan and filled in by the coordinator once the parent
+ * is sealed (`resolvePendingParent`); every other field here comes from what settling decided.
  */
 import { createBlockHeader } from '@ethereumjs/block'
 
@@ -39,7 +39,7 @@ export function nextBlockEnv(head: HeadRecord, common: Common, options: NextBloc
   )
   const env: BlockEnv = {
     number: bigintToHex(number),
-    parentHash: head.pending === true ? PENDING_PARENT_HASH : head.hash,
+    parentHash: head.hash,
     timestamp: bigintToHex(BigInt(head.timestamp) + BigInt(options.blockTimeSec)),
     coinbase: options.coinbase.toLowerCase(),
     gasLimit: head.gasLimit,
@@ -55,9 +55,6 @@ export function nextBlockEnv(head: HeadRecord, common: Common, options: NextBloc
   if (common.isActivatedEIP(4895)) env.withdrawals = []
   return env
 }
-
-/** The parent hash of a block planned on a pending parent, until the coordinator fills it in. */
-export const PENDING_PARENT_HASH = to0x(new Uint8Array(32))
 
 /**
  * prevRandao of block `number` (built on `head`): keccak of the grandparent's hash and the

@@ -149,7 +149,8 @@ export async function driveBlocks<P, S, H = never>(o: DriveOptions<P, S, H>): Pr
       if (awaitSettled !== undefined && planOn !== undefined && blocks < maxBlocks && clock.now() < deadlineMs) {
         const parent = await awaitSettled(step.block, Math.min(deadlineMs, clock.now() + o.sealWaitMs))
         if (parent !== undefined) {
-          await prefetch?.catch((error: unknown) => log.warn('intake of the next block failed; its planning takes in again', { error }))
+          // Its planning takes the intake over; a failure is logged once, below.
+          await prefetch?.catch(() => {})
           const tAhead = clock.now()
           const next = await planOn(parent)
           // Nothing to plan: the next round plans (or idles) after this seal, as without pipelining.

@@ -176,8 +176,8 @@ export class EmbeddedCluster {
   private readonly planKv: KeyValueStore
   private readonly settledOutcomes = new Map<string, SettledOutcome>()
   private readonly settledWaiters = new Map<string, { resolve(outcome: SettledOutcome | undefined): void; reject(error: Error): void }>()
-  /** A block planned on a pending parent whose shards may all be done already: sealed after its parent. */
-  private sealNext: bigint | undefined
+  /** A block planned on a pending parent whose shards were all done before the parent's seal: sealed after its parent. */
+  private sealAfterParent: bigint | undefined
   private readonly waiters = new Map<string, { resolve(sealed: SealedBlock): void; reject(error: Error): void }>()
   private coordinatorError: unknown
   private sealFailures: { text: string; count: number } | undefined
@@ -341,10 +341,8 @@ export class EmbeddedCluster {
           this.sealFailures = undefined
           if (outcome.kind === 'sealed') this.sealedBlock(outcome.sealed)
           // Sealed before (a repeated done message): no overlay of it may outlive its seal.
-          if (outcome.kind === 'already-sealed') {
-            this.overlay.lift(outcome.block)
-            this.settledOutcomes.delete(outcome.block.toString())
-          }
+          if (outcome.kind === 'already-sealed') this.forgetSettled(outcome.block)
+          if (outcome.kind === 'waiting' && outcome.afterParent === true) this.sealAfterParent = outcome.block
           await this.sealPipelined()
         } catch (error) {
           this.coordinatorError = error
@@ -365,29 +363,31 @@ export class EmbeddedCluster {
     this.settledWaiters.get(key)?.resolve(outcome)
   }
 
+  /** A sealed block: the table holds its writes now, so its overlay and settled outcome go. */
+  private forgetSettled(block: bigint): void {
+    this.overlay.lift(block)
+    this.settledOutcomes.delete(block.toString())
+  }
+
   private sealedBlock(sealed: SealedBlock): void {
     const key = sealed.record.number
-    const number = BigInt(key)
-    // The table holds the block's writes now.
-    this.overlay.lift(number)
-    this.settledOutcomes.delete(key)
+    this.forgetSettled(BigInt(key))
     this.settledWaiters.get(key)?.resolve(undefined)
     this.sealed.set(key, sealed)
     this.waiters.get(key)?.resolve(sealed)
-    this.sealNext = number + 1n
   }
 
   /**
-   * The block after the last sealed one, if it was planned on its pending parent and all its
-   * shards were done before the parent's seal: its done messages are gone, so seal it here
-   * (again on the next round after a failure).
+   * A block planned on its pending parent whose shards were all done before the parent's seal:
+   * its done messages are gone, so seal it here once the parent is sealed (again on the next
+   * round after a failure).
    */
   private async sealPipelined(): Promise<void> {
-    const number = this.sealNext
-    if (number === undefined) return
+    const number = this.sealAfterParent
+    if (number === undefined || !this.sealed.has((number - 1n).toString())) return
     try {
       const sealed = await this.coordinator.sealIfComplete(number)
-      if (this.sealNext === number) this.sealNext = undefined
+      if (this.sealAfterParent === number) this.sealAfterParent = undefined
       this.sealFailures = undefined
       if (sealed !== undefined) this.sealedBlock(sealed)
     } catch (error) {

@@ -77,7 +77,8 @@ export interface SettledOutcome {
   codes: ReadonlyMap<string, Uint8Array>
 }
 
-export type DoneOutcome = { kind: 'waiting'; block: bigint; done: number; of: number } | { kind: 'sealed'; sealed: SealedBlock } | { kind: 'already-sealed'; block: bigint }
+/** `afterParent`: every shard is done, but the block was planned on a pending parent that is not sealed yet: seal it after the parent (`sealIfComplete`). */
+export type DoneOutcome = { kind: 'waiting'; block: bigint; done: number; of: number; afterParent?: true } | { kind: 'sealed'; sealed: SealedBlock } | { kind: 'already-sealed'; block: bigint }
 
 type DoneShards = Map<number, { parts: number; timings: Record<string, number> }>
 
@@ -128,7 +129,7 @@ export class Coordinator {
     if (done.size === meta.shardParts.length && meta.parentPending === true) {
       // Planned while its parent sealed: sealed after it (`sealIfComplete`), not before.
       const head = await this.records.getHead()
-      if (head !== undefined && BigInt(head.number) === block - 2n) return { kind: 'waiting', block, done: done.size, of: meta.shardParts.length }
+      if (head !== undefined && BigInt(head.number) === block - 2n) return { kind: 'waiting', block, done: done.size, of: meta.shardParts.length, afterParent: true }
     }
     if (done.size < meta.shardParts.length) {
       await this.settleAhead(meta, done)

@@ -24,17 +24,18 @@ import type { WorldStateTrie } from '../trie/world-state.ts'
 
 export class ReplayStore extends ForwardingKeyValueStore {
   /** The current block's store (`inner`). */
-  private memory = new MemoryKeyValueStore()
+  private memory: MemoryKeyValueStore
   private preState: PreState | undefined
   /** Keys of the current block answered as unsupplied (speculative reads and prefetches included). */
   unsuppliedAnswers = 0
 
-  /** Start over with an empty store that knows what `preState` supplies. */
   constructor() {
-    super(new MemoryKeyValueStore())
-    this.inner = this.memory
+    const memory = new MemoryKeyValueStore()
+    super(memory)
+    this.memory = memory
   }
 
+  /** Start over with an empty store that knows what `preState` supplies. */
   reset(preState?: PreState): void {
     this.memory = new MemoryKeyValueStore()
     this.inner = this.memory
@@ -61,7 +62,6 @@ export class ReplayStore extends ForwardingKeyValueStore {
     }
     return items
   }
-
 }
 
 export interface SeededBlock {
