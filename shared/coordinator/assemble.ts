@@ -1,12 +1,11 @@
 /**
- * Assemble: from a settled block and its state root, everything the seal journal holds - the
- * transactions, receipts and withdrawals roots, the block's bloom, the header and its hash, the
- * state writes with the versions they must find, the sealed block record, the head record and
+ * Assemble: from a settled block (its transactions and receipts roots and its bloom built as
+ * its positions settled) and its state root, everything the seal journal holds - the
+ * withdrawals root, the header and its hash, the state writes with the versions they must find, the sealed block record, the head record and
  * the block report. Nothing here reads or writes the store except the block-start versions of
  * written keys that no transaction read (`stateWrites`).
  */
 import { createBlockHeader } from '@ethereumjs/block'
-import { encodeReceipt } from '@ethereumjs/vm'
 import { RLP } from '@ethereumjs/rlp'
 
 import { headerDataFromEnv } from '../exec/block-env.ts'
@@ -96,23 +95,14 @@ export function assembleBlock(input: AssembleInput): SealJournal {
   const { meta, settled, parent } = input
   const number = BigInt(meta.block)
   const { common, receipts } = settled
-  const receiptsEncoded = receipts.map((r, i) =>
-    encodeReceipt({ status: r.status, cumulativeBlockGasUsed: settled.cumulativeGas[i]!, bitvector: settled.blooms[i]!, logs: settled.logs[i]! } as never, r.type as never),
-  )
-  const logsBloom = new Uint8Array(256)
-  for (let i = 0; i < receipts.length; i++) {
-    if (settled.logs[i]!.length === 0) continue
-    const bloom = settled.blooms[i]!
-    for (let b = 0; b < 256; b++) logsBloom[b]! |= bloom[b]!
-  }
   const withdrawals = meta.env.withdrawals ?? []
   const header = createBlockHeader(
     {
       ...headerDataFromEnv(meta.env),
       stateRoot: input.stateRoot,
-      transactionsTrie: orderedTrieRoot(settled.raws),
-      receiptTrie: orderedTrieRoot(receiptsEncoded),
-      logsBloom,
+      transactionsTrie: settled.transactionsRoot,
+      receiptTrie: settled.receiptsRoot,
+      logsBloom: settled.logsBloom,
       gasUsed: settled.gasUsed,
       ...(common.isActivatedEIP(4895)
         ? { withdrawalsRoot: withdrawals.length === 0 ? EMPTY_TRIE_ROOT : orderedTrieRoot(withdrawals.map((w) => RLP.encode([quantityBytes(w.index), quantityBytes(w.validatorIndex), fromHex(w.address), quantityBytes(w.amount)]))) }

@@ -12,6 +12,7 @@
  * at a time), so that validation overlaps the loading of the shards still to come.
  */
 import { createTxFromRLP } from '@ethereumjs/tx'
+import { encodeReceipt } from '@ethereumjs/vm'
 
 import { InvariantError, MissingStateError } from '../errors.ts'
 import { unsuppliedRead, type TxExecution } from '../exec/executor.ts'
@@ -19,6 +20,7 @@ import { effectiveGasPrice } from '../intake/tx-fields.ts'
 import { bigintToHex, bytesEqual, to0x } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, describeKey, makeVersion, txVersion, type StateKey, type Version } from '../state/keys.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
+import { OrderedListTrie } from '../trie/mpt.ts'
 import { lookupFromHashes } from '../worker/shard-worker.ts'
 import { applyBlockEnd, applyBlockStart } from './system.ts'
 
@@ -52,11 +54,11 @@ export interface SettledBlock {
   common: Common
   /** Receipts of the included transactions in order, `blockHash` still empty. */
   receipts: ReceiptRecord[]
-  /** Each receipt's cumulative gas, bloom and logs as values (for the receipts root and the block's bloom). */
-  cumulativeGas: bigint[]
-  blooms: Uint8Array[]
-  logs: unknown[][]
   raws: Uint8Array[]
+  /** The transactions and receipts roots and the block's bloom (built as positions settle). */
+  transactionsRoot: Uint8Array
+  receiptsRoot: Uint8Array
+  logsBloom: Uint8Array
   rejections: Rejection[]
   /** New contract code by hash (hex). */
   codes: Map<string, Uint8Array>
@@ -112,6 +114,9 @@ export class Settlement {
   private ended = false
   private readonly out: SettledBlock
   private receiptGas = 0n
+  /** The included transactions' and receipts' tries, hashed after each settled prefix. */
+  private readonly transactions = new OrderedListTrie()
+  private readonly receiptEncodings = new OrderedListTrie()
 
   private constructor(o: SettlementOptions, view: BlockView) {
     this.meta = o.meta
@@ -128,10 +133,10 @@ export class Settlement {
       view,
       common: this.common,
       receipts: [],
-      cumulativeGas: [],
-      blooms: [],
-      logs: [],
       raws: [],
+      transactionsRoot: new Uint8Array(0),
+      receiptsRoot: new Uint8Array(0),
+      logsBloom: new Uint8Array(256),
       rejections: [],
       codes: new Map(),
       baseVersions: new Map(),
@@ -160,6 +165,16 @@ export class Settlement {
 
   /** Settle every position from the next one on whose plan and result are in. */
   async advance(inputs: BlockInputs): Promise<void> {
+    const from = this.next
+    await this.advanceFrom(inputs)
+    // The prefix's list tries hashed now (off the seal's path while later shards execute).
+    if (this.next > from) {
+      this.transactions.root()
+      this.receiptEncodings.root()
+    }
+  }
+
+  private async advanceFrom(inputs: BlockInputs): Promise<void> {
     let executorPointed = false
     const { planned, staged } = inputs
     for (; this.next < planned.length; this.next++) {
@@ -191,6 +206,8 @@ export class Settlement {
     if (this.next !== this.meta.txCount) throw new InvariantError(`block ${this.block}: settlement ended at position ${this.next} of ${this.meta.txCount}`)
     this.ended = true
     await applyBlockEnd(this.view, this.meta.env, this.common)
+    this.out.transactionsRoot = this.transactions.root()
+    this.out.receiptsRoot = this.receiptEncodings.root()
     return this.out
   }
 
@@ -237,9 +254,12 @@ export class Settlement {
     this.receiptGas += exec.gasUsed
     out.blobGasUsed += exec.blobGasUsed
     out.raws.push(planned.raw)
-    out.logs.push(exec.logs as unknown[])
-    out.cumulativeGas.push(this.receiptGas)
-    out.blooms.push(exec.bloom)
+    this.transactions.push(planned.raw)
+    this.receiptEncodings.push(encodeReceipt({ status: exec.status, cumulativeBlockGasUsed: this.receiptGas, bitvector: exec.bloom, logs: exec.logs } as never, fields.type as never))
+    if (exec.logs.length > 0) {
+      const bloom = out.logsBloom
+      for (let b = 0; b < 256; b++) bloom[b]! |= exec.bloom[b]!
+    }
     out.receipts.push({
       kind: 'receipt',
       txHash: to0x(planned.hash),

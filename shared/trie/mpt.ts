@@ -440,9 +440,34 @@ export class MerkleTrie {
 
 /** Root of an ordered list (transactions, receipts, withdrawals): key RLP(index). */
 export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
-  const trie = new MerkleTrie()
-  for (let i = 0; i < values.length; i++) trie.put(encodeIndex(i), values[i]!)
-  return trie.root()
+  const list = new OrderedListTrie()
+  for (const value of values) list.push(value)
+  return list.root()
+}
+
+/**
+ * The trie of an ordered list built as its items arrive (key RLP(index)). `root()` hashes only
+ * what changed since the last call, so a list hashed after each settled prefix of a block costs
+ * little more than once at the end, and the last call hashes only the last prefix's paths.
+ */
+export class OrderedListTrie {
+  private readonly trie = new MerkleTrie()
+  private count = 0
+
+  /** Append the next item (a non-empty encoding). */
+  push(value: Uint8Array): void {
+    if (value.length === 0) throw new InvariantError(`item ${this.count} of an ordered list is empty`)
+    this.trie.put(encodeIndex(this.count++), value)
+  }
+
+  get length(): number {
+    return this.count
+  }
+
+  /** The root of the items pushed so far. */
+  root(): Uint8Array {
+    return this.trie.root()
+  }
 }
 
 function encodeIndex(i: number): Uint8Array {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { fromHex, toHex } from '../../shared/hex.ts'
-import { EMPTY_TRIE_ROOT, MerkleTrie, orderedTrieRoot } from '../../shared/trie/mpt.ts'
+import { EMPTY_TRIE_ROOT, MerkleTrie, OrderedListTrie, orderedTrieRoot } from '../../shared/trie/mpt.ts'
 import { WorldStateTrie } from '../../shared/trie/world-state.ts'
 import { RLP } from '@ethereumjs/rlp'
 
@@ -60,6 +60,20 @@ describe('MerkleTrie', () => {
     for (let i = 0; i < values.length; i++) await trie.put(RLP.encode(i), values[i]!)
     expect(toHex(orderedTrieRoot(values))).toBe(toHex(trie.root()))
     expect(toHex(orderedTrieRoot([]))).toBe(toHex(EMPTY_TRIE_ROOT))
+  })
+
+  it('gives every prefix of an ordered list its own root when hashed as the items arrive', () => {
+    const values = Array.from({ length: 700 }, (_, i) => RLP.encode([i, new Uint8Array(i % 90)]))
+    const list = new OrderedListTrie()
+    // Hashed after uneven prefixes (as a block's shards settle), across the one-, two- and
+    // three-byte index keys (0x80, 0x01..0x7f, 0x81xx, 0x82xxxx).
+    const cuts = new Set([1, 2, 127, 128, 129, 255, 256, 257, 400, 699])
+    values.forEach((value, i) => {
+      list.push(value)
+      if (cuts.has(i + 1)) expect(toHex(list.root()), `prefix of ${i + 1}`).toBe(toHex(orderedTrieRoot(values.slice(0, i + 1))))
+    })
+    expect(toHex(list.root())).toBe(toHex(orderedTrieRoot(values)))
+    expect(() => list.push(new Uint8Array(0))).toThrow(/empty/)
   })
 })
 
