@@ -90,8 +90,8 @@ export function stats(samples: number[]): Stats {
  * the order a block goes through them. `other` is the wall time minus all of them: storing the
  * plan and dispatching shards, queue hops, workers reporting done, the coordinator's wait for
  * the last shard, template learning and clean-up after the seal. Load and validation done
- * before the last shard arrived (`earlyLoadMs`, `earlyValidateMs`) ran beside the workers and
- * are not stages of the wall time.
+ * before the last shard arrived (`earlyLoadMs`, `earlyValidateMs`), and the state-trie writes
+ * staged then (`earlyStateRootMs`), ran beside the workers and are not stages of the wall time.
  */
 export const STAGES: readonly (readonly [label: string, key: string])[] = [
   ['intake', 'intakeMs'],

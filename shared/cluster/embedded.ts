@@ -63,7 +63,7 @@ export interface ClusterOptions {
   trieThreads?: number
   /**
    * Exactly this many shards per block. Default: the number of workers, and a large block cut
-   * into up to 4 contiguous shards per worker (shared/partition/partition.ts `chunkCount`).
+   * into up to 8 contiguous shards per worker (shared/partition/partition.ts `chunkCount`).
    */
   shards?: number
   /**

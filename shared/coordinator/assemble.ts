@@ -55,7 +55,7 @@ export interface SealedBlock {
  * it, else loaded now (one batch).
  */
 export async function stateWrites(
-  netWrites: Map<StateKey, VersionedValue>,
+  netWrites: ReadonlyMap<StateKey, VersionedValue>,
   settled: SettledBlock,
   load: (keys: StateKey[]) => Promise<VersionedValue[]>,
 ): Promise<StateWrite[]> {

@@ -88,9 +88,12 @@ interface Pending {
   planId: string
   inputs: BlockInputs
   settlement: Settlement
-  /** Time spent loading and settling before the seal (off the critical path). */
+  /** The in-block write entries staged in the state trie so far (by identity: a later write replaces the entry). */
+  staged: Map<StateKey, VersionedValue>
+  /** Time spent loading, settling and staging state-trie writes before the seal (off the critical path). */
   earlyLoadMs: number
   earlySettleMs: number
+  earlyStateRootMs: number
 }
 
 export class Coordinator {
@@ -180,7 +183,9 @@ export class Coordinator {
     } else {
       this.pending = undefined
       // A previous attempt decided this block: bring the trie to its root (idempotent from the
-      // parent root), then finish the apply and the seal.
+      // parent root, so from the parent: anything staged is discarded first), then finish the
+      // apply and the seal.
+      await this.deps.trie.discardStaged()
       const { root } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), journal.writes.map((w) => [w.key, w.value] as const), { gpu: this.gpu })
       if (to0x(root) !== journal.head.stateRoot) {
         throw new InvariantError(`block ${number}: the journaled state root ${journal.head.stateRoot} is not the trie's ${to0x(root)}`)
@@ -212,22 +217,32 @@ export class Coordinator {
       for (const f of fetched) pending.inputs.take(f)
       const t1 = performance.now()
       await pending.settlement.advance(pending.inputs)
+      const t2 = performance.now()
+      // The settled prefix's writes into the state trie now, hashed while later shards execute.
+      if (this.deps.trie.canStage) await this.deps.trie.stage(unstagedWrites(pending.settlement.inBlockWrites(), pending.staged))
       pending.earlyLoadMs += t1 - t0
-      pending.earlySettleMs += performance.now() - t1
+      pending.earlySettleMs += t2 - t1
+      pending.earlyStateRootMs += performance.now() - t2
     } catch (error) {
+      // A fresh settlement (`pendingFor`) or a journaled seal discards what was staged.
       this.pending = undefined
       this.log.warn('settling ahead of the seal failed; the seal starts over', { block: block.toString(), error })
     }
   }
 
-  /** The early work for this plan, or a fresh one (dropping any other). */
+  /**
+   * The early work for this plan, or a fresh one (dropping any other). A fresh settlement starts
+   * with the state trie at the parent: whatever was staged before (by a settlement dropped here
+   * or by a coordinator before this one on the same trie) is discarded.
+   */
   private async pendingFor(meta: PlanMeta): Promise<Pending> {
     const block = BigInt(meta.block)
     const p = this.pending
     if (p !== undefined && p.block === block && p.planId === meta.planId) return p
     this.pending = undefined
+    await this.deps.trie.discardStaged()
     const settlement = await Settlement.begin({ meta, executor: this.executors.for(meta.chain), loader: this.loader(), clock: this.clock })
-    const fresh: Pending = { block, planId: meta.planId, inputs: new BlockInputs(meta), settlement, earlyLoadMs: 0, earlySettleMs: 0 }
+    const fresh: Pending = { block, planId: meta.planId, inputs: new BlockInputs(meta), settlement, staged: new Map(), earlyLoadMs: 0, earlySettleMs: 0, earlyStateRootMs: 0 }
     this.pending = fresh
     return fresh
   }
@@ -271,10 +286,14 @@ export class Coordinator {
     const tRoot = performance.now()
     settleMs += tRoot - tSettle
 
-    // Root.
-    const netWrites = settled.view.netWrites()
+    // Root. The writes staged while earlier shards settled are in the trie: the rest, and those
+    // changed since. The settlement has ended, so its view's writes are final (not copied).
+    const netWrites = settled.view.inBlockWrites()
+    const rooting = this.deps.trie.applyBlock(fromHex(head.stateRoot), unstagedWrites(netWrites, pending.staged), { gpu: this.gpu })
+    rooting.catch(() => {})
+    // While the trie (threads) hash: the next block may be planned on this one's outcome.
     this.deps.onSettled?.({ block: number, head: pendingHead(head, meta.env, settled.gasUsed, settled.blobGasUsed), writes: netWrites, codes: settled.codes })
-    const { root: stateRoot } = await this.deps.trie.applyBlock(fromHex(head.stateRoot), [...netWrites].map(([k, v]) => [k, v.value] as const), { gpu: this.gpu })
+    const { root: stateRoot } = await rooting
     const tAssemble = performance.now()
 
     // Assemble.
@@ -291,6 +310,7 @@ export class Coordinator {
         stateRootMs: tAssemble - tRoot,
         earlyLoadMs: pending.earlyLoadMs,
         earlyValidateMs: pending.earlySettleMs,
+        earlyStateRootMs: pending.earlyStateRootMs,
       },
       workerTimings: [...done.values()].map((d) => d.timings),
       sealedAtMs: this.clock.now(),
@@ -337,4 +357,20 @@ export function resolvePendingParent(meta: PlanMeta, head: HeadRecord): PlanMeta
     throw new InvariantError(`block ${meta.block} was planned on a pending parent, resolved against head ${head.number}`)
   }
   return { ...meta, env: { ...meta.env, parentHash: head.hash }, blockHashes: head.recentHashes }
+}
+
+/**
+ * The in-block writes not staged in the state trie yet, or changed since (an entry is replaced
+ * on every write, so identity says it), recorded in `staged` as they are returned. Slots a wipe
+ * removed from the writes stay behind in `staged`: the wipe's own entry is new, and the trie
+ * drops the account's storage when it takes it.
+ */
+export function unstagedWrites(writes: ReadonlyMap<StateKey, VersionedValue>, staged: Map<StateKey, VersionedValue>): [StateKey, VersionedValue['value']][] {
+  const out: [StateKey, VersionedValue['value']][] = []
+  for (const [key, entry] of writes) {
+    if (staged.get(key) === entry) continue
+    staged.set(key, entry)
+    out.push([key, entry.value])
+  }
+  return out
 }

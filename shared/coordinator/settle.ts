@@ -72,6 +72,9 @@ export interface SettledBlock {
   mispredicted: Mispredicted[]
 }
 
+/** Positions settled between turns of the event loop. */
+const YIELD_EVERY = 128
+
 /** The all-zero bloom of a receipt without logs, as a receipt record writes it. */
 const ZERO_BLOOM_HEX = to0x(new Uint8Array(256))
 
@@ -158,6 +161,11 @@ export class Settlement {
     return settlement
   }
 
+  /** The in-block writes of the positions settled so far (not copied). */
+  inBlockWrites(): ReadonlyMap<StateKey, VersionedValue> {
+    return this.view.inBlockWrites()
+  }
+
   /** Positions settled so far. */
   get settled(): number {
     return this.next
@@ -182,6 +190,9 @@ export class Settlement {
       const plannedTx = planned[i]
       const result = staged[i]
       if (plannedTx === undefined || result === undefined) return
+      // Let other work on this thread in now and then (the embedded cluster serves the workers'
+      // store reads here: a worker starting its next shard must not wait for a whole prefix).
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve))
       let exec = result.exec
       if (!readsStillValid(exec.access.reads, this.view, this.blockStart)) {
         const t = performance.now()

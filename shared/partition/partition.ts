@@ -41,7 +41,7 @@ export interface PartitionOptions {
 }
 
 /** Shards per lane where a block is cut into contiguous shards, and the fewest transactions worth a shard. */
-export const CHUNKING = { perLane: 4, minTxs: 250 }
+export const CHUNKING = { perLane: 8, minTxs: 250 }
 
 /** How many contiguous shards a block of `txCount` transactions on `lanes` lanes is cut into (>= lanes). */
 export function chunkCount(txCount: number, lanes: number, perLane: number = CHUNKING.perLane): number {

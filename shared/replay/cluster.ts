@@ -34,7 +34,7 @@ export interface ReplayClusterOptions {
   workers: number
   /** Worker threads (default) or async loops in this thread (tests). */
   threads?: boolean
-  /** Exactly this many shards per block (default: the number of workers, a large block cut into up to 4 contiguous shards per worker). */
+  /** Exactly this many shards per block (default: the number of workers, a large block cut into up to 8 contiguous shards per worker). */
   shards?: number
   /**
    * Visibility of a shard message while a worker holds it. A shard that fails in a worker

@@ -159,6 +159,11 @@ export class BlockView {
     return new Map(this.overlay)
   }
 
+  /** The in-block writes as they stand, not copied: each write replaces its key's entry (a wipe removes the account's slots). */
+  inBlockWrites(): ReadonlyMap<StateKey, VersionedValue> {
+    return this.overlay
+  }
+
   wipedAddresses(): Map<AddressHex, Version> {
     return new Map(this.wiped)
   }

@@ -313,9 +313,30 @@ function emitAll(node: TrieNode | null, sink: NodeSink, isRoot: boolean): void {
   else if (node.t === 2) for (const child of node.children) emitAll(child, sink, false)
 }
 
+/** A trie's contents at one moment (`MerkleTrie.snapshot`): nodes are never changed in place, so keeping the root keeps them. */
+export interface TrieSnapshot {
+  readonly root: unknown
+}
+
 export class MerkleTrie {
   private rootNode: TrieNode | null = null
   private count = 0
+
+  /** The trie as it is now, to come back to (`fromSnapshot`, `restore`): updates copy the paths they change. */
+  snapshot(): TrieSnapshot {
+    return { root: this.rootNode }
+  }
+
+  /** Back to a snapshot of this or another trie. */
+  restore(snapshot: TrieSnapshot): void {
+    this.rootNode = snapshot.root as TrieNode | null
+  }
+
+  static fromSnapshot(snapshot: TrieSnapshot): MerkleTrie {
+    const trie = new MerkleTrie()
+    trie.restore(snapshot)
+    return trie
+  }
 
   /** A trie known by its root hash only; nodes are resolved as they are needed. */
   static fromRoot(root: Uint8Array): MerkleTrie {

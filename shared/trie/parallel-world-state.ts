@@ -31,7 +31,7 @@ import { bytesEqual, fromHex, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from '../state/keys.ts'
 import { EMPTY_TRIE_ROOT } from './mpt.ts'
 import { EMPTY_STRING, encodeList } from './rlp.ts'
-import { packWrites, type PackedWrites, type TrieThreadReply, type TrieThreadRequest } from './trie-thread-protocol.ts'
+import { packWrites, type PackedWrites, type TrieThreadOp, type TrieThreadReply, type TrieThreadRequest } from './trie-thread-protocol.ts'
 
 import type { GpuContext } from '../gpu/context.ts'
 import type { StateValue } from '../state/values.ts'
@@ -130,6 +130,9 @@ export class ParallelWorldStateTrie implements StateRootTrie {
   private failure: TrieThreadError | undefined
   /** The block being applied (the next waits for it). */
   private queue: Promise<void> = Promise.resolve()
+  /** Threads holding staged writes of the next block (each is asked at its apply, or discard). */
+  private readonly staged = new Set<number>()
+  readonly canStage = true
 
   private constructor(private readonly options: ParallelTrieOptions & { threads: number }) {
     this.last = Array.from({ length: options.threads }, () => undefined)
@@ -198,12 +201,12 @@ export class ParallelWorldStateTrie implements StateRootTrie {
     for (const worker of this.workers) void worker.terminate()
   }
 
-  private call(thread: number, writes: PackedWrites): Promise<Reply> {
+  private call(thread: number, op: TrieThreadOp, writes: PackedWrites): Promise<Reply> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
     const id = this.nextId++
     return new Promise<Reply>((resolve, reject) => {
       this.calls.set(id, { thread, resolve, reject })
-      const request: TrieThreadRequest = { id, writes }
+      const request: TrieThreadRequest = { id, op, writes }
       this.workers[thread]!.postMessage(request, [writes.lengths.buffer as ArrayBuffer, writes.data.buffer as ArrayBuffer])
     })
   }
@@ -229,13 +232,34 @@ export class ParallelWorldStateTrie implements StateRootTrie {
     options: { gpu?: GpuContext | undefined } = {},
   ): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
     const gpu = options.gpu
-    const result = this.queue.then(async () => {
+    return this.inTurn(async () => {
       if (gpu !== undefined) {
         await gpu.backend()
         gpu.recordStage('keccak', `off (the state root is hashed on ${this.options.threads} trie threads)`)
       }
-      return this.apply(writes)
+      return this.apply(writes, 'apply')
     })
+  }
+
+  /** Each thread applies its part of `writes` ahead of the block's `applyBlock` (see StateRootTrie.stage). */
+  async stage(writes: readonly (readonly [StateKey, StateValue])[]): Promise<void> {
+    await this.inTurn(() => this.apply(writes, 'stage'))
+  }
+
+  /** Every thread holding staged writes goes back to its parent. */
+  async discardStaged(): Promise<void> {
+    await this.inTurn(async () => {
+      if (this.failure !== undefined) throw this.failure
+      const threads = [...this.staged]
+      this.staged.clear()
+      const settled = await Promise.allSettled(threads.map((t) => this.call(t, 'discard', packWrites([], [])).then((reply) => (this.last[t] = reply))))
+      for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason
+    })
+  }
+
+  /** Calls run one after another, in call order. */
+  private inTurn<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task)
     this.queue = result.then(
       () => undefined,
       () => undefined,
@@ -243,7 +267,7 @@ export class ParallelWorldStateTrie implements StateRootTrie {
     return result
   }
 
-  private async apply(writes: readonly (readonly [StateKey, StateValue])[]): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
+  private async apply(writes: readonly (readonly [StateKey, StateValue])[], op: 'apply' | 'stage'): Promise<{ root: Uint8Array; stats: WorldStateStats }> {
     if (this.failure !== undefined) throw this.failure
     const k = this.options.threads
     const keys: StateKey[][] = Array.from({ length: k }, () => [])
@@ -257,9 +281,11 @@ export class ParallelWorldStateTrie implements StateRootTrie {
     const stats: WorldStateStats = { accountsUpdated: 0, storageSlotsUpdated: 0, storageTriesRehashed: 0 }
     const asked: Promise<Reply>[] = []
     for (let t = 0; t < k; t++) {
-      if (keys[t]!.length === 0 && this.last[t] !== undefined) continue
+      // A thread is asked when it has writes, has never answered, or (at the apply) holds staged writes to commit.
+      if (keys[t]!.length === 0 && this.last[t] !== undefined && !(op === 'apply' && this.staged.has(t))) continue
+      if (op === 'stage') this.staged.add(t)
       asked.push(
-        this.call(t, packWrites(keys[t]!, values[t]!)).then((reply) => {
+        this.call(t, op, packWrites(keys[t]!, values[t]!)).then((reply) => {
           this.last[t] = reply
           stats.accountsUpdated += reply.stats.accountsUpdated
           stats.storageSlotsUpdated += reply.stats.storageSlotsUpdated
@@ -269,6 +295,7 @@ export class ParallelWorldStateTrie implements StateRootTrie {
       )
     }
     // Every answer is awaited (one failure must not leave the others' rejections unhandled).
+    if (op === 'apply') this.staged.clear()
     const settled = await Promise.allSettled(asked)
     for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason
     return { root: this.combine(), stats }

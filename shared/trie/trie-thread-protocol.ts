@@ -1,6 +1,6 @@
 /**
  * Messages between a ParallelWorldStateTrie (main thread) and its trie threads
- * (trie-thread.ts). A block's writes for one thread cross as three parts - the keys joined in
+ * (trie-thread.ts). A block's writes (or a staged part of them) for one thread cross as three parts - the keys joined in
  * one string, the values' bytes in one buffer, their lengths (-1: null) - so that tens of
  * thousands of writes are one structured clone of a string and two transferred buffers instead
  * of as many small objects.
@@ -19,8 +19,16 @@ export interface PackedWrites {
   data: Uint8Array
 }
 
+/**
+ * `apply`: the writes complete a block (staged writes become part of the trie); `stage`: the
+ * writes are part of the next block, applied ahead (the parent is kept to go back to);
+ * `discard`: back to the parent (the writes are empty).
+ */
+export type TrieThreadOp = 'apply' | 'stage' | 'discard'
+
 export interface TrieThreadRequest {
   id: number
+  op: TrieThreadOp
   writes: PackedWrites
 }
 

@@ -19,7 +19,7 @@ import { trieKeccak } from '../gpu/stages.ts'
 import { InvariantError } from '../errors.ts'
 import { bytesEqual, fromHex, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from '../state/keys.ts'
-import { EMPTY_TRIE_ROOT, MerkleTrie, MissingTrieNodeError, resolveNode, type NodeSink, type UnresolvedNode } from './mpt.ts'
+import { EMPTY_TRIE_ROOT, MerkleTrie, MissingTrieNodeError, resolveNode, type NodeSink, type TrieSnapshot, type UnresolvedNode } from './mpt.ts'
 import { encodeBytes } from './rlp.ts'
 
 import type { GpuContext } from '../gpu/context.ts'
@@ -62,6 +62,12 @@ export class WorldStateTrie implements StateRootTrie {
   private readonly storageKnown = new Set<AddressHex>()
   private nodesCachedMax = 2_000_000
   readonly lazyStats: LazyTrieStats = { nodesLoaded: 0, loadRounds: 0, nodesSaved: 0, reroots: 0, collapseLoads: 0 }
+  /**
+   * While a block's writes are staged (`stageWrites`): the trie at its parent, to go back to -
+   * the account trie, and each storage trie as it was before the block first changed it
+   * (undefined: the account had none).
+   */
+  private parent: { accounts: TrieSnapshot; storage: Map<AddressHex, TrieSnapshot | undefined> } | undefined
 
   /**
    * A trie over a node store, starting empty-handed: the first `applyBlock` loads what it needs
@@ -95,7 +101,12 @@ export class WorldStateTrie implements StateRootTrie {
     const hashMany = await trieKeccak(options.gpu)
     const applyWrites = (sink?: NodeSink): Promise<{ root: Uint8Array; stats: WorldStateStats }> =>
       hashMany === undefined ? Promise.resolve(this.apply(writes, sink)) : this.applyHashed(writes, hashMany, sink)
-    if (store === undefined) return applyWrites()
+    if (store === undefined) {
+      const result = await applyWrites()
+      this.commitStaged()
+      return result
+    }
+    if (this.parent !== undefined) throw new InvariantError('a lazy state trie has writes staged')
     if (this.currentRoot === undefined || !bytesEqual(this.currentRoot, parentRoot) || this.lazyStats.nodesLoaded > this.nodesCachedMax) {
       this.reroot(parentRoot)
     }
@@ -212,6 +223,54 @@ export class WorldStateTrie implements StateRootTrie {
     return hashed
   }
 
+  /** Whether `stage` is supported: a trie kept in memory, not a lazy one over a node store. */
+  get canStage(): boolean {
+    return this.store === undefined
+  }
+
+  async stage(writes: readonly (readonly [StateKey, StateValue])[]): Promise<void> {
+    this.stageWrites(writes)
+  }
+
+  async discardStaged(): Promise<void> {
+    this.discardStagedWrites()
+  }
+
+  /**
+   * Apply some of the next block's net writes now (a settled prefix), remembering the parent
+   * to go back to (`discardStagedWrites`) until the block is applied (`applyBlock`) or
+   * committed (`commitStaged`). In memory only.
+   */
+  stageWrites(writes: readonly (readonly [StateKey, StateValue])[]): { root: Uint8Array; stats: WorldStateStats } {
+    if (this.store !== undefined) throw new InvariantError('a lazy state trie cannot stage writes (it starts each block from its parent root)')
+    this.parent ??= { accounts: this.accounts.snapshot(), storage: new Map() }
+    return this.apply(writes)
+  }
+
+  /** The staged writes become part of the trie (the block they belong to is applied). */
+  commitStaged(): void {
+    this.parent = undefined
+  }
+
+  /** Back to the parent the first staged writes found (nothing when none are staged). */
+  discardStagedWrites(): void {
+    const parent = this.parent
+    if (parent === undefined) return
+    this.parent = undefined
+    this.accounts.restore(parent.accounts)
+    for (const [address, snapshot] of parent.storage) {
+      if (snapshot === undefined) this.storage.delete(address)
+      else this.storage.set(address, MerkleTrie.fromSnapshot(snapshot))
+    }
+  }
+
+  /** Before a storage trie changes while writes are staged: remember it as the parent had it. */
+  private keepParentStorage(address: AddressHex): void {
+    const parent = this.parent
+    if (parent === undefined || parent.storage.has(address)) return
+    parent.storage.set(address, this.storage.get(address)?.snapshot())
+  }
+
   /** Apply net writes (account, storage and wipe keys) and return the new state root. */
   apply(writes: Iterable<readonly [StateKey, StateValue]>, sink?: NodeSink): { root: Uint8Array; stats: WorldStateStats } {
     const steps = this.applySteps(writes, sink)
@@ -245,6 +304,7 @@ export class WorldStateTrie implements StateRootTrie {
       else if (key.length === STORAGE_KEY_LENGTH) slotWrites.push([key, value])
       else if (key[0] === WIPE_PREFIX) {
         const address = key.slice(1)
+        this.keepParentStorage(address)
         this.storage.delete(address)
         this.storageKnown.add(address)
         storageTouched.add(address)
@@ -252,6 +312,7 @@ export class WorldStateTrie implements StateRootTrie {
     }
     for (const [key, value] of slotWrites) {
       const address = key.slice(0, ACCOUNT_KEY_LENGTH)
+      this.keepParentStorage(address)
       let trie = this.storage.get(address)
       if (trie === undefined) {
         trie = new MerkleTrie()
@@ -276,12 +337,16 @@ export class WorldStateTrie implements StateRootTrie {
       }
       if (value === null) {
         this.accounts.del(key)
+        this.keepParentStorage(address)
         this.storage.delete(address)
         continue
       }
       const account = createAccountFromRLP(value)
       const trie = this.storage.get(address)
-      if (trie !== undefined && trie.isEmpty) this.storage.delete(address)
+      if (trie !== undefined && trie.isEmpty) {
+        this.keepParentStorage(address)
+        this.storage.delete(address)
+      }
       account.storageRoot = trie === undefined || trie.isEmpty ? EMPTY_TRIE_ROOT : trie.root(sink)
       if (storageTouched.has(address)) stats.storageTriesRehashed++
       this.accounts.put(key, account.serialize())

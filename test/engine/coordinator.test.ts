@@ -109,6 +109,9 @@ describe('the coordinator settles shards as they are done', () => {
     // The early path took two shards in before the last was done; the other loaded all three at the seal.
     expect(early.sealed.report.timings.earlyLoadMs).toBeGreaterThan(0)
     expect(atOnce.sealed.report.timings.earlyLoadMs).toBe(0)
+    // ...and staged their state-trie writes, so the same root came from staged and late writes.
+    expect(early.sealed.report.timings.earlyStateRootMs).toBeGreaterThan(0)
+    expect(atOnce.sealed.report.timings.earlyStateRootMs).toBe(0)
     // What the store holds is the same too.
     const records = (kv: KeyValueStore) => new Records(kv)
     expect(await records(early.kv).getReceipts(atOnce.sealed.receipts.map((r) => r.txHash))).toEqual(await records(atOnce.kv).getReceipts(atOnce.sealed.receipts.map((r) => r.txHash)))

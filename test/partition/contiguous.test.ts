@@ -72,10 +72,11 @@ describe('contiguous shards (chunks)', () => {
     )
   })
 
-  it('chunkCount: lanes for small blocks, up to 4 per lane for large ones', () => {
+  it('chunkCount: lanes for small blocks, up to 8 per lane for large ones', () => {
     expect(chunkCount(100, 2)).toBe(2)
     expect(chunkCount(1000, 1)).toBe(4)
-    expect(chunkCount(10_000, 2)).toBe(8)
+    expect(chunkCount(10_000, 1)).toBe(8)
+    expect(chunkCount(10_000, 2)).toBe(16)
     expect(chunkCount(10_000, 2, 1)).toBe(2)
   })
 })
