@@ -19,6 +19,10 @@
  * `WorldStateTrie` on the coordinator's thread. Nodes are hashed on the CPU in the threads: the
  * `keccak` GPU stage (`options.gpu`) applies to `WorldStateTrie` only.
  *
+ * Staging (StateRootTrie.stage): the threads apply a settled prefix of the next block ahead,
+ * each keeping its parent to go back to; the block's `applyBlock` asks every thread that staged
+ * (to commit), `discardStaged` every such thread (to go back).
+ *
  * A thread that exits or fails fails every call in flight and every later one with a
  * TrieThreadError (not retryable: that thread's part of the state is gone); `close()` ends them.
  */
