@@ -1,6 +1,7 @@
 /**
  * The worker's polling loop, shared by worker threads, inline workers and the ECS entry point:
- * receive a shard message, keep it invisible while executing (heartbeat), delete it when done.
+ * receive a shard message, keep it invisible while executing (heartbeat), delete it when done
+ * (while the next one is received).
  * A shard whose block is not ready yet is made visible again soon; a failure leaves the
  * message to come back after its visibility timeout (and to the dead-letter queue after the
  * queue's maximum receive count).
@@ -56,7 +57,9 @@ export async function runWorkerLoop(worker: ShardWorker, shardQueue: Queue, sign
           await shardQueue.extendVisibility(message.receiptHandle, options.notReadyRetryMs ?? 100)
           continue
         }
-        await shardQueue.delete([message.receiptHandle])
+        // Deleted while the next shard is received: a delete that fails only brings the message
+        // back, and its shard is found staged (done again, not executed again).
+        void shardQueue.delete([message.receiptHandle]).catch((error: unknown) => log.warn('deleting a done shard message failed; it will be delivered again', { error }))
       } catch (error) {
         if (options.isFatal?.(error) === true) throw error
         log.warn('shard failed; it will be delivered again', { error, receiveCount: message.receiveCount })

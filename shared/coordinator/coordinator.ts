@@ -327,7 +327,7 @@ export class Coordinator {
     const applyStats = await this.state.apply(journal.writes)
     const tApply = performance.now()
     // Receipts and rejections before the seal: once the head moves they must be there.
-    await this.records.putReceipts(journal.receipts)
+    await this.records.putReceipts(journal.receipts, journal.receiptJson)
     for (const rejection of journal.rejections) await this.records.putRejection(rejection)
     const rawParts = chunkBySize(journal.raws, (r) => r.length + 4, PART_BYTES_MAX)
     const sealedNow = await this.records.seal(journal.record, journal.head, rawParts)

@@ -21,6 +21,7 @@ import { RLP } from '@ethereumjs/rlp'
 
 import { ConditionFailedError, InvariantError } from '../errors.ts'
 import { concatBytes } from '../hex.ts'
+import { encodeBytesList } from '../trie/rlp.ts'
 import { STORE_LIMITS, type Item, type KeyValueStore, type TableName, type UnconditionalOp, type WriteOp } from '../ports/kv-store.ts'
 
 import type { Rejection } from '../intake/rejection.ts'
@@ -273,6 +274,19 @@ export class Records {
     }
   }
 
+  /**
+   * What a worker reads before it executes a shard, in one batch: the head, the block's plan
+   * meta, and whether the shard is staged already (its first part).
+   */
+  async shardStart(block: bigint | string, shard: number): Promise<{ head: HeadRecord | undefined; meta: PlanMeta | undefined; staged: boolean }> {
+    const [head, meta, staged] = await this.kv.get([
+      { table: 'meta', pk: 'head', sk: '-' },
+      { table: 'plans', pk: bn(block), sk: 'meta' },
+      { table: 'staged', pk: bn(block), sk: `shard#${shard}#0` },
+    ])
+    return { head: head === undefined ? undefined : dec<HeadRecord>(head), meta: meta === undefined ? undefined : dec<PlanMeta>(meta), staged: staged !== undefined }
+  }
+
   async isStaged(block: bigint | string, shard: number): Promise<boolean> {
     const [item] = await this.kv.get([{ table: 'staged', pk: bn(block), sk: `shard#${shard}#0` }])
     return item !== undefined
@@ -390,7 +404,7 @@ export class Records {
     await this.writeAll([
       ...rawTxParts.map((txs, k) => ({
         op: 'put' as const,
-        item: { table: 'blocks' as const, pk: block.number, sk: `txs#${k}`, value: RLP.encode(txs), version: 0 },
+        item: { table: 'blocks' as const, pk: block.number, sk: `txs#${k}`, value: encodeBytesList(txs), version: 0 },
       })),
       ...continuations.map((item) => ({ op: 'put' as const, item })),
     ])
@@ -413,11 +427,14 @@ export class Records {
 
   // ----- receipts and rejections -----------------------------------------------------------
 
-  async putReceipts(receipts: readonly ReceiptRecord[]): Promise<void> {
+  /** `json`: each receipt's JSON where it is made already (the seal journal's). */
+  async putReceipts(receipts: readonly ReceiptRecord[], json?: readonly string[]): Promise<void> {
+    const encoder = new TextEncoder()
     // A receipt larger than an item spans items (continuations first, the head last).
     await this.writeAll(
-      receipts.flatMap((r) => {
-        const [head, ...rest] = spanItems({ table: 'receipts', pk: r.txHash, sk: '-' }, enc(r), 1)
+      receipts.flatMap((r, i) => {
+        const value = json === undefined ? enc(r) : encoder.encode(json[i])
+        const [head, ...rest] = spanItems({ table: 'receipts', pk: r.txHash, sk: '-' }, value, 1)
         return [...rest, head!].map((item) => ({ op: 'put' as const, item }))
       }),
     )

@@ -38,6 +38,8 @@ export interface SealJournal {
   receipts: ReceiptRecord[]
   rejections: Rejection[]
   report: BlockReport
+  /** Each receipt as JSON, once made (by `putSealJournal`): the receipt records reuse it. Not stored. */
+  receiptJson?: string[]
 }
 
 interface JournalMeta {
@@ -124,7 +126,7 @@ export async function putSealJournal(kv: KeyValueStore, j: SealJournal): Promise
   const codeParts = chunkBySize(j.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
   const rawParts = chunkBySize(j.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
   // Each receipt is stringified once: a part is those strings joined as a JSON array.
-  const receiptJson = j.receipts.map((r) => JSON.stringify(r))
+  const receiptJson = (j.receiptJson ??= j.receipts.map((r) => JSON.stringify(r)))
   const receiptParts = chunkBySize(receiptJson, (r) => r.length + 2, PART_BYTES_MAX).map((chunk) => new TextEncoder().encode(`[${chunk.join(',')}]`))
   const attempt = randomBytes(6).toString('hex')
   const ops: UnconditionalOp[] = []

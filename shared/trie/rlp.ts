@@ -37,3 +37,36 @@ export function encodeList(items: readonly Uint8Array[]): Uint8Array {
 }
 
 export const EMPTY_STRING = Uint8Array.of(0x80)
+
+/** RLP list of byte strings (`encodeList(items.map(encodeBytes))`), written into one buffer. */
+export function encodeBytesList(items: readonly Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const item of items) length += item.length === 1 && item[0]! < 0x80 ? 1 : lengthPrefixSize(item.length) + item.length
+  const prefix = lengthPrefix(length, 0xc0)
+  const out = new Uint8Array(prefix.length + length)
+  out.set(prefix, 0)
+  let offset = prefix.length
+  for (const item of items) {
+    if (item.length === 1 && item[0]! < 0x80) {
+      out[offset++] = item[0]!
+      continue
+    }
+    if (item.length < 56) {
+      out[offset++] = 0x80 + item.length
+    } else {
+      const p = lengthPrefix(item.length, 0x80)
+      out.set(p, offset)
+      offset += p.length
+    }
+    out.set(item, offset)
+    offset += item.length
+  }
+  return out
+}
+
+function lengthPrefixSize(length: number): number {
+  if (length < 56) return 1
+  let bytes = 0
+  for (let l = length; l > 0; l = Math.floor(l / 256)) bytes++
+  return 1 + bytes
+}

@@ -111,26 +111,24 @@ export class ShardWorker {
 
   async executeShard(msg: ShardMessage): Promise<ShardOutcome> {
     const block = BigInt(msg.block)
-    const head = await this.records.getHead()
+    // The head, the plan and whether this shard is staged: one read.
+    const { head, meta, staged } = await this.records.shardStart(block, msg.shard)
     const headNumber = head === undefined ? -1n : BigInt(head.number)
     if (headNumber >= block) return { kind: 'stale', block, shard: msg.shard }
     // A plan made on a pending parent runs while that parent seals (the embedded cluster serves
     // the parent's writes through its overlay, shared/cluster/pipeline.ts; a worker that reads
     // the table without it stages stale reads, which validation runs again); any other plan
     // waits until its parent is the head.
-    let meta: PlanMeta | undefined
     if (headNumber === block - 2n) {
-      meta = await this.records.getPlanMeta(block)
       if (meta?.parentPending !== true) return { kind: 'not-ready', block, shard: msg.shard, head: headNumber }
     } else if (headNumber !== block - 1n) {
       return { kind: 'not-ready', block, shard: msg.shard, head: headNumber }
     }
-    const stagedBefore = await this.records.stagedPartCount(block, msg.shard)
+    const stagedBefore = staged ? await this.records.stagedPartCount(block, msg.shard) : undefined
     if (stagedBefore !== undefined) {
       await this.reportDone(msg, stagedBefore, {})
       return { kind: 'already-staged', block, shard: msg.shard }
     }
-    meta ??= await this.records.getPlanMeta(block)
     if (meta === undefined) throw new NotReadyError(`no plan stored for block ${block}`)
     if (this.deps.allowChain !== undefined && !this.deps.allowChain(meta.chain)) {
       throw new ConfigError(`block ${block} is for a chain this worker does not serve`)

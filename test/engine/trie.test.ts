@@ -9,6 +9,7 @@ import { fromHex, toHex } from '../../shared/hex.ts'
 import { EMPTY_TRIE_ROOT, MerkleTrie, OrderedListTrie, orderedTrieRoot } from '../../shared/trie/mpt.ts'
 import { WorldStateTrie } from '../../shared/trie/world-state.ts'
 import { RLP } from '@ethereumjs/rlp'
+import { encodeBytesList } from '../../shared/trie/rlp.ts'
 
 import { createRng } from '../../shared/workload/generator.ts'
 
@@ -74,6 +75,22 @@ describe('MerkleTrie', () => {
     })
     expect(toHex(list.root())).toBe(toHex(orderedTrieRoot(values)))
     expect(() => list.push(new Uint8Array(0))).toThrow(/empty/)
+  })
+})
+
+describe('RLP lists of byte strings', () => {
+  it('encodes as @ethereumjs/rlp does: single low bytes, short and long strings, the empty string, long lists', () => {
+    const rng = createRng(7)
+    const item = (): Uint8Array => {
+      const kind = Math.floor(rng() * 5)
+      const length = kind === 0 ? 0 : kind === 1 ? 1 : kind === 2 ? 55 + Math.floor(rng() * 3) : kind === 3 ? Math.floor(rng() * 300) : 70_000
+      return Uint8Array.from({ length }, () => Math.floor(rng() * 256))
+    }
+    for (const count of [0, 1, 2, 40, 1000]) {
+      const items = Array.from({ length: count }, item)
+      expect(toHex(encodeBytesList(items)), `${count} items`).toBe(toHex(RLP.encode(items)))
+    }
+    expect(toHex(encodeBytesList([Uint8Array.of(0x7f), Uint8Array.of(0x80)]))).toBe(toHex(RLP.encode([Uint8Array.of(0x7f), Uint8Array.of(0x80)])))
   })
 })
 
