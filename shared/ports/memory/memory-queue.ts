@@ -29,6 +29,8 @@ interface Stored {
   receiveCount: number
   receiptHandle: string | undefined
   groupId: string | undefined
+  /** Deleted, and left in `messages` until the next compaction. */
+  deleted?: true
 }
 
 const DEDUP_WINDOW_MS = 5 * 60 * 1000
@@ -42,6 +44,10 @@ export class MemoryQueue implements Queue {
   private readonly clock: Clock
   private readonly messageBytesMax: number
   private messages: Stored[] = []
+  /** Messages in flight by their current receipt handle (delete and extend in O(1)). */
+  private readonly byHandle = new Map<string, Stored>()
+  /** Deleted messages still in `messages`. */
+  private deletedCount = 0
   private readonly dedup = new Map<string, number>()
   private waiters: (() => void)[] = []
   readonly stats = { sent: 0, received: 0, deleted: 0, deadLettered: 0, redelivered: 0 }
@@ -107,12 +113,12 @@ export class MemoryQueue implements Queue {
     const out: QueueMessage[] = []
     const lockedGroups = new Set<string>()
     if (this.fifo) {
-      for (const m of this.messages) if (m.visibleAtMs > now && m.receiptHandle !== undefined && m.groupId !== undefined) lockedGroups.add(m.groupId)
+      for (const m of this.messages) if (m.deleted !== true && m.visibleAtMs > now && m.receiptHandle !== undefined && m.groupId !== undefined) lockedGroups.add(m.groupId)
     }
     const deadLettered: Stored[] = []
     for (const m of this.messages) {
       if (out.length >= options.maxMessages) break
-      if (m.visibleAtMs > now) continue
+      if (m.deleted === true || m.visibleAtMs > now) continue
       if (this.fifo && m.groupId !== undefined) {
         if (lockedGroups.has(m.groupId)) continue
         lockedGroups.add(m.groupId)
@@ -123,7 +129,9 @@ export class MemoryQueue implements Queue {
       }
       if (m.receiveCount > 0) this.stats.redelivered++
       m.receiveCount++
+      if (m.receiptHandle !== undefined) this.byHandle.delete(m.receiptHandle)
       m.receiptHandle = randomUUID()
+      this.byHandle.set(m.receiptHandle, m)
       m.visibleAtMs = now + (options.visibilityTimeoutMs ?? this.visibilityTimeoutMs)
       out.push({
         id: m.id,
@@ -137,6 +145,7 @@ export class MemoryQueue implements Queue {
     if (deadLettered.length > 0) {
       const dead = new Set(deadLettered)
       this.messages = this.messages.filter((m) => !dead.has(m))
+      for (const m of deadLettered) if (m.receiptHandle !== undefined) this.byHandle.delete(m.receiptHandle)
       this.stats.deadLettered += deadLettered.length
       await this.deadLetter!.send(deadLettered.map((m) => ({ body: m.body, ...(m.groupId !== undefined ? { groupId: m.groupId, dedupId: m.id } : {}) })))
     }
@@ -186,6 +195,7 @@ export class MemoryQueue implements Queue {
     const now = this.clock.now()
     let next: number | undefined
     for (const m of this.messages) {
+      if (m.deleted === true) continue
       const wait = m.visibleAtMs - now
       if (wait > 0 && (next === undefined || wait < next)) next = wait
     }
@@ -194,15 +204,24 @@ export class MemoryQueue implements Queue {
 
   async delete(receiptHandles: readonly string[]): Promise<void> {
     if (receiptHandles.length === 0) return
-    const handles = new Set(receiptHandles)
-    const before = this.messages.length
-    this.messages = this.messages.filter((m) => m.receiptHandle === undefined || !handles.has(m.receiptHandle))
-    this.stats.deleted += before - this.messages.length
+    for (const handle of receiptHandles) {
+      const m = this.byHandle.get(handle)
+      if (m === undefined) continue
+      this.byHandle.delete(handle)
+      m.deleted = true
+      this.deletedCount++
+      this.stats.deleted++
+    }
+    // Deleted messages leave the array once they are a quarter of it (amortized O(1) a delete).
+    if (this.deletedCount > 64 && this.deletedCount * 4 > this.messages.length) {
+      this.messages = this.messages.filter((m) => m.deleted !== true)
+      this.deletedCount = 0
+    }
     this.wake()
   }
 
   async extendVisibility(receiptHandle: string, timeoutMs: number): Promise<void> {
-    const m = this.messages.find((x) => x.receiptHandle === receiptHandle)
+    const m = this.byHandle.get(receiptHandle)
     if (m === undefined) throw new BackendError(`queue ${this.name}: receipt handle is no longer valid`)
     m.visibleAtMs = this.clock.now() + timeoutMs
   }
@@ -213,6 +232,7 @@ export class MemoryQueue implements Queue {
     let inFlight = 0
     let delayed = 0
     for (const m of this.messages) {
+      if (m.deleted === true) continue
       if (m.visibleAtMs <= now) visible++
       else if (m.receiptHandle !== undefined) inFlight++
       else delayed++
@@ -222,6 +242,6 @@ export class MemoryQueue implements Queue {
 
   /** Bodies of all messages still held (tests). */
   peekBodies(): string[] {
-    return this.messages.map((m) => m.body)
+    return this.messages.filter((m) => m.deleted !== true).map((m) => m.body)
   }
 }
