@@ -6,9 +6,11 @@
  * load (./load.ts): each shard's plan and staged results, by block position; settle
  * (./settle.ts): validation in block order over a running view, re-execution of stale reads,
  * rejections at their position, fees, system operations; root: the block's net writes into
- * the state trie (kept warm between blocks); assemble (./assemble.ts): the other roots, the
- * header, the head record, the block report; journal: the decision stored before any of it is
- * applied; apply: version-conditioned state writes; seal: a conditional put, so that a second
+ * the state trie (kept warm between blocks; each settled prefix's writes are staged in it while
+ * later shards execute, and the journal's body is stored while the rest is hashed); assemble
+ * (./assemble.ts): the header, the head record, the block report (the transactions and
+ * receipts roots are built as positions settle); journal: the decision stored before any of it
+ * is applied; apply: version-conditioned state writes; seal: a conditional put, so that a second
  * seal of the same number is refused.
  *
  * Load and settle start before the last shard is done: each done message takes its shard in
@@ -23,7 +25,7 @@ import { fromHex, to0x } from '../hex.ts'
 import { chunkBySize } from '../pipeline/codec.ts'
 import { doneMessageSchema, parseJson } from '../pipeline/messages.ts'
 import { Records, PART_BYTES_MAX, type HeadRecord, type PlanMeta } from '../store/records.ts'
-import { getSealJournal, putSealJournal, type SealJournal } from '../store/seal-journal.ts'
+import { getSealJournal, putSealJournal, putSealJournalBody, type JournalBody, type SealJournal } from '../store/seal-journal.ts'
 import { StateTable } from '../store/state-table.ts'
 import { pendingHead } from '../store/head.ts'
 import { silentLogger, type Logger } from '../log.ts'
@@ -173,7 +175,7 @@ export class Coordinator {
     if (journal === undefined) {
       const decided = await this.decide(head, meta)
       const t = performance.now()
-      if (await putSealJournal(this.deps.kv, decided.journal)) {
+      if (await putSealJournal(this.deps.kv, decided.journal, decided.body)) {
         journal = decided.journal
         journal.report.timings.journalMs = performance.now() - t
         learning = decided.learn
@@ -247,8 +249,12 @@ export class Coordinator {
     return fresh
   }
 
-  /** Everything about the block, computed without writing any of it. */
-  private async decide(head: HeadRecord, meta: PlanMeta): Promise<{ journal: SealJournal; learn: () => void }> {
+  /**
+   * Everything about the block, computed without applying any of it: only the seal journal's
+   * body (writes, code, transactions) is stored, under an attempt no one reads until
+   * `putSealJournal` commits it.
+   */
+  private async decide(head: HeadRecord, meta: PlanMeta): Promise<{ journal: SealJournal; body: JournalBody; learn: () => void }> {
     const number = BigInt(meta.block)
     const t0 = performance.now()
     const done = await this.records.doneShards(number)
@@ -291,13 +297,17 @@ export class Coordinator {
     const netWrites = settled.view.inBlockWrites()
     const rooting = this.deps.trie.applyBlock(fromHex(head.stateRoot), unstagedWrites(netWrites, pending.staged), { gpu: this.gpu })
     rooting.catch(() => {})
-    // While the trie (threads) hash: the next block may be planned on this one's outcome.
+    // While the trie (threads) hash: the next block may be planned on this one's outcome, and
+    // the journal's parts that do not depend on the header are stored.
     this.deps.onSettled?.({ block: number, head: pendingHead(head, meta.env, settled.gasUsed, settled.blobGasUsed), writes: netWrites, codes: settled.codes })
+    const tBody = performance.now()
+    const writes = await stateWrites(netWrites, settled, (keys) => this.state.load(keys))
+    const body = await putSealJournalBody(this.deps.kv, number, { writes, codes: [...settled.codes], raws: settled.raws })
+    const journalBodyMs = performance.now() - tBody
     const { root: stateRoot } = await rooting
     const tAssemble = performance.now()
 
     // Assemble.
-    const writes = await stateWrites(netWrites, settled, (keys) => this.state.load(keys))
     const journal = assembleBlock({
       parent: head,
       meta,
@@ -307,7 +317,9 @@ export class Coordinator {
       timings: {
         loadMs,
         validateMs: settleMs,
+        // The root's wall time, the journal body stored meanwhile (journalBodyMs) included.
         stateRootMs: tAssemble - tRoot,
+        journalBodyMs,
         earlyLoadMs: pending.earlyLoadMs,
         earlyValidateMs: pending.earlySettleMs,
         earlyStateRootMs: pending.earlyStateRootMs,
@@ -316,7 +328,7 @@ export class Coordinator {
       sealedAtMs: this.clock.now(),
     })
     journal.report.timings.assembleMs = performance.now() - tAssemble
-    return { journal, learn: () => learnTemplates(this.deps.templates, settled.mispredicted, meta.env.coinbase) }
+    return { journal, body, learn: () => learnTemplates(this.deps.templates, settled.mispredicted, meta.env.coinbase) }
   }
 
   /** Apply the journaled decision and seal: every step is idempotent. */

@@ -119,27 +119,61 @@ function expectFormat(r: BinaryReader): void {
 
 const key = (block: string, sk: string) => ({ table: 'plans' as const, pk: block, sk })
 
-/** Store the decision (parts, then the meta if absent). False if another attempt stored one first. */
-export async function putSealJournal(kv: KeyValueStore, j: SealJournal): Promise<boolean> {
-  const block = j.record.number
-  const writeParts = chunkBySize(j.writes, (w) => 120 + (w.value?.length ?? 0), PART_BYTES_MAX).map(encodeWrites)
-  const codeParts = chunkBySize(j.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
-  const rawParts = chunkBySize(j.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
-  // Each receipt is stringified once: a part is those strings joined as a JSON array.
-  const receiptJson = (j.receiptJson ??= j.receipts.map((r) => JSON.stringify(r)))
-  const receiptParts = chunkBySize(receiptJson, (r) => r.length + 2, PART_BYTES_MAX).map((chunk) => new TextEncoder().encode(`[${chunk.join(',')}]`))
-  const attempt = randomBytes(6).toString('hex')
-  const ops: UnconditionalOp[] = []
-  const add = (kind: string, parts: Uint8Array[]): void => {
+/** The parts of a decision that do not depend on its header, stored under an attempt before the rest (`putSealJournalBody`). */
+export interface JournalBody {
+  attempt: string
+  parts: { writes: number; codes: number; raws: number }
+}
+
+type PartsSink = (kind: string, parts: readonly Uint8Array[]) => void
+
+function partsCollector(block: string, attempt: string, ops: UnconditionalOp[]): PartsSink {
+  return (kind, parts) => {
     // A part over one item (a transaction with megabytes of logs) spans items.
     parts.forEach((value, k) => {
       for (const item of spanItems(key(block, `journal#${attempt}#${kind}#${k}`), value, 0)) ops.push({ op: 'put', item })
     })
   }
-  add('record', [enc({ record: j.record, rejections: j.rejections } satisfies JournalRecord)])
+}
+
+function addBody(add: PartsSink, body: Pick<SealJournal, 'writes' | 'codes' | 'raws'>): JournalBody['parts'] {
+  const writeParts = chunkBySize(body.writes, (w) => 120 + (w.value?.length ?? 0), PART_BYTES_MAX).map(encodeWrites)
+  const codeParts = chunkBySize(body.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
+  const rawParts = chunkBySize(body.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
   add('writes', writeParts)
   add('codes', codeParts)
   add('raws', rawParts)
+  return { writes: writeParts.length, codes: codeParts.length, raws: rawParts.length }
+}
+
+/**
+ * Store the state writes, code and transactions of a decision before its header is known (while
+ * the state root is computed), under a fresh attempt; `putSealJournal` with the returned body
+ * stores the rest and commits. Parts of an attempt that never commits are dropped with the
+ * block's other work.
+ */
+export async function putSealJournalBody(kv: KeyValueStore, block: bigint | string, body: Pick<SealJournal, 'writes' | 'codes' | 'raws'>): Promise<JournalBody> {
+  const attempt = randomBytes(6).toString('hex')
+  const ops: UnconditionalOp[] = []
+  const parts = addBody(partsCollector(BigInt(block).toString(), attempt, ops), body)
+  await kv.write(ops)
+  return { attempt, parts }
+}
+
+/**
+ * Store the decision (parts, then the meta if absent). False if another attempt stored one
+ * first. `body`: its writes, code and transactions stored already (`putSealJournalBody`).
+ */
+export async function putSealJournal(kv: KeyValueStore, j: SealJournal, body?: JournalBody): Promise<boolean> {
+  const block = j.record.number
+  const attempt = body?.attempt ?? randomBytes(6).toString('hex')
+  const ops: UnconditionalOp[] = []
+  const add = partsCollector(block, attempt, ops)
+  const bodyParts = body?.parts ?? addBody(add, j)
+  // Each receipt is stringified once: a part is those strings joined as a JSON array.
+  const receiptJson = (j.receiptJson ??= j.receipts.map((r) => JSON.stringify(r)))
+  const receiptParts = chunkBySize(receiptJson, (r) => r.length + 2, PART_BYTES_MAX).map((chunk) => new TextEncoder().encode(`[${chunk.join(',')}]`))
+  add('record', [enc({ record: j.record, rejections: j.rejections } satisfies JournalRecord)])
   add('receipts', receiptParts)
   // One call: the port batches (25 an AWS call) and sends the batches in parallel.
   await kv.write(ops)
@@ -149,7 +183,7 @@ export async function putSealJournal(kv: KeyValueStore, j: SealJournal): Promise
     head: j.head,
     env: j.env,
     report: { ...j.report, block: j.report.block.toString(), gasUsed: j.report.gasUsed.toString() },
-    parts: { writes: writeParts.length, codes: codeParts.length, raws: rawParts.length, receipts: receiptParts.length },
+    parts: { ...bodyParts, receipts: receiptParts.length },
   }
   try {
     await kv.transact([{ op: 'put', item: { ...key(block, 'journal'), value: enc(meta), version: 0 }, condition: { kind: 'absent' } }])
