@@ -171,6 +171,23 @@ describe('a block too big for one item', () => {
     expect(back!.record).toEqual(record)
     expect(back!.receipts).toEqual(small.receipts)
 
+    // Stored body first (while the root is hashed), then the rest: the same journal comes back;
+    // a body whose attempt never commits is not read.
+    const { putSealJournalBody } = await import('../../shared/store/seal-journal.ts')
+    const kv2 = new MemoryKeyValueStore()
+    const writes = [{ key: addressOf(1).slice(2), value: Uint8Array.of(1, 2), version: 7, baseVersion: 3 }]
+    const codes: [string, Uint8Array][] = [['ab'.repeat(32), Uint8Array.of(0x60, 0)]]
+    const orphan = await putSealJournalBody(kv2, 2n, { writes: [], codes: [], raws: [] })
+    const body = await putSealJournalBody(kv2, 2n, { writes, codes, raws: small.raws })
+    expect(body.attempt).not.toBe(orphan.attempt)
+    expect(await putSealJournal(kv2, { ...journal, writes, codes }, body)).toBe(true)
+    const fromBody = await getSealJournal(kv2, 2n)
+    expect(fromBody!.writes).toEqual(writes)
+    expect(fromBody!.codes).toEqual(codes)
+    expect(fromBody!.raws).toEqual(small.raws)
+    expect(fromBody!.receipts).toEqual(small.receipts)
+    expect(fromBody!.record).toEqual(record)
+
     const records = new Records(kv)
     await records.putBaseHead({ ...small.record, number: '1' }, { ...small.head, number: '1' })
     expect(await records.seal(record, { ...small.head, number: '2' }, [small.raws])).toBe(true)
