@@ -8,6 +8,7 @@
 import { createBlockHeader } from '@ethereumjs/block'
 import { RLP } from '@ethereumjs/rlp'
 
+import { InvariantError } from '../errors.ts'
 import { headerDataFromEnv } from '../exec/block-env.ts'
 import { bigintToHex, bigintToMinimalBytes, fromHex, to0x } from '../hex.ts'
 import { chunkBySize } from '../pipeline/codec.ts'
@@ -21,7 +22,7 @@ import type { StateKey } from '../state/keys.ts'
 import type { VersionedValue } from '../state/values.ts'
 import type { SealJournal } from '../store/seal-journal.ts'
 import type { StateWrite } from '../store/state-table.ts'
-import type { PredictionReport, SettledBlock } from './settle.ts'
+import { receiptJsonWithHash, type PredictionReport, type SettledBlock } from './settle.ts'
 
 export interface BlockReport {
   block: bigint
@@ -113,6 +114,8 @@ export function assembleBlock(input: AssembleInput): SealJournal {
   )
   const hash = to0x(header.hash())
   for (const r of receipts) r.blockHash = hash
+  if (settled.receiptJson.length !== receipts.length) throw new InvariantError(`block ${number}: ${settled.receiptJson.length} receipts as JSON for ${receipts.length} receipts`)
+  const receiptJson = receiptJsonWithHash(settled.receiptJson, hash)
   const stateRoot = to0x(input.stateRoot)
   const head = makeHeadRecord({
     number,
@@ -170,7 +173,7 @@ export function assembleBlock(input: AssembleInput): SealJournal {
     stats: { reexecuted: settled.reexecuted, shards: meta.shardParts.length, txsFullyPredicted: settled.prediction.txsFullyPredicted },
     sealedAtMs: input.sealedAtMs,
   }
-  return { record, head, env: meta.env, writes: input.writes, codes: [...settled.codes], raws: settled.raws, receipts, rejections: settled.rejections, report }
+  return { record, head, env: meta.env, writes: input.writes, codes: [...settled.codes], raws: settled.raws, receipts, rejections: settled.rejections, report, receiptJson }
 }
 
 /** A shard's handling besides prefetch and execution: reading the plan, staging the results. */

@@ -55,6 +55,11 @@ export interface SettledBlock {
   /** Receipts of the included transactions in order, `blockHash` still empty. */
   receipts: ReceiptRecord[]
   raws: Uint8Array[]
+  /**
+   * Each receipt as JSON with an empty `blockHash` (made as positions settle; the header's hash
+   * goes in with `receiptJsonWithHash`).
+   */
+  receiptJson: string[]
   /** The transactions and receipts roots and the block's bloom (built as positions settle). */
   transactionsRoot: Uint8Array
   receiptsRoot: Uint8Array
@@ -137,6 +142,7 @@ export class Settlement {
       common: this.common,
       receipts: [],
       raws: [],
+      receiptJson: [],
       transactionsRoot: new Uint8Array(0),
       receiptsRoot: new Uint8Array(0),
       logsBloom: new Uint8Array(256),
@@ -175,10 +181,13 @@ export class Settlement {
   async advance(inputs: BlockInputs): Promise<void> {
     const from = this.next
     await this.advanceFrom(inputs)
-    // The prefix's list tries hashed now (off the seal's path while later shards execute).
+    // The prefix's list tries hashed and its receipts written as JSON now (off the seal's path
+    // while later shards execute).
     if (this.next > from) {
       this.transactions.root()
       this.receiptEncodings.root()
+      const { receipts, receiptJson } = this.out
+      for (let k = receiptJson.length; k < receipts.length; k++) receiptJson.push(JSON.stringify(receipts[k]))
     }
   }
 
@@ -296,6 +305,21 @@ export class Settlement {
       includedAtMs: this.clock.now(),
     })
   }
+}
+
+const EMPTY_BLOCK_HASH_JSON = '"blockHash":""'
+
+/**
+ * The receipts' JSON made as they settled, with the block's hash put in: what
+ * `JSON.stringify(receipt)` gives once `receipt.blockHash` is set (the one `blockHash` key of a
+ * receipt record is the top-level one; its logs have none).
+ */
+export function receiptJsonWithHash(json: readonly string[], blockHash: string): string[] {
+  return json.map((j) => {
+    const at = j.indexOf(EMPTY_BLOCK_HASH_JSON)
+    if (at < 0) throw new InvariantError('a settled receipt\'s JSON has no empty blockHash')
+    return `${j.slice(0, at)}"blockHash":"${blockHash}"${j.slice(at + EMPTY_BLOCK_HASH_JSON.length)}`
+  })
 }
 
 /** Predicted sets this small are searched as arrays; larger ones as sets. */

@@ -10,6 +10,7 @@ import { genesisHead, initializeChain } from '../../shared/cluster/bootstrap.ts'
 import { createChainCommon } from '../../shared/chain/common.ts'
 import { nextBlockEnv } from '../../shared/chain/next-block.ts'
 import { Coordinator, type SealedBlock } from '../../shared/coordinator/coordinator.ts'
+import { receiptJsonWithHash } from '../../shared/coordinator/settle.ts'
 import { BackendError } from '../../shared/errors.ts'
 import { sharedTxCommon } from '../../shared/exec/common-for.ts'
 import { decodeRawTx, type DecodedTx } from '../../shared/intake/decode.ts'
@@ -116,6 +117,24 @@ describe('the coordinator settles shards as they are done', () => {
     const records = (kv: KeyValueStore) => new Records(kv)
     expect(await records(early.kv).getReceipts(atOnce.sealed.receipts.map((r) => r.txHash))).toEqual(await records(atOnce.kv).getReceipts(atOnce.sealed.receipts.map((r) => r.txHash)))
     expect(await records(early.kv).getHead()).toEqual(await records(atOnce.kv).getHead())
+    // The receipt records (JSON made as positions settled, the block hash put in at the seal) are the receipts.
+    expect(await records(early.kv).getReceipts(early.sealed.receipts.map((r) => r.txHash))).toEqual(early.sealed.receipts)
+  })
+
+  it('puts the block hash into receipt JSON made before the header: the same JSON as the finished receipt\'s', () => {
+    const receipt = {
+      kind: 'receipt',
+      txHash: '0x' + '11'.repeat(32),
+      block: '5',
+      blockHash: '',
+      index: 3,
+      logs: [{ address: '0x' + '22'.repeat(20), topics: ['0x' + '33'.repeat(32)], data: '0x' }],
+      includedAtMs: 1,
+    }
+    const made = JSON.stringify(receipt)
+    const hash = '0x' + 'ab'.repeat(32)
+    expect(receiptJsonWithHash([made], hash)).toEqual([JSON.stringify({ ...receipt, blockHash: hash })])
+    expect(() => receiptJsonWithHash([JSON.stringify({ ...receipt, blockHash: hash })], hash)).toThrow(/no empty blockHash/)
   })
 
   it('drops early work that failed and seals the same block from the start', async () => {
