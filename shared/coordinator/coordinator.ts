@@ -335,12 +335,17 @@ export class Coordinator {
   private async finish(journal: SealJournal, meta: PlanMeta): Promise<SealedBlock | undefined> {
     const number = BigInt(journal.record.number)
     const t0 = performance.now()
+    // State, receipts and rejections before the seal (once the head moves they must be there),
+    // written side by side: each is idempotent, and none is visible as the block until the seal.
+    const writingRecords = (async () => {
+      await this.records.putReceipts(journal.receipts, journal.receiptJson)
+      for (const rejection of journal.rejections) await this.records.putRejection(rejection)
+    })()
+    writingRecords.catch(() => {})
     await this.state.putCode(journal.codes)
     const applyStats = await this.state.apply(journal.writes)
     const tApply = performance.now()
-    // Receipts and rejections before the seal: once the head moves they must be there.
-    await this.records.putReceipts(journal.receipts, journal.receiptJson)
-    for (const rejection of journal.rejections) await this.records.putRejection(rejection)
+    await writingRecords
     const rawParts = chunkBySize(journal.raws, (r) => r.length + 4, PART_BYTES_MAX)
     const sealedNow = await this.records.seal(journal.record, journal.head, rawParts)
     if (!sealedNow) {
