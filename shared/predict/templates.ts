@@ -208,6 +208,8 @@ export class TemplateRegistry {
    */
   private readonly codeHashOf = new Map<AddressHex, string>()
   private readonly byCode = new Map<string, Template>()
+  /** Changes whenever a prediction could change (a template learned or loaded, a code hash learned, a clear). */
+  private changes = 0
 
   private static id(to: string, selector: string): string {
     return `${to}:${selector}`
@@ -215,7 +217,18 @@ export class TemplateRegistry {
 
   /** Record the code hash of a contract (hex without 0x), for predictions by code. */
   knowCode(address: AddressHex, codeHash: string): void {
+    if (this.codeHashOf.get(address) === codeHash) return
     this.codeHashOf.set(address, codeHash)
+    this.changes++
+  }
+
+  /**
+   * A number that changes whenever a prediction could (queued lessons applied first): a
+   * prediction made at one version holds while the version is the same.
+   */
+  get version(): number {
+    this.applyLessons()
+    return this.changes
   }
 
   /** Is this contract's code hash known? */
@@ -282,6 +295,7 @@ export class TemplateRegistry {
     this.templates.clear()
     this.byCode.clear()
     this.codeHashOf.clear()
+    this.changes++
   }
 
   /** A lesson is running (its own `learn` calls must not start the next one). */
@@ -330,6 +344,7 @@ export class TemplateRegistry {
       }
       if (!missed) {
         template!.gasMean += (gasUsed - template!.gasMean) / Math.min(template!.uses + 1, 64)
+        this.changes++
         return
       }
       template!.misses++
@@ -354,6 +369,7 @@ export class TemplateRegistry {
     }
     template.entries = [...known.values()]
     this.templates.set(id, template)
+    this.changes++
     const codeHash = this.codeHashOf.get(call.to)
     if (codeHash !== undefined) this.mergeIntoCode(TemplateRegistry.id(codeHash, selectorOf(call.data)), template)
   }
@@ -416,6 +432,7 @@ export class TemplateRegistry {
   load(data: Record<string, Template>): void {
     this.applyLessons()
     for (const [id, template] of Object.entries(data)) this.templates.set(id, template)
+    this.changes++
   }
 
   static fromJSON(data: Record<string, Template>): TemplateRegistry {

@@ -199,6 +199,12 @@ export class Sequencer {
   private judgedInputs = 0
   /** Pre-executes calls no template covers, before prediction (shared/predict/speculate.ts). */
   private readonly speculator = new Speculator()
+  /**
+   * Predictions made at intake, while the intake threads judged later messages (by transaction
+   * hash, with the templates' version they were made at): planning takes one whose version is
+   * still the templates' and predicts the rest. Advice like every prediction.
+   */
+  private readonly predictedAhead = new Map<string, { version: number; prediction: Prediction }>()
 
   constructor(private readonly deps: SequencerDeps) {
     validateSequencerConfig(deps.config)
@@ -309,6 +315,7 @@ export class Sequencer {
     // one that has a template is predicted from it).
     await learnCodeHashes(this.deps.templates, callsOf(included.map((p) => p.decoded)), (keys) => this.state.load(keys))
     const speculation = await this.speculator.speculate(included.map((p) => p.decoded), this.deps.templates, { chain: config.chain, env, state: this.state, blockHashes: head.recentHashes })
+    const templatesVersion = this.deps.templates.version
     const { predictions, partition, predictMs, partitionMs } = await predictAndPartition(
       included.map((p) => p.decoded),
       this.deps.templates,
@@ -316,7 +323,12 @@ export class Sequencer {
       config.shardCount,
       this.deps.planner,
       config.chunksPerLane,
+      (tx) => {
+        const ahead = this.predictedAhead.get(tx.hashHex)
+        return ahead !== undefined && ahead.version === templatesVersion ? ahead.prediction : undefined
+      },
     )
+    for (const p of included) this.predictedAhead.delete(p.decoded.hashHex)
 
     for (const r of rejected) await this.records.putRejection(r)
 
@@ -449,6 +461,26 @@ export class Sequencer {
   }
 
   /**
+   * Predict transactions as they are admitted (see `predictedAhead`); a prediction during which
+   * the templates changed (a queued lesson ran) is not kept. Bounded: past a few blocks' worth,
+   * the oldest are forgotten (planning predicts them again).
+   */
+  private predictAhead(admitted: readonly Pending[]): void {
+    const templates = this.deps.templates
+    const coinbase = this.deps.config.coinbase.slice(2).toLowerCase()
+    for (const p of admitted) {
+      const version = templates.version
+      const prediction = predictAccess(p.decoded, templates, coinbase)
+      if (templates.version === version) this.predictedAhead.set(p.decoded.hashHex, { version, prediction })
+    }
+    const max = 4 * this.deps.config.blockSizeMax
+    for (const hash of this.predictedAhead.keys()) {
+      if (this.predictedAhead.size <= max) break
+      this.predictedAhead.delete(hash)
+    }
+  }
+
+  /**
    * Receive while the intake threads judge what came before (or, from the decoded queue, read
    * what the ingress function judged); take the answers in arrival order. Messages received and
    * not yet judged count toward the block (at the inputs per message seen so far, at least one
@@ -473,12 +505,15 @@ export class Sequencer {
     const admitJudged = async (): Promise<void> => {
       for (const group of inFlight.splice(0)) {
         const judged = await group.judged
+        const from = batch.pending.length
         group.messages.forEach((message, i) => {
           const delivery: Delivery = { message, open: 0 }
           batch.deliveries.push(delivery)
           this.admit(batch, delivery, judged[i]!)
           this.countJudged(judged[i]!)
         })
+        // Predicted now, while the threads judge the groups after this one.
+        this.predictAhead(batch.pending.slice(from))
       }
       unjudged = 0
     }
@@ -693,7 +728,10 @@ export async function dispatchPlan(shardQueue: Queue, meta: PlanMeta): Promise<v
   await shardQueue.send(messages.map((m) => ({ body: JSON.stringify(m), groupId: `${m.block}-${m.shard}`, dedupId: `${m.block}-${m.shard}` })))
 }
 
-/** Predicted access sets of transactions in block order, and the block cut into shards. */
+/**
+ * Predicted access sets of transactions in block order, and the block cut into shards.
+ * `madeAhead`: a prediction made earlier with the same templates, where there is one.
+ */
 export async function predictAndPartition(
   txs: readonly DecodedTx[],
   templates: TemplateRegistry,
@@ -701,10 +739,11 @@ export async function predictAndPartition(
   shardCount: number,
   planner: DependencyPlanner = defaultDependencyPlanner(),
   chunksPerLane: number = CHUNKING.perLane,
+  madeAhead: (tx: DecodedTx) => Prediction | undefined = () => undefined,
 ): Promise<{ predictions: Prediction[]; partition: Partition; predictMs: number; partitionMs: number }> {
   const t1 = performance.now()
   const coinbaseHex = coinbase.slice(2).toLowerCase()
-  const predictions: Prediction[] = txs.map((tx) => predictAccess(tx, templates, coinbaseHex))
+  const predictions: Prediction[] = txs.map((tx) => madeAhead(tx) ?? predictAccess(tx, templates, coinbaseHex))
   const t2 = performance.now()
   // Heavy connected groups: dependency DAG, split across shards where it pays (shared/schedule).
   // `shardCount` lanes run side by side; the block is cut into up to `chunksPerLane` times as

@@ -178,4 +178,38 @@ describe('speculative pre-execution', () => {
     expect(block!.plan.stats.templated).toBe(160)
     expect(block!.sealed.report.prediction.txsFullyPredicted).toBe(160)
   })
+
+  it('with intake threads: predictions made at intake, before speculation taught the template, are not used', async () => {
+    const workload = generateWorkload({ txs: 160, mix: 'erc20', accounts: 80, hotShare: 0, pools: 2, seed: 4 })
+    const { summary, events } = await runInline(buildGenesis(workload.genesis), workload.rawTxs, { workers: 2, shards: 2, blockSize: 160, threads: true })
+    expect(summary.verifiedBlocks).toBe(summary.blocks)
+    const [block] = events
+    expect(block!.plan.stats.speculatedCalls).toBe(2)
+    expect(block!.plan.stats.templated).toBe(160)
+    expect(block!.sealed.report.prediction.txsFullyPredicted).toBe(160)
+  })
+})
+
+describe('the templates\' version', () => {
+  it('changes when a prediction could (learned, code hash learned, loaded, cleared), not on reads', () => {
+    const templates = new TemplateRegistry()
+    const v0 = templates.version
+    const call = { to: '11'.repeat(20), data: Uint8Array.of(0xa9, 0x05, 0x9c, 0xbb), caller: '22'.repeat(20) }
+    expect(templates.get(call.to, call.data)).toBeUndefined()
+    expect(templates.version).toBe(v0)
+    templates.knowCode(call.to, 'ab'.repeat(32))
+    const v1 = templates.version
+    expect(v1).not.toBe(v0)
+    templates.knowCode(call.to, 'ab'.repeat(32))
+    expect(templates.version).toBe(v1)
+    // A queued lesson counts as soon as anything reads the version.
+    templates.learnLater(() => templates.learn(call, [call.caller], [call.caller], 30_000))
+    const v2 = templates.version
+    expect(v2).not.toBe(v1)
+    templates.load(templates.toJSON())
+    const v3 = templates.version
+    expect(v3).not.toBe(v2)
+    templates.clear()
+    expect(templates.version).not.toBe(v3)
+  })
 })
