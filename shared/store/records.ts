@@ -31,6 +31,13 @@ const enc = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.string
 const dec = <T>(item: Item): T => JSON.parse(new TextDecoder().decode(item.value)) as T
 const bn = (n: bigint | number | string): string => BigInt(n).toString()
 
+/** The head record's key. */
+const HEAD_KEY = { table: 'meta', pk: 'head', sk: '-' } as const
+/** A block's plan meta. */
+const planMetaKey = (block: bigint | string) => ({ table: 'plans', pk: bn(block), sk: 'meta' }) as const
+/** A shard's first staged part: present once the shard is staged (parts are put together). */
+const firstStagedPartKey = (block: bigint | string, shard: number) => ({ table: 'staged', pk: bn(block), sk: `shard#${shard}#0` }) as const
+
 /** Part size under DynamoDB's 400 KB item limit with room for keys and attributes. */
 export const PART_BYTES_MAX = 350 * 1024
 
@@ -212,10 +219,10 @@ export class Records {
     await this.writeAll(ops)
     try {
       await this.kv.transact([
-        { op: 'put', item: { table: 'plans', pk: meta.block, sk: 'meta', value: enc(meta), version: 0 }, condition: { kind: 'absent' } },
+        { op: 'put', item: { ...planMetaKey(meta.block), value: enc(meta), version: 0 }, condition: { kind: 'absent' } },
         // The head is the block's parent; or, for a plan on a pending parent, the grandparent
         // (the parent settled, sealing) or already the parent.
-        { op: 'check', key: { table: 'meta', pk: 'head', sk: '-' }, condition: { kind: 'version', oneOf: meta.parentPending === true ? [Number(meta.block) - 2, Number(meta.block) - 1] : [Number(meta.block) - 1] } },
+        { op: 'check', key: HEAD_KEY, condition: { kind: 'version', oneOf: meta.parentPending === true ? [Number(meta.block) - 2, Number(meta.block) - 1] : [Number(meta.block) - 1] } },
       ])
     } catch (error) {
       if (error instanceof ConditionFailedError) return false
@@ -225,7 +232,7 @@ export class Records {
   }
 
   async getPlanMeta(block: bigint | string): Promise<PlanMeta | undefined> {
-    const [item] = await this.kv.get([{ table: 'plans', pk: bn(block), sk: 'meta' }])
+    const [item] = await this.kv.get([planMetaKey(block)])
     return item === undefined ? undefined : dec<PlanMeta>(item)
   }
 
@@ -279,16 +286,12 @@ export class Records {
    * meta, and whether the shard is staged already (its first part).
    */
   async shardStart(block: bigint | string, shard: number): Promise<{ head: HeadRecord | undefined; meta: PlanMeta | undefined; staged: boolean }> {
-    const [head, meta, staged] = await this.kv.get([
-      { table: 'meta', pk: 'head', sk: '-' },
-      { table: 'plans', pk: bn(block), sk: 'meta' },
-      { table: 'staged', pk: bn(block), sk: `shard#${shard}#0` },
-    ])
+    const [head, meta, staged] = await this.kv.get([HEAD_KEY, planMetaKey(block), firstStagedPartKey(block, shard)])
     return { head: head === undefined ? undefined : dec<HeadRecord>(head), meta: meta === undefined ? undefined : dec<PlanMeta>(meta), staged: staged !== undefined }
   }
 
   async isStaged(block: bigint | string, shard: number): Promise<boolean> {
-    const [item] = await this.kv.get([{ table: 'staged', pk: bn(block), sk: `shard#${shard}#0` }])
+    const [item] = await this.kv.get([firstStagedPartKey(block, shard)])
     return item !== undefined
   }
 
@@ -351,7 +354,7 @@ export class Records {
   // ----- head and blocks -------------------------------------------------------------------
 
   async getHead(): Promise<HeadRecord | undefined> {
-    const [item] = await this.kv.get([{ table: 'meta', pk: 'head', sk: '-' }])
+    const [item] = await this.kv.get([HEAD_KEY])
     return item === undefined ? undefined : dec<HeadRecord>(item)
   }
 
@@ -374,7 +377,7 @@ export class Records {
   async putGenesis(block: SealedBlockRecord, head: HeadRecord): Promise<void> {
     await this.kv.transact([
       { op: 'put', item: { table: 'blocks', pk: '0', sk: 'header', value: enc(block), version: 0 }, condition: { kind: 'absent' } },
-      { op: 'put', item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: 0 }, condition: { kind: 'absent' } },
+      { op: 'put', item: { ...HEAD_KEY, value: enc(head), version: 0 }, condition: { kind: 'absent' } },
     ])
   }
 
@@ -387,7 +390,7 @@ export class Records {
     if (block.number !== head.number) throw new InvariantError(`base block ${block.number} and head ${head.number} differ`)
     await this.kv.transact([
       { op: 'put', item: { table: 'blocks', pk: block.number, sk: 'header', value: enc(block), version: 0 }, condition: { kind: 'absent' } },
-      { op: 'put', item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: Number(head.number) }, condition: { kind: 'absent' } },
+      { op: 'put', item: { ...HEAD_KEY, value: enc(head), version: Number(head.number) }, condition: { kind: 'absent' } },
     ])
   }
 
@@ -414,7 +417,7 @@ export class Records {
         { op: 'put', item: header!, condition: { kind: 'absent' } },
         {
           op: 'put',
-          item: { table: 'meta', pk: 'head', sk: '-', value: enc(head), version: Number(block.number) },
+          item: { ...HEAD_KEY, value: enc(head), version: Number(block.number) },
           condition: { kind: 'version', oneOf: [parent] },
         },
       ])
