@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
-import { chunkCount, partitionBlock, type PartitionInput } from '../../shared/partition/partition.ts'
+import { CHUNK_TAPER, chunkCount, chunkWeights, partitionBlock, type PartitionInput } from '../../shared/partition/partition.ts'
 
 /** A block of n transactions; tx i writes key `k${owner(i)}` (same owner: one group). */
 const block = (owners: readonly number[], gas: (i: number) => number = () => 21_000): PartitionInput[] =>
@@ -11,15 +11,39 @@ const block = (owners: readonly number[], gas: (i: number) => number = () => 21_
 const groupOf = (txs: readonly PartitionInput[]): string[] => txs.map((t) => t.writes[0]!)
 
 describe('contiguous shards (chunks)', () => {
-  it('independent transactions: shards are consecutive ranges of positions, about equal', () => {
+  it('independent transactions: shards are consecutive ranges of positions, full rounds then the tapered last rounds', () => {
     const txs = block(Array.from({ length: 1000 }, (_, i) => i))
     const { shards } = partitionBlock(txs, 1, { chunks: 4 })
+    // Weights 1, 0.7, 0.5, 0.35 of 2.55: the shards end where 39.2%, 66.7%, 86.3% of the gas is
+    // reached (positions 392.2, 666.7, 862.7: each closes on the transaction that reaches it).
     expect(shards.map((s) => [s[0], s.at(-1), s.length])).toEqual([
-      [0, 249, 250],
-      [250, 499, 250],
-      [500, 749, 250],
-      [750, 999, 250],
+      [0, 392, 393],
+      [393, 666, 274],
+      [667, 862, 196],
+      [863, 999, 137],
     ])
+  })
+
+  it('chunkWeights: one weight per shard, summing to 1; the last rounds (one shard per lane) tapered, at least one full round first', () => {
+    const sum = (w: number[]): number => w.reduce((a, b) => a + b, 0)
+    const ratios = (w: number[]): number[] => w.map((x) => Number((x / w[0]!).toFixed(6)))
+    expect(ratios(chunkWeights(8, 1))).toEqual([1, 1, 1, 1, 1, ...[...CHUNK_TAPER].reverse()])
+    expect(ratios(chunkWeights(16, 2))).toEqual([...Array(10).fill(1), ...[...CHUNK_TAPER].reverse().flatMap((t) => [t, t])])
+    // Two rounds: one full, one tapered; one round: nothing tapered.
+    expect(ratios(chunkWeights(4, 2))).toEqual([1, 1, CHUNK_TAPER[0], CHUNK_TAPER[0]])
+    expect(ratios(chunkWeights(3, 3))).toEqual([1, 1, 1])
+    for (const [chunks, lanes] of [[8, 1], [16, 2], [5, 2], [7, 3], [1, 1]] as const) expect(sum(chunkWeights(chunks, lanes))).toBeCloseTo(1, 12)
+    // Every round at least ~0.7 of the one before it (the coordinator keeps up).
+    for (let k = 1; k < CHUNK_TAPER.length; k++) expect(CHUNK_TAPER[k - 1]! / CHUNK_TAPER[k]!).toBeGreaterThanOrEqual(0.69)
+  })
+
+  it('a large block: the last shard is the tapered share of the block, the coordinator\'s tail after it', () => {
+    const txs = block(Array.from({ length: 10_000 }, (_, i) => i))
+    const { shards } = partitionBlock(txs, 2, { chunks: chunkCount(10_000, 2) })
+    const weights = chunkWeights(16, 2)
+    expect(shards).toHaveLength(16)
+    shards.forEach((s, k) => expect(Math.abs(s.length - weights[k]! * 10_000)).toBeLessThanOrEqual(2))
+    expect(shards.at(-1)!.length).toBeLessThan(shards[0]!.length / 2)
   })
 
   it('without chunks (or chunks <= shards) packing is unchanged: balanced, interleaved', () => {
