@@ -58,6 +58,11 @@ export interface QueryOptions {
   limit?: number
   /** Continue after this sort key (from a previous page's `next`). */
   after?: string
+  /**
+   * Keys and versions only: each item comes back with an empty value (DynamoDB: a projection
+   * of the key and version attributes). For finding items to delete without reading them.
+   */
+  keysOnly?: boolean
 }
 
 export interface QueryPage {

@@ -203,6 +203,22 @@ export function kvStoreContract(name: string, fixture: () => Promise<KvStoreFixt
       expect((await kv.query('meta', k('nothing').pk)).items).toEqual([])
     })
 
+    it('query keysOnly: the same keys and versions in the same pages, every value empty', async () => {
+      const { kv, k, item } = await setup()
+      const sks = Array.from({ length: 12 }, (_, i) => `shard#${String(i).padStart(3, '0')}`)
+      await kv.write([...sks.map((sk, i) => ({ op: 'put' as const, item: item(k('p', sk), bytes(i + 1), i + 3) })), { op: 'put', item: item(k('p', 'meta'), bytes(9), 1) }])
+      const full = await kv.query('meta', k('p').pk, { skPrefix: 'shard#', limit: 5 })
+      const keys = await kv.query('meta', k('p').pk, { skPrefix: 'shard#', limit: 5, keysOnly: true })
+      expect(keys.next).toBe(full.next)
+      expect(keys.items.map((i) => [i.table, i.pk, i.sk, i.version])).toEqual(full.items.map((i) => [i.table, i.pk, i.sk, i.version]))
+      expect(full.items.every((i) => i.value.length > 0)).toBe(true)
+      expect(keys.items.every((i) => i.value.length === 0)).toBe(true)
+      const rest = await kv.query('meta', k('p').pk, { skPrefix: 'shard#', after: keys.next!, keysOnly: true })
+      expect(rest.items.map((i) => i.sk)).toEqual(sks.slice(5))
+      // The values are still stored: keysOnly reads, it does not change anything.
+      expect((await kv.get([k('p', sks[0]!)]))[0]!.value).toEqual(bytes(1))
+    })
+
     it('optimistic concurrency: of 8 concurrent writers conditioned on the same version, exactly one wins', async () => {
       const { kv, k, item } = await setup()
       await kv.transact([{ op: 'put', item: item(k('hot', '-', 'state'), bytes(0), 5) }])

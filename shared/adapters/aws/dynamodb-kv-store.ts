@@ -408,7 +408,12 @@ export class DynamoKeyValueStore implements KeyValueStore {
               new QueryCommand({
                 TableName: this.tableOf(table),
                 KeyConditionExpression: prefix === undefined ? '#pk = :pk' : '#pk = :pk AND begins_with(#sk, :prefix)',
-                ExpressionAttributeNames: prefix === undefined ? { '#pk': A.partitionKey } : { '#pk': A.partitionKey, '#sk': A.sortKey },
+                ExpressionAttributeNames: {
+                  '#pk': A.partitionKey,
+                  ...(prefix !== undefined || options.keysOnly === true ? { '#sk': A.sortKey } : {}),
+                  ...(options.keysOnly === true ? { '#ver': A.version } : {}),
+                },
+                ...(options.keysOnly === true ? { ProjectionExpression: '#pk, #sk, #ver' } : {}),
                 ExpressionAttributeValues: { ':pk': { S: pk }, ...(prefix === undefined ? {} : { ':prefix': { S: prefix } }) },
                 ConsistentRead: true,
                 Limit: limit - items.length,

@@ -139,7 +139,8 @@ export class MemoryKeyValueStore implements KeyValueStore {
       if (options.skPrefix !== undefined && !sk.startsWith(options.skPrefix)) continue
       if (options.after !== undefined && sk <= options.after) continue
       if (items.length === limit) return { items, next: items[items.length - 1]!.sk }
-      items.push(copyItem(p.get(sk)!))
+      const item = p.get(sk)!
+      items.push(options.keysOnly === true ? { table: item.table, pk: item.pk, sk: item.sk, value: new Uint8Array(0), version: item.version } : copyItem(item))
     }
     return { items }
   }
