@@ -21,7 +21,7 @@
  * attempt that fails after settling decides the same again. So N+1 never builds on anything N
  * will not seal. The coordinator itself never reads through the overlay.
  */
-import { stateItemKey, codeItemKey } from '../store/state-table.ts'
+import { codeItem, stateItem } from '../store/state-table.ts'
 import { ForwardingKeyValueStore, type Item, type ItemKey } from '../ports/kv-store.ts'
 
 import type { SettledOutcome } from '../coordinator/coordinator.ts'
@@ -41,12 +41,11 @@ export class SettledOverlay extends ForwardingKeyValueStore {
   lay(outcome: SettledOutcome): void {
     const state = new Map<string, Item | undefined>()
     for (const [key, { value, version }] of outcome.writes) {
-      const itemKey = stateItemKey(key)
       // A null value deletes: after the apply there is no item.
-      state.set(key, value === null ? undefined : { ...itemKey, value, version })
+      state.set(key, value === null ? undefined : stateItem(key, value, version))
     }
     const code = new Map<string, Item>()
-    for (const [hash, bytes] of outcome.codes) code.set(hash, { ...codeItemKey(hash), value: bytes, version: 0 })
+    for (const [hash, bytes] of outcome.codes) code.set(hash, codeItem(hash, bytes))
     this.block = outcome.block
     this.state = state
     this.code = code

@@ -17,7 +17,7 @@ import {
   type Version,
 } from '../state/keys.ts'
 import { ABSENT, type StateValue, type VersionedValue } from '../state/values.ts'
-import { STORE_LIMITS, type ItemKey, type KeyValueStore, type WriteOp } from '../ports/kv-store.ts'
+import { STORE_LIMITS, type Item, type ItemKey, type KeyValueStore, type WriteOp } from '../ports/kv-store.ts'
 
 const SK = '-'
 
@@ -27,6 +27,19 @@ export function stateItemKey(key: StateKey): ItemKey {
 
 export function codeItemKey(codeHashHex: string): ItemKey {
   return { table: 'code', pk: codeHashHex, sk: SK }
+}
+
+// The item builders spell the key's fields out: an object spread (`{ ...stateItemKey(k), value }`)
+// costs about ten times a literal in V8, and a block writes tens of thousands of these.
+
+/** The state table's item of `key`. */
+export function stateItem(key: StateKey, value: Uint8Array, version: Version): Item {
+  return { table: 'state', pk: key, sk: SK, value, version }
+}
+
+/** The code table's item of a code hash (hex). */
+export function codeItem(codeHashHex: string, code: Uint8Array): Item {
+  return { table: 'code', pk: codeHashHex, sk: SK, value: code, version: 0 }
 }
 
 export interface StateWrite {
@@ -86,7 +99,7 @@ export class StateTable {
 
   async putCode(codes: Iterable<[string, Uint8Array]>): Promise<void> {
     // One call: the port batches (25 an AWS call) and sends the batches in parallel.
-    await this.kv.write([...codes].map(([hash, code]) => ({ op: 'put' as const, item: { ...codeItemKey(hash), value: code, version: 0 } })))
+    await this.kv.write([...codes].map(([hash, code]) => ({ op: 'put' as const, item: codeItem(hash, code) })))
   }
 
   /**
@@ -104,7 +117,7 @@ export class StateTable {
           const condition = { kind: 'version' as const, oneOf: [w.baseVersion, w.version], orAbsent: w.baseVersion === 0 || w.value === null }
           return w.value === null
             ? { op: 'delete' as const, key: stateItemKey(w.key), condition }
-            : { op: 'put' as const, item: { ...stateItemKey(w.key), value: w.value, version: w.version }, condition }
+            : { op: 'put' as const, item: stateItem(w.key, w.value, w.version), condition }
         }),
       )
     }
@@ -138,10 +151,10 @@ export class StateTable {
 
   /** Initial state (genesis or a replay pre-state): unconditional writes at `version`. */
   async seed(entries: Iterable<[StateKey, Uint8Array]>, version: Version): Promise<number> {
-    const batch: { op: 'put'; item: { table: 'state'; pk: string; sk: string; value: Uint8Array; version: number } }[] = []
+    const batch: { op: 'put'; item: Item }[] = []
     let n = 0
     for (const [key, value] of entries) {
-      batch.push({ op: 'put', item: { ...stateItemKey(key), table: 'state', value, version } })
+      batch.push({ op: 'put', item: stateItem(key, value, version) })
       n++
       // Bounded memory for a large state; within a call the port batches in parallel.
       if (batch.length === SEED_OPS_PER_CALL) await this.kv.write(batch.splice(0))
