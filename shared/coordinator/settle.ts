@@ -78,7 +78,10 @@ export interface SettledBlock {
 }
 
 /** Positions settled between turns of the event loop. */
-const YIELD_EVERY = 128
+const YIELD_EVERY = 32
+
+/** Let other work on this thread in (the embedded cluster's workers reach the store through it). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** The all-zero bloom of a receipt without logs, as a receipt record writes it. */
 const ZERO_BLOOM_HEX = to0x(new Uint8Array(256))
@@ -122,6 +125,14 @@ export class Settlement {
   private ended = false
   private readonly out: SettledBlock
   private receiptGas = 0n
+  /**
+   * Beneficiary fees settled but not credited in the view yet, and the version of the last
+   * transaction that paid one: credited at once (`payFees`) before anything reads the
+   * beneficiary (a transaction that read or wrote it, a re-execution, the prefix's writes, the
+   * block's end), not one decode and encode of its account per transaction.
+   */
+  private feesOwed = 0n
+  private feesVersion: Version = 0
   /** The included transactions' and receipts' tries, hashed after each settled prefix. */
   private readonly transactions = new OrderedListTrie()
   private readonly receiptEncodings = new OrderedListTrie()
@@ -181,11 +192,15 @@ export class Settlement {
   async advance(inputs: BlockInputs): Promise<void> {
     const from = this.next
     await this.advanceFrom(inputs)
+    await this.payFees()
     // The prefix's list tries hashed and its receipts written as JSON now (off the seal's path
     // while later shards execute).
+    // Each a few milliseconds a shard: a turn of the event loop between them.
     if (this.next > from) {
       this.transactions.root()
+      await nextTurn()
       this.receiptEncodings.root()
+      await nextTurn()
       const { receipts, receiptJson } = this.out
       for (let k = receiptJson.length; k < receipts.length; k++) receiptJson.push(JSON.stringify(receipts[k]))
     }
@@ -201,10 +216,12 @@ export class Settlement {
       if (plannedTx === undefined || result === undefined) return
       // Let other work on this thread in now and then (the embedded cluster serves the workers'
       // store reads here: a worker starting its next shard must not wait for a whole prefix).
-      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve))
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await nextTurn()
       let exec = result.exec
+      if (exec.access.reads.has(this.coinbase) || exec.access.writes.has(this.coinbase)) await this.payFees()
       if (!readsStillValid(exec.access.reads, this.view, this.blockStart)) {
         const t = performance.now()
+        await this.payFees()
         // The executor serves one view at a time: point it at this block's before re-executing.
         if (!executorPointed) {
           await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
@@ -225,10 +242,19 @@ export class Settlement {
     if (this.ended) throw new InvariantError(`block ${this.block}: settlement ended twice`)
     if (this.next !== this.meta.txCount) throw new InvariantError(`block ${this.block}: settlement ended at position ${this.next} of ${this.meta.txCount}`)
     this.ended = true
+    await this.payFees()
     await applyBlockEnd(this.view, this.meta.env, this.common)
     this.out.transactionsRoot = this.transactions.root()
     this.out.receiptsRoot = this.receiptEncodings.root()
     return this.out
+  }
+
+  /** Credit the beneficiary with the fees owed, at the version of the last transaction that paid one. */
+  private async payFees(): Promise<void> {
+    if (this.feesOwed === 0n) return
+    const owed = this.feesOwed
+    this.feesOwed = 0n
+    await this.view.credit(this.coinbase, owed, this.feesVersion)
   }
 
   private async settleTx(i: number, planned: PlannedTx, exec: TxExecution): Promise<void> {
@@ -269,7 +295,10 @@ export class Settlement {
       this.view.addCodes(access.codes)
       for (const [h, c] of access.codes) out.codes.set(h, c)
     }
-    await this.view.credit(this.coinbase, access.feeDelta, version)
+    if (access.feeDelta !== 0n) {
+      this.feesOwed += access.feeDelta
+      this.feesVersion = version
+    }
     out.gasUsed += exec.blockGasUsed
     this.receiptGas += exec.gasUsed
     out.blobGasUsed += exec.blobGasUsed
