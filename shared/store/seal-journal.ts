@@ -13,7 +13,7 @@
  *   plans / N / journal#A#writes#K      net state writes with block-start versions (binary)
  *   plans / N / journal#A#codes#K       new contract code (binary)
  *   plans / N / journal#A#raws#K        included transactions in order (binary)
- *   plans / N / journal#A#receipts#K    receipts (JSON)
+ *   plans / N / journal#A#receipts#K    receipts (JSON; their block hash is the record's, filled in when read)
  */
 import { randomBytes } from 'node:crypto'
 
@@ -122,8 +122,14 @@ const key = (block: string, sk: string) => ({ table: 'plans' as const, pk: block
 /** The parts of a decision that do not depend on its header, stored under an attempt before the rest (`putSealJournalBody`). */
 export interface JournalBody {
   attempt: string
-  parts: { writes: number; codes: number; raws: number }
+  parts: { writes: number; codes: number; raws: number; receipts: number }
 }
+
+/**
+ * What the body is made of: the receipts as JSON, made before the header is known (their
+ * `blockHash` empty, or any: the reader puts in the record's).
+ */
+export type BodyInput = Pick<SealJournal, 'writes' | 'codes' | 'raws'> & { receiptJson: readonly string[] }
 
 type PartsSink = (kind: string, parts: readonly Uint8Array[]) => void
 
@@ -136,23 +142,27 @@ function partsCollector(block: string, attempt: string, ops: UnconditionalOp[]):
   }
 }
 
-function addBody(add: PartsSink, body: Pick<SealJournal, 'writes' | 'codes' | 'raws'>): JournalBody['parts'] {
+function addBody(add: PartsSink, body: BodyInput): JournalBody['parts'] {
   const writeParts = chunkBySize(body.writes, (w) => 120 + (w.value?.length ?? 0), PART_BYTES_MAX).map(encodeWrites)
   const codeParts = chunkBySize(body.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
   const rawParts = chunkBySize(body.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
+  // Each receipt was stringified once: a part is those strings joined as a JSON array.
+  const text = new TextEncoder()
+  const receiptParts = chunkBySize(body.receiptJson, (r) => r.length + 2, PART_BYTES_MAX).map((chunk) => text.encode(`[${chunk.join(',')}]`))
   add('writes', writeParts)
   add('codes', codeParts)
   add('raws', rawParts)
-  return { writes: writeParts.length, codes: codeParts.length, raws: rawParts.length }
+  add('receipts', receiptParts)
+  return { writes: writeParts.length, codes: codeParts.length, raws: rawParts.length, receipts: receiptParts.length }
 }
 
 /**
- * Store the state writes, code and transactions of a decision before its header is known (while
- * the state root is computed), under a fresh attempt; `putSealJournal` with the returned body
- * stores the rest and commits. Parts of an attempt that never commits are dropped with the
- * block's other work.
+ * Store the state writes, code, transactions and receipts of a decision before its header is
+ * known (while the state root is computed), under a fresh attempt; `putSealJournal` with the
+ * returned body stores the rest and commits. Parts of an attempt that never commits are dropped
+ * with the block's other work.
  */
-export async function putSealJournalBody(kv: KeyValueStore, block: bigint | string, body: Pick<SealJournal, 'writes' | 'codes' | 'raws'>): Promise<JournalBody> {
+export async function putSealJournalBody(kv: KeyValueStore, block: bigint | string, body: BodyInput): Promise<JournalBody> {
   const attempt = randomBytes(6).toString('hex')
   const ops: UnconditionalOp[] = []
   const parts = addBody(partsCollector(BigInt(block).toString(), attempt, ops), body)
@@ -169,12 +179,8 @@ export async function putSealJournal(kv: KeyValueStore, j: SealJournal, body?: J
   const attempt = body?.attempt ?? randomBytes(6).toString('hex')
   const ops: UnconditionalOp[] = []
   const add = partsCollector(block, attempt, ops)
-  const bodyParts = body?.parts ?? addBody(add, j)
-  // Each receipt is stringified once: a part is those strings joined as a JSON array.
-  const receiptJson = (j.receiptJson ??= j.receipts.map((r) => JSON.stringify(r)))
-  const receiptParts = chunkBySize(receiptJson, (r) => r.length + 2, PART_BYTES_MAX).map((chunk) => new TextEncoder().encode(`[${chunk.join(',')}]`))
+  const parts = body?.parts ?? addBody(add, { ...j, receiptJson: (j.receiptJson ??= j.receipts.map((r) => JSON.stringify(r))) })
   add('record', [enc({ record: j.record, rejections: j.rejections } satisfies JournalRecord)])
-  add('receipts', receiptParts)
   // One call: the port batches (25 an AWS call) and sends the batches in parallel.
   await kv.write(ops)
   const meta: JournalMeta = {
@@ -183,7 +189,7 @@ export async function putSealJournal(kv: KeyValueStore, j: SealJournal, body?: J
     head: j.head,
     env: j.env,
     report: { ...j.report, block: j.report.block.toString(), gasUsed: j.report.gasUsed.toString() },
-    parts: { ...bodyParts, receipts: receiptParts.length },
+    parts,
   }
   try {
     await kv.transact([{ op: 'put', item: { ...key(block, 'journal'), value: enc(meta), version: 0 }, condition: { kind: 'absent' } }])
@@ -217,6 +223,7 @@ export async function getSealJournal(kv: KeyValueStore, block: bigint | string):
   const raws = (await load('raws', meta.parts.raws)).flatMap((part) => decodeBlobs(part, false).items)
   const receipts = (await load('receipts', meta.parts.receipts)).flatMap((part) => dec<ReceiptRecord[]>(part))
   const { record, rejections } = dec<JournalRecord>((await load('record', 1))[0]!)
+  for (const receipt of receipts) receipt.blockHash = record.hash
   return {
     record,
     head: meta.head,
