@@ -216,7 +216,7 @@ export class Coordinator {
       for (const [shard, { parts }] of done) {
         if (!pending.inputs.has(shard, parts)) fetched.push(await fetchShard(this.records, meta, shard, parts))
       }
-      for (const f of fetched) pending.inputs.take(f)
+      for (const f of fetched) await pending.inputs.take(f)
       const t1 = performance.now()
       await pending.settlement.advance(pending.inputs)
       const t2 = performance.now()
@@ -279,7 +279,7 @@ export class Coordinator {
     for (const fetch of fetches) fetch.catch(() => {})
     for (const fetch of fetches) {
       const t = performance.now()
-      inputs.take(await fetch)
+      await inputs.take(await fetch)
       const tLoaded = performance.now()
       await settlement.advance(inputs)
       loadMs += tLoaded - t

@@ -5,9 +5,14 @@
  * positions that has both a plan and a result.
  */
 import { InvariantError, NotReadyError } from '../errors.ts'
-import { decodePlannedTxs, decodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
+import { plannedTxsOf, stagedTxsOf, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
 
 import type { PlanMeta, Records } from '../store/records.ts'
+
+/** Transactions decoded between turns of the event loop. */
+const TURN_EVERY = 64
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** A shard's stored bytes: its plan parts and its staged parts (as many as its done record says). */
 export interface FetchedShard {
@@ -45,22 +50,31 @@ export class BlockInputs {
     return this.shards.size
   }
 
-  /** Decode a fetched shard into the arrays. A position planned or staged twice is a broken invariant. */
-  take(fetched: FetchedShard): void {
+  /**
+   * Decode a fetched shard into the arrays, with a turn of the event loop every `TURN_EVERY`
+   * transactions (the embedded cluster's workers reach the store through this thread). A
+   * position planned or staged twice is a broken invariant.
+   */
+  async take(fetched: FetchedShard): Promise<void> {
     const { shard } = fetched
     if (this.shards.has(shard)) throw new InvariantError(`block ${this.block}: shard ${shard} taken in twice (${this.shards.get(shard)} and ${fetched.stagedParts} staged parts)`)
+    // Marked first: a second take of this shard while this one pauses is refused.
+    this.shards.set(shard, -1)
+    let decoded = 0
     for (const part of fetched.plan) {
-      for (const tx of decodePlannedTxs(part)) {
+      for (const tx of plannedTxsOf(part)) {
         this.checkIndex(tx.index, 'planned')
         if (this.planned[tx.index] !== undefined) throw new InvariantError(`block ${this.block}: transaction ${tx.index} planned twice`)
         this.planned[tx.index] = tx
+        if (++decoded % TURN_EVERY === 0) await nextTurn()
       }
     }
     for (const part of fetched.staged) {
-      for (const result of decodeStagedTxs(part)) {
+      for (const result of stagedTxsOf(part)) {
         this.checkIndex(result.index, 'staged')
         if (this.staged[result.index] !== undefined) throw new InvariantError(`block ${this.block}: transaction ${result.index} staged twice`)
         this.staged[result.index] = result
+        if (++decoded % TURN_EVERY === 0) await nextTurn()
       }
     }
     this.shards.set(shard, fetched.stagedParts)

@@ -135,10 +135,14 @@ export function encodePlannedTxs(txs: readonly PlannedTx[]): Uint8Array {
 }
 
 export function decodePlannedTxs(bytes: Uint8Array): PlannedTx[] {
+  return [...plannedTxsOf(bytes)]
+}
+
+/** The planned transactions of a plan part, decoded one at a time (a caller may pause between them). */
+export function* plannedTxsOf(bytes: Uint8Array): Generator<PlannedTx> {
   const r = new BinaryReader(bytes)
   expectFormat(r, FORMAT_PLAN, 'plan')
   const n = r.uint()
-  const out: PlannedTx[] = new Array(n)
   for (let i = 0; i < n; i++) {
     const index = r.uint()
     const raw = r.bytes()
@@ -157,10 +161,9 @@ export function decodePlannedTxs(bytes: Uint8Array): PlannedTx[] {
     for (let k = 0; k < reads.length; k++) reads[k] = r.key()
     const writes: StateKey[] = new Array(r.uint())
     for (let k = 0; k < writes.length; k++) writes[k] = r.key()
-    out[i] = { index, raw, hash, sender, senderPubKey, fields, reads, writes }
+    yield { index, raw, hash, sender, senderPubKey, fields, reads, writes }
   }
   if (!r.done) throw new MalformedInputError('malformed plan record: trailing bytes')
-  return out
 }
 
 /** Encoded size estimate of a planned transaction, for splitting into parts. */
@@ -232,10 +235,14 @@ export function encodeStagedTxs(txs: readonly StagedTx[]): Uint8Array {
 }
 
 export function decodeStagedTxs(bytes: Uint8Array): StagedTx[] {
+  return [...stagedTxsOf(bytes)]
+}
+
+/** The results of a staged part, decoded one at a time (a caller may pause between them). */
+export function* stagedTxsOf(bytes: Uint8Array): Generator<StagedTx> {
   const r = new BinaryReader(bytes)
   expectFormat(r, FORMAT_STAGED, 'staged')
   const n = r.uint()
-  const out: StagedTx[] = new Array(n)
   for (let i = 0; i < n; i++) {
     const index = r.uint()
     const flags = r.u8()
@@ -286,10 +293,9 @@ export function decodeStagedTxs(bytes: Uint8Array): StagedTx[] {
     if (invalidCode !== '') exec.invalidCode = invalidCode as InvalidReasonCode
     if (invalidReason !== '') exec.invalidReason = invalidReason
     if (createdAddress !== undefined) exec.createdAddress = createdAddress
-    out[i] = { index, exec }
+    yield { index, exec }
   }
   if (!r.done) throw new MalformedInputError('malformed staged record: trailing bytes')
-  return out
 }
 
 /**
