@@ -251,7 +251,7 @@ export class Coordinator {
 
   /**
    * Everything about the block, computed without applying any of it: only the seal journal's
-   * body (writes, code, transactions) is stored, under an attempt no one reads until
+   * body (writes, code, transactions, receipts) is stored, under an attempt no one reads until
    * `putSealJournal` commits it.
    */
   private async decide(head: HeadRecord, meta: PlanMeta): Promise<{ journal: SealJournal; body: JournalBody; learn: () => void }> {

@@ -6,13 +6,12 @@
  */
 import { InvariantError, NotReadyError } from '../errors.ts'
 import { plannedTxsOf, stagedTxsOf, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
+import { nextTurn } from '../ports/clock.ts'
 
 import type { PlanMeta, Records } from '../store/records.ts'
 
 /** Transactions decoded between turns of the event loop. */
 const TURN_EVERY = 64
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** A shard's stored bytes: its plan parts and its staged parts (as many as its done record says). */
 export interface FetchedShard {

@@ -19,6 +19,7 @@ import { unsuppliedRead, type TxExecution } from '../exec/executor.ts'
 import { effectiveGasPrice } from '../intake/tx-fields.ts'
 import { bigintToHex, bytesEqual, to0x } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, describeKey, makeVersion, txVersion, type StateKey, type Version } from '../state/keys.ts'
+import { nextTurn } from '../ports/clock.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
 import { OrderedListTrie } from '../trie/mpt.ts'
 import { lookupFromHashes } from '../worker/shard-worker.ts'
@@ -79,9 +80,6 @@ export interface SettledBlock {
 
 /** Positions settled between turns of the event loop. */
 const YIELD_EVERY = 32
-
-/** Let other work on this thread in (the embedded cluster's workers reach the store through it). */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** The all-zero bloom of a receipt without logs, as a receipt record writes it. */
 const ZERO_BLOOM_HEX = to0x(new Uint8Array(256))
@@ -194,8 +192,7 @@ export class Settlement {
     await this.advanceFrom(inputs)
     await this.payFees()
     // The prefix's list tries hashed and its receipts written as JSON now (off the seal's path
-    // while later shards execute).
-    // Each a few milliseconds a shard: a turn of the event loop between them.
+    // while later shards execute), a turn of the event loop between them (each a few ms a shard).
     if (this.next > from) {
       this.transactions.root()
       await nextTurn()

@@ -4,6 +4,14 @@ export interface Clock {
   sleep(ms: number): Promise<void>
 }
 
+/**
+ * One turn of the event loop: what waits on this thread gets in (I/O callbacks, messages from
+ * worker threads). Long loops on a shared thread await it every so many items.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 export const realClock: Clock = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -27,7 +27,7 @@ import { type ShardMessage } from '../pipeline/messages.ts'
 import { decodeAccount } from '../state/values.ts'
 import { PART_BYTES_MAX, Records, type HeadRecord, type PlanMeta, type PlanStats } from '../store/records.ts'
 import { StateTable } from '../store/state-table.ts'
-import { realClock, type Clock } from '../ports/clock.ts'
+import { nextTurn, realClock, type Clock } from '../ports/clock.ts'
 import { QUEUE_LIMITS } from '../ports/queue.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { keccak256 } from '../crypto/keccak.ts'
@@ -453,7 +453,7 @@ export class Sequencer {
           decodedSinceYield += messages.length
           if (background && decodedSinceYield >= 32) {
             decodedSinceYield = 0
-            await new Promise((resolve) => setImmediate(resolve))
+            await nextTurn()
           }
         },
       },

@@ -38,7 +38,7 @@ export interface SealJournal {
   receipts: ReceiptRecord[]
   rejections: Rejection[]
   report: BlockReport
-  /** Each receipt as JSON, once made (by `putSealJournal`): the receipt records reuse it. Not stored. */
+  /** Each receipt as JSON with the block's hash, once made (by assemble, or `putSealJournal`): the receipt records reuse it. Not stored. */
   receiptJson?: string[]
 }
 
@@ -48,7 +48,7 @@ interface JournalMeta {
   head: HeadRecord
   env: BlockEnv
   report: Omit<BlockReport, 'block' | 'gasUsed'> & { block: string; gasUsed: string }
-  parts: { writes: number; codes: number; raws: number; receipts: number }
+  parts: JournalBody['parts']
 }
 
 /** What grows with the block's transaction count, apart from the meta. */
@@ -172,7 +172,7 @@ export async function putSealJournalBody(kv: KeyValueStore, block: bigint | stri
 
 /**
  * Store the decision (parts, then the meta if absent). False if another attempt stored one
- * first. `body`: its writes, code and transactions stored already (`putSealJournalBody`).
+ * first. `body`: its writes, code, transactions and receipts stored already (`putSealJournalBody`).
  */
 export async function putSealJournal(kv: KeyValueStore, j: SealJournal, body?: JournalBody): Promise<boolean> {
   const block = j.record.number

@@ -19,6 +19,9 @@ import {
   type WriteOp,
 } from '../kv-store.ts'
 
+/** The value of every item a keys-only query returns (empty: nothing can be written into it). */
+const NO_VALUE = new Uint8Array(0)
+
 function copyItem(item: Item): Item {
   return { table: item.table, pk: item.pk, sk: item.sk, value: item.value.slice(), version: item.version }
 }
@@ -140,7 +143,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
       if (options.after !== undefined && sk <= options.after) continue
       if (items.length === limit) return { items, next: items[items.length - 1]!.sk }
       const item = p.get(sk)!
-      items.push(options.keysOnly === true ? { table: item.table, pk: item.pk, sk: item.sk, value: new Uint8Array(0), version: item.version } : copyItem(item))
+      items.push(options.keysOnly === true ? { table: item.table, pk: item.pk, sk: item.sk, value: NO_VALUE, version: item.version } : copyItem(item))
     }
     return { items }
   }
