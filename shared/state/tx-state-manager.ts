@@ -18,7 +18,7 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { InvariantError, ParevmError } from '../errors.ts'
 import { bytesEqual, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from './keys.ts'
-import { decodeAccount, normalizeStorageValue, type StateValue, type VersionedValue } from './values.ts'
+import { decodeAccount, encodeAccount, encodeAccountOver, normalizeStorageValue, type StateValue, type VersionedValue } from './values.ts'
 
 import type { BlockView, WriteSet } from './view.ts'
 import type { AccountFields, StateManagerInterface } from '@ethereumjs/common'
@@ -252,7 +252,7 @@ export class TxStateManager implements StateManagerInterface {
         const base = decodeAccount(this.cbBase!.value)
         this.cbDelta = account.balance - (base?.balance ?? 0n)
         this.cbState = 'feeCredited'
-        this.setWrite(a, account.serialize())
+        this.setWrite(a, encodeAccount(account))
         return
       }
       this.escalateCoinbase()
@@ -262,7 +262,8 @@ export class TxStateManager implements StateManagerInterface {
       this.setWrite(a, null)
       return
     }
-    this.setWrite(a, account.serialize())
+    const prior = this.writes.has(a) ? this.writes.get(a) : this.reads.get(a)?.value
+    this.setWrite(a, encodeAccountOver(prior, account))
   }
 
   private isFeeCredit(account: Account): boolean {

@@ -7,6 +7,9 @@
  */
 import { Account, KECCAK256_NULL, KECCAK256_RLP, createAccountFromRLP } from '@ethereumjs/util'
 
+import { InvariantError } from '../errors.ts'
+import { bytesEqual } from '../hex.ts'
+
 import type { Version } from './keys.ts'
 
 export type StateValue = Uint8Array | null
@@ -18,16 +21,112 @@ export interface VersionedValue {
 
 export const ABSENT: VersionedValue = Object.freeze({ value: null, version: 0 }) as VersionedValue
 
-export function encodeAccount(account: Account | undefined): StateValue {
-  return account === undefined ? null : account.serialize()
-}
+type AccountFieldsTuple = readonly [nonce: bigint, balance: bigint, storageRoot: Uint8Array, codeHash: Uint8Array]
 
 /**
  * Decoded fields by encoded value. A value's bytes are never changed once made (a new value is
  * new bytes), and `runTx` asks for the same account many times per transaction: decode each
- * value once, hand out a fresh `Account` each time (callers mutate theirs).
+ * value once, hand out a fresh `Account` each time (callers mutate theirs). A value this module
+ * encodes is entered with the fields it was made from, so reading back what was just written
+ * decodes nothing.
  */
-const decodedAccounts = new WeakMap<Uint8Array, readonly [bigint, bigint, Uint8Array, Uint8Array]>()
+const decodedAccounts = new WeakMap<Uint8Array, AccountFieldsTuple>()
+
+/** The account's RLP; `decodeAccount` of the result decodes nothing. */
+export function encodeAccount(account: Account | undefined): StateValue {
+  if (account === undefined) return null
+  const nonce = account.nonce
+  const balance = account.balance
+  const storageRoot = account.storageRoot
+  const codeHash = account.codeHash
+  const value = accountRlp(nonce, balance, storageRoot, codeHash)
+  decodedAccounts.set(value, [nonce, balance, storageRoot, codeHash])
+  return value
+}
+
+/**
+ * RLP of [nonce, balance, storageRoot, codeHash], byte for byte `Account.serialize()`, written
+ * into one buffer (the library's encoder goes through hex strings and a list of arrays: a few
+ * microseconds each time `runTx` puts an account, several times per transaction).
+ */
+export function accountRlp(nonce: bigint, balance: bigint, storageRoot: Uint8Array, codeHash: Uint8Array): Uint8Array {
+  if (nonce < 0n || balance < 0n) throw new InvariantError('an account nonce or balance is never negative')
+  if (storageRoot.length !== 32 || codeHash.length !== 32) throw new InvariantError('a storage root and a code hash are 32 bytes')
+  const nLen = uintLength(nonce)
+  const bLen = uintLength(balance)
+  if (bLen > 32) throw new InvariantError('an account balance fits in 32 bytes')
+  const payload = itemLength(nonce, nLen) + itemLength(balance, bLen) + 66
+  // The payload is at least 68 bytes (two 33-byte hashes): always a long list with one length byte.
+  const out = new Uint8Array(2 + payload)
+  out[0] = 0xf8
+  out[1] = payload
+  let at = writeUint(out, 2, nonce, nLen)
+  at = writeUint(out, at, balance, bLen)
+  out[at] = 0xa0
+  out.set(storageRoot, at + 1)
+  out[at + 33] = 0xa0
+  out.set(codeHash, at + 34)
+  return out
+}
+
+/** Bytes of a non-negative integer's minimal big-endian form (0 for zero). */
+function uintLength(v: bigint): number {
+  if (v < 0x1_0000_0000n) {
+    let n = Number(v)
+    let len = 0
+    while (n > 0) {
+      len++
+      n = Math.floor(n / 256)
+    }
+    return len
+  }
+  return (v.toString(16).length + 1) >> 1
+}
+
+/** An RLP string item's length: a single byte below 0x80 is itself, else a prefix byte and the bytes. */
+function itemLength(v: bigint, len: number): number {
+  return len === 1 && v < 0x80n ? 1 : 1 + len
+}
+
+function writeUint(out: Uint8Array, at: number, v: bigint, len: number): number {
+  if (len === 1 && v < 0x80n) {
+    out[at] = Number(v)
+    return at + 1
+  }
+  out[at++] = 0x80 + len
+  if (len <= 4) {
+    let n = Number(v)
+    for (let i = len - 1; i >= 0; i--) {
+      out[at + i] = n & 0xff
+      n = Math.floor(n / 256)
+    }
+  } else {
+    const hex = v.toString(16)
+    Buffer.from(out.buffer, out.byteOffset + at, len).write(hex.length % 2 === 0 ? hex : '0' + hex, 'hex')
+  }
+  return at + len
+}
+
+/**
+ * `prior` itself when it encodes exactly `account` (the EVM puts unchanged accounts on every
+ * call and touch), else the account's new encoding. Only a value whose fields are known (one
+ * decoded or encoded here) is compared; any other is re-encoded.
+ */
+export function encodeAccountOver(prior: StateValue | undefined, account: Account): Uint8Array {
+  if (prior != null) {
+    const f = decodedAccounts.get(prior)
+    if (
+      f !== undefined &&
+      f[0] === account.nonce &&
+      f[1] === account.balance &&
+      bytesEqual(f[2], account.storageRoot) &&
+      bytesEqual(f[3], account.codeHash)
+    ) {
+      return prior
+    }
+  }
+  return encodeAccount(account)!
+}
 
 export function decodeAccount(value: StateValue): Account | undefined {
   if (value === null) return undefined
