@@ -11,11 +11,10 @@
  * Settling is incremental: `advance` takes the positions whose plan and result are in (a shard
  * at a time), so that validation overlaps the loading of the shards still to come.
  */
-import { createTxFromRLP } from '@ethereumjs/tx'
 import { encodeReceipt } from '@ethereumjs/vm'
 
 import { InvariantError, MissingStateError } from '../errors.ts'
-import { unsuppliedRead, type TxExecution } from '../exec/executor.ts'
+import { runnableTx, unsuppliedRead, type TxExecution } from '../exec/executor.ts'
 import { effectiveGasPrice } from '../intake/tx-fields.ts'
 import { bigintToHex, bytesEqual, to0x } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, describeKey, makeVersion, txVersion, type StateKey, type Version } from '../state/keys.ts'
@@ -224,9 +223,7 @@ export class Settlement {
           await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
           executorPointed = true
         }
-        const tx = createTxFromRLP(plannedTx.raw, { common: this.txCommon })
-        tx.cache.senderPubKey = plannedTx.senderPubKey
-        exec = await this.executor.execute(tx)
+        exec = await this.executor.execute(runnableTx(plannedTx.raw, this.txCommon, plannedTx.sender, plannedTx.senderPubKey))
         this.out.reexecuteMs += performance.now() - t
         this.out.reexecuted++
       }

@@ -3,6 +3,8 @@
  * One Executor per thread; it keeps one VM per hardfork and points it at a block's view.
  */
 import { createBlock, type Block } from '@ethereumjs/block'
+import { createTxFromRLP } from '@ethereumjs/tx'
+import { Address } from '@ethereumjs/util'
 import { createVM, runTx, type VM } from '@ethereumjs/vm'
 
 import { defaultInferenceService, viewModelLoader, type InferenceService } from '../ai/inference.ts'
@@ -18,6 +20,21 @@ import type { BlockView } from '../state/view.ts'
 import type { Common } from '@ethereumjs/common'
 import type { EVMMockBlockchainInterface, Log } from '@ethereumjs/evm'
 import type { TypedTransaction } from '@ethereumjs/tx'
+
+/**
+ * A transaction as `runTx` takes it, decoded from its bytes, its sender as intake recovered it
+ * (shared/intake/decode.ts): the public key in the transaction's cache (no signature recovery)
+ * and its address answered as given (runTx asks for it; ethereumjs would hash the public key
+ * with a JavaScript keccak every time). Frozen afterwards, as the default constructor leaves it.
+ */
+export function runnableTx(raw: Uint8Array, common: Common, sender: Uint8Array, senderPubKey: Uint8Array): TypedTransaction {
+  if (sender.length !== 20) throw new InvariantError(`a sender address is 20 bytes (got ${sender.length})`)
+  const tx = createTxFromRLP(raw, { common, freeze: false })
+  tx.cache.senderPubKey = senderPubKey
+  tx.getSenderAddress = () => new Address(sender)
+  Object.freeze(tx)
+  return tx
+}
 
 /** Hashes of earlier blocks for BLOCKHASH; undefined where unknown (then execution fails loudly). */
 export type BlockHashLookup = (number: bigint) => Uint8Array | undefined

@@ -20,10 +20,9 @@
  * It runs in the sequencer (on the critical path: the plan reports it as `speculateMs`), on a few
  * executors at once so that misses to a remote store overlap; the EVM work itself is serial.
  */
-import { createTxFromRLP } from '@ethereumjs/tx'
 
 import { ConfigError, MissingStateError } from '../errors.ts'
-import { Executor, isUnsupplied, type TxExecution } from '../exec/executor.ts'
+import { Executor, isUnsupplied, runnableTx, type TxExecution } from '../exec/executor.ts'
 import { toHex } from '../hex.ts'
 import { decodeAccount, KECCAK256_NULL } from '../state/values.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
@@ -190,8 +189,7 @@ export class Speculator {
           await executor.beginBlock(ctx.env, view, lookup)
           // The full transaction from its bytes (intake may hand over only a view of its fields).
           const call = calls[s]!
-          const tx = createTxFromRLP(call.raw, { common: txCommon })
-          tx.cache.senderPubKey = call.senderPubKey
+          const tx = runnableTx(call.raw, txCommon, call.sender, call.senderPubKey)
           try {
             results[s] = await executor.execute(tx)
           } catch (error) {

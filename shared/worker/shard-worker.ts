@@ -7,10 +7,9 @@
  */
 import { randomInt } from 'node:crypto'
 
-import { createTxFromRLP } from '@ethereumjs/tx'
 
 import { ConfigError, MalformedInputError, NotReadyError } from '../errors.ts'
-import { Executor, UNSUPPLIED_VALUE, type BlockHashLookup, type TxExecution } from '../exec/executor.ts'
+import { Executor, UNSUPPLIED_VALUE, runnableTx, type BlockHashLookup, type TxExecution } from '../exec/executor.ts'
 import { ExecutorCache } from '../exec/executor-cache.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { chunkBySize, decodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
@@ -201,11 +200,7 @@ export async function executePlannedTxs(
   const common = executor.txCommonForEnv(meta.env)
   const coinbase = meta.env.coinbase.slice(2).toLowerCase()
   const results: StagedTx[] = []
-  const decoded = txs.map((planned) => {
-    const tx = createTxFromRLP(planned.raw, { common })
-    tx.cache.senderPubKey = planned.senderPubKey
-    return tx
-  })
+  const decoded = txs.map((planned) => runnableTx(planned.raw, common, planned.sender, planned.senderPubKey))
   // AI precompile calls predictable from calldata: one batch per model (shared/ai/inference.ts).
   await executor.prepareInference(decoded)
   for (let k = 0; k < txs.length; k++) {
