@@ -49,10 +49,12 @@ function needsKzg(common: Common): boolean {
 /** A chain with its own id on a fixed hardfork (build mode, `parevm run`). */
 export function createChainCommon(chainId: bigint, hardfork: SupportedHardfork): Common {
   const probe = createCustomCommon({ chainId: Number(chainId) }, Mainnet, { hardfork })
-  return createCustomCommon({ chainId: Number(chainId) }, Mainnet, {
-    hardfork,
-    customCrypto: sharedCustomCrypto(needsKzg(probe)),
-  })
+  return withEipSet(
+    createCustomCommon({ chainId: Number(chainId) }, Mainnet, {
+      hardfork,
+      customCrypto: sharedCustomCrypto(needsKzg(probe)),
+    }),
+  )
 }
 
 /** Ethereum mainnet at the hardfork active for this block number and timestamp. */
@@ -60,7 +62,28 @@ export function createMainnetCommon(blockNumber: bigint, timestamp: bigint): Com
   const probe = new Common({ chain: Mainnet })
   const hardfork = probe.getHardforkBy({ blockNumber, timestamp })
   probe.setHardfork(hardfork)
-  return new Common({ chain: Mainnet, hardfork, customCrypto: sharedCustomCrypto(needsKzg(probe)) })
+  return withEipSet(new Common({ chain: Mainnet, hardfork, customCrypto: sharedCustomCrypto(needsKzg(probe)) }))
+}
+
+/**
+ * `isActivatedEIP` answered from a Set. The EVM asks it for every opcode (EIP-6800 and 7864
+ * code-chunk gas, among others), and Common scans its list of active EIPs each time: a miss
+ * reads the whole list (5% of an ERC20 transfer's execution). The list is replaced, never
+ * changed in place, when the hardfork or the EIPs change, so one Set per list is exact; copies
+ * (`copy()` assigns own properties) keep the override and read their own list.
+ */
+function withEipSet(common: Common): Common {
+  const sets = new WeakMap<readonly number[], ReadonlySet<number>>()
+  common.isActivatedEIP = function (this: Common, eip: number): boolean {
+    const list = (this as unknown as { _activatedEIPsCache: readonly number[] })._activatedEIPsCache
+    let set = sets.get(list)
+    if (set === undefined) {
+      set = new Set(list)
+      sets.set(list, set)
+    }
+    return set.has(eip)
+  }
+  return common
 }
 
 export function hardforkAtLeast(common: Common, hardfork: Hardfork | SupportedHardfork): boolean {
