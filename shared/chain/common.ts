@@ -74,14 +74,20 @@ export function createMainnetCommon(blockNumber: bigint, timestamp: bigint): Com
  */
 function withEipSet(common: Common): Common {
   const sets = new WeakMap<readonly number[], ReadonlySet<number>>()
+  let lastList: readonly number[] | undefined
+  let lastSet: ReadonlySet<number> = new Set()
   common.isActivatedEIP = function (this: Common, eip: number): boolean {
     const list = (this as unknown as { _activatedEIPsCache: readonly number[] })._activatedEIPsCache
-    let set = sets.get(list)
-    if (set === undefined) {
-      set = new Set(list)
-      sets.set(list, set)
+    if (list !== lastList) {
+      let set = sets.get(list)
+      if (set === undefined) {
+        set = new Set(list)
+        sets.set(list, set)
+      }
+      lastList = list
+      lastSet = set
     }
-    return set.has(eip)
+    return lastSet.has(eip)
   }
   return common
 }
