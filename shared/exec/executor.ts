@@ -12,6 +12,7 @@ import { aiCustomPrecompiles } from '../ai/precompile.ts'
 import { InvariantError, MissingStateError, ParevmError } from '../errors.ts'
 import { TxStateManager, type TxAccess } from '../state/tx-state-manager.ts'
 import { commonFor, sharedTxCommon } from './common-for.ts'
+import { cacheJumpAnalysis } from './jump-analysis.ts'
 
 import { headerDataFromEnv, type BlockEnv, type ChainSpec } from './block-env.ts'
 import type { RejectionCode } from '../intake/rejection.ts'
@@ -201,6 +202,7 @@ export class Executor {
     for (const listener of common.events.listeners('hardforkChanged')) {
       if (!listening.has(listener)) common.events.removeListener('hardforkChanged', listener)
     }
+    await cacheJumpAnalysis(vm.evm)
     // Track runTx's phases: the beneficiary's fee is credited after the outermost call returns.
     const evm = vm.evm as unknown as { runCall: (opts: unknown) => Promise<unknown> }
     const runCall = evm.runCall.bind(vm.evm)
