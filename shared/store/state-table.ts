@@ -60,8 +60,24 @@ export interface ApplyStats {
 /** Conditional write transactions of a block's apply in flight at once. */
 export const APPLY_CALLS_IN_FLIGHT = 8
 
+/** Bytes of contract code a StateTable keeps between blocks (oldest dropped first beyond it). */
+export const CODE_CACHE_BYTES = 32 * 1024 * 1024
+
 export class StateTable {
-  constructor(private readonly kv: KeyValueStore) {}
+  /**
+   * Contract code by hash, kept across blocks: a hash's bytes never change, so a worker need not
+   * read a contract's code from the store for every block, and the same bytes (one object) serve
+   * every call of it, which is what lets the executor's jump analysis be computed once per
+   * contract (shared/exec/jump-analysis.ts). Callers never change code bytes.
+   */
+  private readonly codes = new Map<string, Uint8Array>()
+  private codeBytes = 0
+
+  /** `codeCacheBytes`: how much code to keep between blocks (CODE_CACHE_BYTES). */
+  constructor(
+    private readonly kv: KeyValueStore,
+    private readonly codeCacheBytes = CODE_CACHE_BYTES,
+  ) {}
 
   /**
    * Block-start values of these keys, one per key, in order (versions are the stored items',
@@ -90,16 +106,44 @@ export class StateTable {
   }
 
   async loadCode(codeHashes: readonly string[]): Promise<Uint8Array[]> {
-    const items = await this.kv.get(codeHashes.map(codeItemKey))
-    return items.map((item, i) => {
-      if (item === undefined) throw new InvariantError(`contract code 0x${codeHashes[i]} is not in the store`)
-      return item.value
-    })
+    const out: Uint8Array[] = new Array(codeHashes.length)
+    const missing: number[] = []
+    for (let i = 0; i < codeHashes.length; i++) {
+      const known = this.codes.get(codeHashes[i]!)
+      if (known !== undefined) out[i] = known
+      else missing.push(i)
+    }
+    if (missing.length === 0) return out
+    const items = await this.kv.get(missing.map((i) => codeItemKey(codeHashes[i]!)))
+    for (let j = 0; j < missing.length; j++) {
+      const hash = codeHashes[missing[j]!]!
+      const item = items[j]
+      if (item === undefined) throw new InvariantError(`contract code 0x${hash} is not in the store`)
+      out[missing[j]!] = this.keepCode(hash, item.value)
+    }
+    return out
   }
 
   async putCode(codes: Iterable<[string, Uint8Array]>): Promise<void> {
+    const list = [...codes]
     // One call: the port batches (25 an AWS call) and sends the batches in parallel.
-    await this.kv.write([...codes].map(([hash, code]) => ({ op: 'put' as const, item: codeItem(hash, code) })))
+    await this.kv.write(list.map(([hash, code]) => ({ op: 'put' as const, item: codeItem(hash, code) })))
+    for (const [hash, code] of list) this.keepCode(hash, code)
+  }
+
+  /** Remember a code's bytes (the first bytes seen for a hash stay: one object per contract). */
+  private keepCode(hash: string, code: Uint8Array): Uint8Array {
+    const known = this.codes.get(hash)
+    if (known !== undefined) return known
+    if (code.length > this.codeCacheBytes) return code
+    this.codes.set(hash, code)
+    this.codeBytes += code.length
+    for (const [oldest, bytes] of this.codes) {
+      if (this.codeBytes <= this.codeCacheBytes) break
+      this.codes.delete(oldest)
+      this.codeBytes -= bytes.length
+    }
+    return code
   }
 
   /**

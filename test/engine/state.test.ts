@@ -142,6 +142,31 @@ describe('StateTable', () => {
     expect(two!.value).toEqual(Uint8Array.of(5))
   })
 
+  it('keeps code between blocks: one store read and one object per hash, the oldest dropped beyond its budget', async () => {
+    const kv = new MemoryKeyValueStore()
+    const reads: string[] = []
+    const get = kv.get.bind(kv)
+    kv.get = async (keys) => {
+      reads.push(...keys.map((k) => k.pk))
+      return get(keys)
+    }
+    const table = new StateTable(kv, 250)
+    const code = (b: number): Uint8Array => new Uint8Array(100).fill(b)
+    await new StateTable(kv).putCode([['aa', code(1)], ['bb', code(2)], ['cc', code(3)]])
+    const [a1, b1] = await table.loadCode(['aa', 'bb'])
+    const [a2, b2] = await table.loadCode(['aa', 'bb'])
+    expect(a2).toBe(a1)
+    expect(b2).toBe(b1)
+    expect(a1).toEqual(code(1))
+    expect(reads).toEqual(['aa', 'bb'])
+    // A third 100-byte code exceeds the 250-byte budget: the oldest (aa) goes, and is read again.
+    const [c1] = await table.loadCode(['cc'])
+    expect(c1).toEqual(code(3))
+    await table.loadCode(['bb', 'cc', 'aa'])
+    expect(reads).toEqual(['aa', 'bb', 'cc', 'aa'])
+    await expect(table.loadCode(['dd'])).rejects.toThrow(/not in the store/)
+  })
+
   it('apply is conditional on block-start versions and idempotent', async () => {
     const kv = new MemoryKeyValueStore()
     const table = new StateTable(kv)
