@@ -9,10 +9,15 @@
  *   checkpoint, and the state root read once at the end of each block (the trie's current root:
  *   the hashing already happened write by write).
  * - `tuned`: what a careful user of the same library would do. The engine's Common
- *   (`createChainCommon`: native secp256k1 and WebAssembly keccak through `customCrypto`),
+ *   (`createChainCommon`: native secp256k1 and WebAssembly keccak through `customCrypto`,
+ *   `isActivatedEIP` from a Set),
  *   `Caches` on the `MerkleStateManager` (writes stay in the caches until the block commits),
  *   one checkpoint per block around its transactions and one state root per block, and one
  *   shared transaction Common (`sharedTxCommon`: no per-transaction Common copy).
+ *
+ * Neither has the engine's jump-analysis cache (shared/exec/jump-analysis.ts): it reaches into
+ * the library's interpreter, which no option exposes, so it is the engine's executor's, not a
+ * configuration a user of the library has.
  *
  * Timed, for both: decoding each raw transaction (with sender recovery: the engine's intake
  * does the same), `runTx` of every transaction, the block's state root. Not timed: creating the
