@@ -159,6 +159,8 @@ export function assembleBlock(input: AssembleInput): SealJournal {
       workerExecuteMsSum: sumOf('executeMs'),
       workerPrefetchMsSum: sumOf('prefetchMs'),
       workerMissLoads: sumOf('missLoads'),
+      /** Shards that ran on the view of their worker's earlier shards of this block (shared/worker/shard-worker.ts). */
+      workerCarriedShards: sumOf('carried'),
       ...input.timings,
       reexecuteMs: settled.reexecuteMs,
     },

@@ -1,9 +1,15 @@
 /**
  * A worker executes one shard of a planned block: one batched prefetch of the shard's
  * predicted keys (and the code of the contracts among them), then its transactions in block
- * order over a view of block-start state plus the shard's own earlier writes. Every result
- * carries its read set (values and versions observed) and write set. Results are staged with
- * put-if-absent, so a redelivered batch changes nothing, then the shard is reported done.
+ * order over a view of block-start state plus the shard's own earlier writes, and those of the
+ * shards of the same plan this worker executed just before it, when they come earlier in the
+ * block (a large block is cut into contiguous shards, several per worker: a later shard then
+ * reads what the worker's earlier ones wrote instead of block-start values that validation
+ * would find stale). Every result carries its read set (values and versions observed) and
+ * write set; validation compares each read with the settled prefix by value, so a value read
+ * from an earlier shard is right exactly when no shard between wrote that key. Results are
+ * staged with put-if-absent, so a redelivered batch changes nothing, then the shard is
+ * reported done.
  */
 import { randomInt } from 'node:crypto'
 
@@ -92,6 +98,13 @@ export class ShardWorker {
   }
 
   private readonly id: number
+  /**
+   * The view of the last shard this worker executed and staged, for the next shard of the same
+   * plan if that one starts later in the block. Taken (cleared) when a shard starts, and kept
+   * again only when that shard is staged and reported: a failed shard leaves no half-written
+   * view behind.
+   */
+  private carried: { planId: string; view: BlockView; next: number } | undefined
 
   private loader(): StateLoader {
     return { load: (keys) => this.state.load(keys), loadCode: (hashes) => this.state.loadCode(hashes) }
@@ -135,7 +148,12 @@ export class ShardWorker {
     const t0 = performance.now()
     const parts = await this.records.getShardPlanParts(meta, msg.shard)
     const txs: PlannedTx[] = parts.flatMap(decodePlannedTxs)
-    const { results, timings } = await executePlannedTxs(this.executorFor(meta.chain), meta, txs, this.loader())
+    const carried = this.carried
+    this.carried = undefined
+    const first = txs[0]?.index
+    const earlier = carried !== undefined && carried.planId === meta.planId && first !== undefined && first >= carried.next ? carried.view : undefined
+    const { results, timings, view } = await executePlannedTxs(this.executorFor(meta.chain), meta, txs, this.loader(), earlier)
+    timings.carried = earlier === undefined ? 0 : 1
     timings.loadPlanMs = timings.loadPlanMs ?? 0
     const t1 = performance.now()
     const stagedParts = chunkBySize(results, stagedSize, PART_BYTES_MAX).map(encodeStagedTxs)
@@ -144,6 +162,7 @@ export class ShardWorker {
     timings.totalMs = performance.now() - t0
     timings.worker = this.id
     await this.reportDone(msg, stagedParts.length, timings)
+    if (txs.length > 0) this.carried = { planId: meta.planId, view, next: txs[txs.length - 1]!.index + 1 }
     if (!fresh) return { kind: 'already-staged', block, shard: msg.shard }
     this.log.debug('shard executed', { block: msg.block, shard: msg.shard, txs: txs.length })
     return { kind: 'executed', block, shard: msg.shard, txs: txs.length, timings }
@@ -157,18 +176,22 @@ export class ShardWorker {
 }
 
 /**
- * Execute a shard's transactions in order on a fresh view of block-start state. Shared by
- * workers and by tests that need a shard's results without queues.
+ * Execute a shard's transactions in order on a fresh view of block-start state, or on `earlier`:
+ * the view of shards of the same plan that come before these in the block (its writes are the
+ * block-start state plus theirs). Shared by workers and by tests that need a shard's results
+ * without queues.
  */
 export async function executePlannedTxs(
   executor: Executor,
   meta: PlanMeta,
   txs: readonly PlannedTx[],
   loader: StateLoader,
-): Promise<{ results: StagedTx[]; timings: Record<string, number> }> {
+  earlier?: BlockView,
+): Promise<{ results: StagedTx[]; timings: Record<string, number>; view: BlockView }> {
   const block = BigInt(meta.block)
   const t0 = performance.now()
-  const view = new BlockView(block, loader)
+  const view = earlier ?? new BlockView(block, loader)
+  const statsBefore = { ...view.stats }
   const predicted = new Set<string>([meta.env.coinbase.slice(2).toLowerCase()])
   for (const tx of txs) {
     for (const key of tx.reads) predicted.add(key)
@@ -221,6 +244,7 @@ export async function executePlannedTxs(
   const t2 = performance.now()
   return {
     results,
-    timings: { prefetchMs: t1 - t0, executeMs: t2 - t1, prefetchedKeys: view.stats.prefetched, missLoads: view.stats.missLoads },
+    timings: { prefetchMs: t1 - t0, executeMs: t2 - t1, prefetchedKeys: view.stats.prefetched - statsBefore.prefetched, missLoads: view.stats.missLoads - statsBefore.missLoads },
+    view,
   }
 }
