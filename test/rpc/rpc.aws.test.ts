@@ -16,6 +16,8 @@ import { devAccounts, devGenesisFile } from '../../functions/cli/node.ts'
 import { openCliAwsBackend, type CliAwsBackend } from '../../functions/commons/cli-backend.ts'
 import { loadEnv, rpcEnvSchema } from '../../functions/commons/config.ts'
 import { createRpcRuntime, handleHttp, type RpcRuntime } from '../../functions/rpc.ts'
+import { deleteResources } from '../../shared/adapters/aws/provision.ts'
+import { testClients, uniquePrefix } from '../helpers/aws.ts'
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true'
 
@@ -31,8 +33,12 @@ async function rpc(method: string, params: unknown[]): Promise<{ result?: any; e
   return JSON.parse(res.body)
 }
 
+// Its own prefix: `parevm-run-` tables are what test/integration/cli-backend.aws.test.ts counts
+// before and after its run, and this file's would come and go under it.
+const prefix = uniquePrefix('rpc')
+
 beforeAll(async () => {
-  aws = await openCliAwsBackend()
+  aws = await openCliAwsBackend({ prefix })
   cluster = await EmbeddedCluster.start({ genesis, workers: 1, threads: false, blockSize: 50, verify: true, backends: aws.backends })
   const env = loadEnv(rpcEnvSchema, 'rpc', { PAREVM_PREFIX: aws.backend.prefix, AWS_REGION: 'us-east-1', PAREVM_CHAIN_ID: '31337', PAREVM_HARDFORK: 'cancun', PAREVM_COINBASE: genesis.coinbase })
   rt = await createRpcRuntime(env, { backend: aws.backend, logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }) })
@@ -41,6 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.stop()
   await aws?.close()
+  await deleteResources(testClients(), prefix)
 })
 
 describe('the JSON-RPC handler over DynamoDB and SQS', () => {
