@@ -20,7 +20,6 @@
  * It runs in the sequencer (on the critical path: the plan reports it as `speculateMs`), on a few
  * executors at once so that misses to a remote store overlap; the EVM work itself is serial.
  */
-
 import { ConfigError, MissingStateError } from '../errors.ts'
 import { Executor, isUnsupplied, runnableTx, type TxExecution } from '../exec/executor.ts'
 import { toHex } from '../hex.ts'

@@ -54,7 +54,7 @@ export function accountRlp(nonce: bigint, balance: bigint, storageRoot: Uint8Arr
   if (storageRoot.length !== 32 || codeHash.length !== 32) throw new InvariantError('a storage root and a code hash are 32 bytes')
   const nLen = uintLength(nonce)
   const bLen = uintLength(balance)
-  if (bLen > 32) throw new InvariantError('an account balance fits in 32 bytes')
+  if (nLen > 32 || bLen > 32) throw new InvariantError('an account nonce and balance fit in 32 bytes')
   const payload = itemLength(nonce, nLen) + itemLength(balance, bLen) + 66
   // The payload is at least 68 bytes (two 33-byte hashes): always a long list with one length byte.
   const out = new Uint8Array(2 + payload)

@@ -13,7 +13,6 @@
  */
 import { randomInt } from 'node:crypto'
 
-
 import { ConfigError, MalformedInputError, NotReadyError } from '../errors.ts'
 import { Executor, UNSUPPLIED_VALUE, runnableTx, type BlockHashLookup, type TxExecution } from '../exec/executor.ts'
 import { ExecutorCache } from '../exec/executor-cache.ts'

@@ -30,6 +30,7 @@ describe('account encoding', () => {
   it('refuses what an account cannot hold', () => {
     expect(() => accountRlp(-1n, 0n, KECCAK256_RLP, KECCAK256_NULL)).toThrow(/negative/)
     expect(() => accountRlp(0n, 1n << 256n, KECCAK256_RLP, KECCAK256_NULL)).toThrow(/32 bytes/)
+    expect(() => accountRlp(1n << 256n, 0n, KECCAK256_RLP, KECCAK256_NULL)).toThrow(/32 bytes/)
     expect(() => accountRlp(0n, 0n, new Uint8Array(31), KECCAK256_NULL)).toThrow(/32 bytes/)
   })
 
