@@ -46,6 +46,7 @@ import { KZG } from 'micro-eth-signer/kzg.js'
 
 import { createMainnetCommon } from '../shared/chain/common.ts'
 import { sharedTxCommon } from '../shared/exec/common-for.ts'
+import { cacheJumpAnalysis } from '../shared/exec/jump-analysis.ts'
 import { fromHex, to0x } from '../shared/hex.ts'
 import { TemplateRegistry } from '../shared/predict/templates.ts'
 import { ReplayCluster, type ReplayRun } from '../shared/replay/cluster.ts'
@@ -70,6 +71,12 @@ export interface MainnetBenchOptions {
   warmup?: boolean
   /** The replay's code-hash loading and speculative pre-execution before partitioning (ReplayClusterOptions.speculate, default false, as `parevm replay`). */
   speculate?: boolean
+  /**
+   * Give the tuned baseline the engine's jump-analysis cache (shared/exec/jump-analysis.ts), to
+   * see how much of the ratio is that cache rather than the engine's parallel execution
+   * (default false: the tuned baseline as defined, the library's own analysis).
+   */
+  tunedJumpCache?: boolean
   log?: (line: string) => void
 }
 
@@ -202,11 +209,12 @@ function plainMainnetCommon(number: bigint, timestamp: bigint): Common {
 }
 
 /** One baseline run of a fixture block: pre-state untimed, then decode + senders, then runBlock. */
-export async function runMainnetBaseline(kind: BaselineKind, fixture: ReplayFixture): Promise<Measure & { stateRoot: string }> {
+export async function runMainnetBaseline(kind: BaselineKind, fixture: ReplayFixture, tunedJumpCache = false): Promise<Measure & { stateRoot: string }> {
   const timestamp = BigInt(fixture.block.timestamp)
   const common = kind === 'tuned' ? createMainnetCommon(fixture.number, timestamp) : plainMainnetCommon(fixture.number, timestamp)
   const stateManager = kind === 'tuned' ? new MerkleStateManager({ common, caches: new Caches() }) : undefined
   const vm = await createVM({ common, blockchain: new FixtureHashes(fixture.blockHashes), ...(stateManager !== undefined ? { stateManager } : {}) })
+  if (kind === 'tuned' && tunedJumpCache) await cacheJumpAnalysis(vm.evm)
   // The pre-state as a genesis: putGenesisState reads only `entries` and `codes`, which a PreState has.
   await putGenesisState(vm.stateManager, fixture.preState as unknown as GenesisState)
   const t0 = performance.now()
@@ -283,7 +291,7 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
       }
       log(`warm-up: ${[...byFork.values()].map((f) => `${f.number} (${f.hardfork})`).join(', ')}`)
       for (const f of byFork.values()) {
-        for (const kind of KINDS) await runMainnetBaseline(kind, f)
+        for (const kind of KINDS) await runMainnetBaseline(kind, f, options.tunedJumpCache === true)
         await measureEngine(one, f)
         await measureEngine(many, f)
       }
@@ -301,7 +309,7 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
         for (let i = 0; i < configs.length; i++) {
           const c = configs[(i + r + index) % configs.length]!
           if (c.kind === 'baseline') {
-            const m = await runMainnetBaseline(c.b, fixture)
+            const m = await runMainnetBaseline(c.b, fixture, options.tunedJumpCache === true)
             roots.add(m.stateRoot)
             base[c.b].push(m)
           } else {

@@ -13,6 +13,7 @@
  *   npm run bench -- --sections workloads --baselines tuned         only the tuned baseline
  *   npm run bench -- --sections mainnet --workers 1,2 --mainnet-runs 3
  *   npm run bench -- --sections mainnet --workers 1,2 --replay-speculate on      replay with code hashes and speculation
+ *   npm run bench -- --sections mainnet --workers 1,2 --tuned-jump-cache         the tuned baseline with the engine's jump-analysis cache
  *   npm run bench -- --sections model                               the scale model (a projection)
  *   npm run bench -- --sections model --model-from bench/results/2-core-vm-10000-two-baselines.json --model-block 1000
  *   npm run bench -- --sections model --model-ingress on --model-ingress-concurrency 32 --model-ingress-batch 10
@@ -70,6 +71,7 @@ const { values } = parseArgs({
     sections: { type: 'string', default: 'workloads,mainnet,gpu' },
     'mainnet-runs': { type: 'string', default: '1' },
     'replay-speculate': { type: 'string', default: 'off' },
+    'tuned-jump-cache': { type: 'boolean', default: false },
     'mainnet-blocks': { type: 'string' },
     'model-from': { type: 'string' },
     'model-block': { type: 'string' },
@@ -243,8 +245,9 @@ if (sections.includes('mainnet')) {
     const W = Math.max(...workerCounts)
     const replaySpeculate = values['replay-speculate']
     if (replaySpeculate !== 'on' && replaySpeculate !== 'off') throw new Error(`--replay-speculate: on or off (got ${replaySpeculate})`)
-    log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W}, replay speculation ${replaySpeculate})`)
-    const mainnet = await benchMainnet({ workers: W, runs: mainnetRuns, speculate: replaySpeculate === 'on', ...(values['mainnet-blocks'] !== undefined ? { blocks: values['mainnet-blocks'].split(',') } : {}), log })
+    const tunedJumpCache = values['tuned-jump-cache'] === true
+    log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W}, replay speculation ${replaySpeculate}${tunedJumpCache ? ', the tuned baseline with the engine\'s jump-analysis cache' : ''})`)
+    const mainnet = await benchMainnet({ workers: W, runs: mainnetRuns, speculate: replaySpeculate === 'on', tunedJumpCache, ...(values['mainnet-blocks'] !== undefined ? { blocks: values['mainnet-blocks'].split(',') } : {}), log })
     mainnetResult = mainnet
     parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks; default and tuned baselines on runBlock; engine 1 and ${W} workers)`, '', mainnetTable(mainnet))
   }
@@ -295,7 +298,7 @@ process.stdout.write(`\n${metaMarkdown(meta)}\n\n${output}\n`)
 
 if (!values['no-write']) {
   const data = {
-    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: values['intake-overlap'], pipeline: values.pipeline, baselines: baselineKinds, mainnetRuns, replaySpeculate: values['replay-speculate'] },
+    options: { sections, sizes, blockSize, runs, workerCounts, warmup: Number(values.warmup), templates, intakeOverlap: values['intake-overlap'], pipeline: values.pipeline, baselines: baselineKinds, mainnetRuns, replaySpeculate: values['replay-speculate'], tunedJumpCache: values['tuned-jump-cache'] },
     workloads: results,
     mainnet: mainnetResult,
     gpu: gpuResult,
