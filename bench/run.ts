@@ -249,7 +249,7 @@ if (sections.includes('mainnet')) {
     log(`mainnet blocks (bench/mainnet.ts, ${mainnetRuns} run(s), W = ${W}, replay speculation ${replaySpeculate}${tunedJumpCache ? ', the tuned baseline with the engine\'s jump-analysis cache' : ''})`)
     const mainnet = await benchMainnet({ workers: W, runs: mainnetRuns, speculate: replaySpeculate === 'on', tunedJumpCache, ...(values['mainnet-blocks'] !== undefined ? { blocks: values['mainnet-blocks'].split(',') } : {}), log })
     mainnetResult = mainnet
-    parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks; default and tuned baselines on runBlock; engine 1 and ${W} workers)`, '', mainnetTable(mainnet))
+    parts.push('', `## Mainnet blocks (${mainnet.rows.length} fixture blocks; default and tuned baselines on runBlock${tunedJumpCache ? ', the tuned one with the engine\'s jump-analysis cache' : ''}; engine 1 and ${W} workers)`, '', mainnetTable(mainnet))
   }
 }
 
