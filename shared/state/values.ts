@@ -71,16 +71,13 @@ export function accountRlp(nonce: bigint, balance: bigint, storageRoot: Uint8Arr
 
 /** Bytes of a non-negative integer's minimal big-endian form (0 for zero). */
 function uintLength(v: bigint): number {
-  if (v < 0x1_0000_0000n) {
-    let n = Number(v)
-    let len = 0
-    while (n > 0) {
-      len++
-      n = Math.floor(n / 256)
-    }
-    return len
+  let len = 0
+  while (v >= 0x1_0000_0000n) {
+    v >>= 32n
+    len += 4
   }
-  return (v.toString(16).length + 1) >> 1
+  for (let n = Number(v); n > 0; n = Math.floor(n / 256)) len++
+  return len
 }
 
 /** An RLP string item's length: a single byte below 0x80 is itself, else a prefix byte and the bytes. */
@@ -88,21 +85,19 @@ function itemLength(v: bigint, len: number): number {
   return len === 1 && v < 0x80n ? 1 : 1 + len
 }
 
+/** The item at `at`, its `len` bytes written 32 bits at a time from the end (no hex string). */
 function writeUint(out: Uint8Array, at: number, v: bigint, len: number): number {
   if (len === 1 && v < 0x80n) {
     out[at] = Number(v)
     return at + 1
   }
   out[at++] = 0x80 + len
-  if (len <= 4) {
-    let n = Number(v)
-    for (let i = len - 1; i >= 0; i--) {
-      out[at + i] = n & 0xff
+  for (let end = at + len; end > at; v >>= 32n) {
+    let n = Number(v & 0xffff_ffffn)
+    for (let k = 0; k < 4 && end > at; k++) {
+      out[--end] = n & 0xff
       n = Math.floor(n / 256)
     }
-  } else {
-    const hex = v.toString(16)
-    Buffer.from(out.buffer, out.byteOffset + at, len).write(hex.length % 2 === 0 ? hex : '0' + hex, 'hex')
   }
   return at + len
 }
