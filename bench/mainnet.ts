@@ -279,6 +279,7 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`runs must be 1..100 (got ${runs})`)
 
   const speculate = options.speculate === true
+  const tunedJumpCache = options.tunedJumpCache === true
   const one = await ReplayCluster.start({ workers: 1, speculate })
   const many = await ReplayCluster.start({ workers, speculate })
   try {
@@ -291,7 +292,7 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
       }
       log(`warm-up: ${[...byFork.values()].map((f) => `${f.number} (${f.hardfork})`).join(', ')}`)
       for (const f of byFork.values()) {
-        for (const kind of KINDS) await runMainnetBaseline(kind, f, options.tunedJumpCache === true)
+        for (const kind of KINDS) await runMainnetBaseline(kind, f, tunedJumpCache)
         await measureEngine(one, f)
         await measureEngine(many, f)
       }
@@ -309,7 +310,7 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
         for (let i = 0; i < configs.length; i++) {
           const c = configs[(i + r + index) % configs.length]!
           if (c.kind === 'baseline') {
-            const m = await runMainnetBaseline(c.b, fixture, options.tunedJumpCache === true)
+            const m = await runMainnetBaseline(c.b, fixture, tunedJumpCache)
             roots.add(m.stateRoot)
             base[c.b].push(m)
           } else {

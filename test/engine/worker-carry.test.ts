@@ -19,6 +19,7 @@ import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.t
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../../shared/predict/templates.ts'
 import { planOrderedBlock } from '../../shared/sequencer/sequencer.ts'
+import { Records } from '../../shared/store/records.ts'
 import { ShardWorker } from '../../shared/worker/shard-worker.ts'
 import { CHAIN_ID, COINBASE, ETH, GWEI, testGenesis } from '../helpers/chain.ts'
 
@@ -53,7 +54,6 @@ async function sealWith(workers: 'one for all shards' | 'one per shard'): Promis
   })
   const shardQueue = new MemoryQueue({ name: 'shards' })
   const doneQueue = new MemoryQueue({ name: 'done' })
-  const { Records } = await import('../../shared/store/records.ts')
   await planOrderedBlock({ records: new Records(kv), shardQueue, clock: fixedClock, templates: new TemplateRegistry() }, { chain: genesis.chain, env, txs, head, shardCount: 1 })
   const messages = await shardQueue.receive({ maxMessages: 10, waitMs: 0 })
   expect(messages.length).toBe(3)
