@@ -16,14 +16,19 @@ const KEY_WIPE = 3
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
+const SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER)
+
 export class BinaryWriter {
   private buf: Uint8Array
   private view: DataView
+  /** The same bytes as a Buffer, for hex writes without a Buffer per key. */
+  private nodeBuf: Buffer
   private pos = 0
 
   constructor(initial = 4096) {
     this.buf = new Uint8Array(initial)
     this.view = new DataView(this.buf.buffer)
+    this.nodeBuf = Buffer.from(this.buf.buffer, 0, initial)
   }
 
   private ensure(n: number): void {
@@ -34,6 +39,7 @@ export class BinaryWriter {
     next.set(this.buf.subarray(0, this.pos))
     this.buf = next
     this.view = new DataView(next.buffer)
+    this.nodeBuf = Buffer.from(next.buffer, 0, size)
   }
 
   u8(v: number): void {
@@ -72,7 +78,7 @@ export class BinaryWriter {
 
   bigint(v: bigint): void {
     if (v < 0n) throw new InvariantError('cannot encode a negative bigint')
-    if (v <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    if (v <= SAFE_BIGINT) {
       this.u8(0)
       this.uint(Number(v))
       return
@@ -106,7 +112,7 @@ export class BinaryWriter {
 
   private hexFixed(hex: string, length: number): void {
     this.ensure(length)
-    const written = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, length).write(hex, 'hex')
+    const written = this.nodeBuf.write(hex, this.pos, length, 'hex')
     if (written !== length) throw new InvariantError(`invalid hex in state key ${hex}`)
     this.pos += length
   }

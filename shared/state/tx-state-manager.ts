@@ -18,14 +18,39 @@ import { keccak256 } from '../crypto/keccak.ts'
 import { InvariantError, ParevmError } from '../errors.ts'
 import { bytesEqual, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from './keys.ts'
-import { decodeAccount, encodeAccount, encodeAccountOver, normalizeStorageValue, type StateValue, type VersionedValue } from './values.ts'
+import { decodeAccount, encodeAccountOver, normalizeStorageValue, type StateValue, type VersionedValue } from './values.ts'
 
 import type { BlockView, WriteSet } from './view.ts'
 import type { AccountFields, StateManagerInterface } from '@ethereumjs/common'
 
 const EMPTY = new Uint8Array(0)
 const UNSET = Symbol('unset')
-type Prior = StateValue | typeof UNSET
+
+/**
+ * An account put in this transaction, as fields (a copy: callers mutate their `Account`).
+ * `runTx` and the EVM put the same accounts several times per transaction; each is encoded
+ * once, at the end, and only if it changed.
+ */
+class PutAccount {
+  readonly nonce: bigint
+  readonly balance: bigint
+  readonly storageRoot: Uint8Array
+  readonly codeHash: Uint8Array
+  constructor(account: Account) {
+    this.nonce = account.nonce
+    this.balance = account.balance
+    this.storageRoot = account.storageRoot
+    this.codeHash = account.codeHash
+  }
+
+  toAccount(): Account {
+    return new Account(this.nonce, this.balance, this.storageRoot, this.codeHash)
+  }
+}
+
+/** A key's value inside the transaction: an account put here is kept as fields until the end. */
+type Written = StateValue | PutAccount
+type Prior = Written | typeof UNSET
 /** Placeholder value of a wipe marker inside a transaction; the view derives the real marker. */
 const WIPED = Uint8Array.of(1)
 
@@ -52,7 +77,7 @@ export class TxStateManager implements StateManagerInterface {
 
   private view: BlockView | undefined
   private coinbase: AddressHex = ''
-  private writes = new Map<StateKey, StateValue>()
+  private writes = new Map<StateKey, Written>()
   private reads = new Map<StateKey, VersionedValue>()
   private codes = new Map<string, Uint8Array>()
   private frames: Map<StateKey, Prior>[] = []
@@ -93,16 +118,17 @@ export class TxStateManager implements StateManagerInterface {
         // A wipe matters only if the account existed (and so could hold storage) at tx start.
         const address = key.slice(1)
         const start = this.reads.get(address) ?? (await this.readView(address))
-        if (start.value !== null) net.set(key, value)
+        if (start.value !== null) net.set(key, value as StateValue)
         continue
       }
       if (key.length === STORAGE_KEY_LENGTH && this.writes.has(WIPE_PREFIX + key.slice(0, ACCOUNT_KEY_LENGTH))) {
-        net.set(key, value) // written after a wipe: the wipe would otherwise zero it
+        net.set(key, value as StateValue) // written after a wipe: the wipe would otherwise zero it
         continue
       }
       const seen = this.reads.get(key)
-      if (seen !== undefined && bytesEqual(seen.value, value)) continue
-      net.set(key, value)
+      const bytes = value instanceof PutAccount ? encodeAccountOver(seen?.value, value) : value
+      if (seen !== undefined && (seen.value === bytes || bytesEqual(seen.value, bytes))) continue
+      net.set(key, bytes)
     }
     const codes = new Map<string, Uint8Array>()
     if (this.codes.size > 0) {
@@ -142,16 +168,18 @@ export class TxStateManager implements StateManagerInterface {
     return entry
   }
 
-  private async currentValue(key: StateKey): Promise<StateValue> {
+  /** The account at `key` now (a fresh `Account`: the caller may change it). */
+  private async currentAccount(key: StateKey): Promise<Account | undefined> {
     const written = this.writes.get(key)
-    if (written !== undefined) return written
-    return (await this.readView(key)).value
+    if (written instanceof PutAccount) return written.toAccount()
+    if (written !== undefined) return decodeAccount(written)
+    return decodeAccount((await this.readView(key)).value)
   }
 
   async getAccount(address: Address): Promise<Account | undefined> {
     const a = toHex(address.bytes)
     if (a === this.coinbase) return this.getCoinbase()
-    return decodeAccount(await this.currentValue(a))
+    return this.currentAccount(a)
   }
 
   private async getCoinbase(): Promise<Account | undefined> {
@@ -159,7 +187,7 @@ export class TxStateManager implements StateManagerInterface {
       case 'none': {
         if (this.phase !== 'post') {
           this.cbState = 'real'
-          return decodeAccount(await this.currentValue(this.coinbase))
+          return this.currentAccount(this.coinbase)
         }
         // runTx's fee credit reads the beneficiary after the EVM returned: no dependency.
         try {
@@ -172,16 +200,16 @@ export class TxStateManager implements StateManagerInterface {
         return decodeAccount(this.cbBase.value)
       }
       case 'feeCredited': {
-        const account = decodeAccount(this.writes.get(this.coinbase) ?? null)
+        const account = await this.currentAccount(this.coinbase)
         // An empty beneficiary would be deleted (EIP-158): that depends on its exact value.
         if (account === undefined || account.isEmpty()) this.escalateCoinbase()
         return account
       }
       case 'feeRead':
         this.escalateCoinbase()
-        return decodeAccount(await this.currentValue(this.coinbase))
+        return this.currentAccount(this.coinbase)
       case 'real':
-        return decodeAccount(await this.currentValue(this.coinbase))
+        return this.currentAccount(this.coinbase)
     }
   }
 
@@ -194,7 +222,7 @@ export class TxStateManager implements StateManagerInterface {
   async getStorage(address: Address, key: Uint8Array): Promise<Uint8Array> {
     const a = toHex(address.bytes)
     const k = a + toHex(key)
-    const written = this.writes.get(k)
+    const written = this.writes.get(k) as StateValue | undefined
     if (written !== undefined) return written ?? EMPTY
     if (this.writes.has(WIPE_PREFIX + a)) return EMPTY
     await this.readView(WIPE_PREFIX + a)
@@ -228,7 +256,7 @@ export class TxStateManager implements StateManagerInterface {
 
   // ----- writes ------------------------------------------------------------------------
 
-  private setWrite(key: StateKey, value: StateValue): void {
+  private setWrite(key: StateKey, value: Written): void {
     const frame = this.frames[this.frames.length - 1]
     if (frame !== undefined && !frame.has(key)) {
       const prior = this.writes.get(key)
@@ -252,7 +280,7 @@ export class TxStateManager implements StateManagerInterface {
         const base = decodeAccount(this.cbBase!.value)
         this.cbDelta = account.balance - (base?.balance ?? 0n)
         this.cbState = 'feeCredited'
-        this.setWrite(a, encodeAccount(account))
+        this.setWrite(a, new PutAccount(account))
         return
       }
       this.escalateCoinbase()
@@ -262,8 +290,7 @@ export class TxStateManager implements StateManagerInterface {
       this.setWrite(a, null)
       return
     }
-    const prior = this.writes.has(a) ? this.writes.get(a) : this.reads.get(a)?.value
-    this.setWrite(a, encodeAccountOver(prior, account))
+    this.setWrite(a, new PutAccount(account))
   }
 
   private isFeeCredit(account: Account): boolean {

@@ -21,7 +21,10 @@ export interface VersionedValue {
 
 export const ABSENT: VersionedValue = Object.freeze({ value: null, version: 0 }) as VersionedValue
 
-type AccountFieldsTuple = readonly [nonce: bigint, balance: bigint, storageRoot: Uint8Array, codeHash: Uint8Array]
+export type AccountFieldsTuple = readonly [nonce: bigint, balance: bigint, storageRoot: Uint8Array, codeHash: Uint8Array]
+
+/** What an account value encodes: an `Account`, or fields held elsewhere. */
+export type AccountLike = Pick<Account, 'nonce' | 'balance' | 'storageRoot' | 'codeHash'>
 
 /**
  * Decoded fields by encoded value. A value's bytes are never changed once made (a new value is
@@ -33,7 +36,7 @@ type AccountFieldsTuple = readonly [nonce: bigint, balance: bigint, storageRoot:
 const decodedAccounts = new WeakMap<Uint8Array, AccountFieldsTuple>()
 
 /** The account's RLP; `decodeAccount` of the result decodes nothing. */
-export function encodeAccount(account: Account | undefined): StateValue {
+export function encodeAccount(account: AccountLike | undefined): StateValue {
   if (account === undefined) return null
   const nonce = account.nonce
   const balance = account.balance
@@ -107,7 +110,7 @@ function writeUint(out: Uint8Array, at: number, v: bigint, len: number): number 
  * call and touch), else the account's new encoding. Only a value whose fields are known (one
  * decoded or encoded here) is compared; any other is re-encoded.
  */
-export function encodeAccountOver(prior: StateValue | undefined, account: Account): Uint8Array {
+export function encodeAccountOver(prior: StateValue | undefined, account: AccountLike): Uint8Array {
   if (prior != null) {
     const f = decodedAccounts.get(prior)
     if (
@@ -125,13 +128,65 @@ export function encodeAccountOver(prior: StateValue | undefined, account: Accoun
 
 export function decodeAccount(value: StateValue): Account | undefined {
   if (value === null) return undefined
+  const fields = accountFields(value)
+  return new Account(fields[0], fields[1], fields[2], fields[3])
+}
+
+/**
+ * The fields of an account value (decoded once per value, see `decodedAccounts`). The storage
+ * root and code hash are views of `value`: never written to (values are never changed).
+ */
+export function accountFields(value: Uint8Array): AccountFieldsTuple {
   let fields = decodedAccounts.get(value)
   if (fields === undefined) {
-    const a = createAccountFromRLP(value)
-    fields = [a.nonce, a.balance, a.storageRoot, a.codeHash]
+    fields = parseAccount(value)
     decodedAccounts.set(value, fields)
   }
-  return new Account(fields[0], fields[1], fields[2], fields[3])
+  return fields
+}
+
+/** The fields of an account value, parsed now and not remembered (for a value read once). */
+export function parseAccount(value: Uint8Array): AccountFieldsTuple {
+  const fields = canonicalAccountFields(value)
+  if (fields !== undefined) return fields
+  const a = createAccountFromRLP(value)
+  return [a.nonce, a.balance, a.storageRoot, a.codeHash]
+}
+
+/**
+ * The fields of an account RLP written as `accountRlp` writes it (the canonical form every
+ * client and this module produce), read in place; undefined for anything else, which the
+ * library's decoder then reads or rejects (`createAccountFromRLP` goes through a list of copies
+ * and hex strings: most of an account read).
+ */
+function canonicalAccountFields(value: Uint8Array): AccountFieldsTuple | undefined {
+  if (value.length < 70 || value[0] !== 0xf8 || value[1] !== value.length - 2) return undefined
+  const nonce = readUint(value, 2)
+  if (nonce === undefined) return undefined
+  const balance = readUint(value, nonce.end)
+  if (balance === undefined) return undefined
+  const at = balance.end
+  if (at + 66 !== value.length || value[at] !== 0xa0 || value[at + 33] !== 0xa0) return undefined
+  return [nonce.value, balance.value, value.subarray(at + 1, at + 33), value.subarray(at + 34, at + 66)]
+}
+
+/** A minimal RLP integer item at `at` (single byte below 0x80, or 0x80+len, len <= 32, no leading zero). */
+function readUint(value: Uint8Array, at: number): { value: bigint; end: number } | undefined {
+  const first = value[at]
+  if (first === undefined) return undefined
+  if (first < 0x80) return { value: BigInt(first), end: at + 1 }
+  const len = first - 0x80
+  if (len > 32 || at + 1 + len > value.length) return undefined
+  if (len === 0) return { value: 0n, end: at + 1 }
+  // Canonical: no leading zero, and a single byte below 0x80 is never prefixed.
+  if (value[at + 1] === 0 || (len === 1 && value[at + 1]! < 0x80)) return undefined
+  let v = 0n
+  let i = at + 1
+  const end = at + 1 + len
+  // 32 bits at a time (then the bytes left over).
+  for (; i + 4 <= end; i += 4) v = (v << 32n) | BigInt(((value[i]! << 24) >>> 0) + (value[i + 1]! << 16) + (value[i + 2]! << 8) + value[i + 3]!)
+  for (; i < end; i++) v = (v << 8n) | BigInt(value[i]!)
+  return { value: v, end }
 }
 
 export function wipeMarker(version: Version): Uint8Array {

@@ -19,11 +19,11 @@ import { trieKeccak } from '../gpu/stages.ts'
 import { InvariantError } from '../errors.ts'
 import { bytesEqual, fromHex, toHex } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, STORAGE_KEY_LENGTH, WIPE_PREFIX, type AddressHex, type StateKey } from '../state/keys.ts'
+import { accountRlp, parseAccount, type StateValue } from '../state/values.ts'
 import { EMPTY_TRIE_ROOT, MerkleTrie, MissingTrieNodeError, resolveNode, type NodeSink, type TrieSnapshot, type UnresolvedNode } from './mpt.ts'
 import { encodeBytes } from './rlp.ts'
 
 import type { GpuContext } from '../gpu/context.ts'
-import type { StateValue } from '../state/values.ts'
 import type { StateRootTrie } from './state-root-trie.ts'
 
 export interface WorldStateStats {
@@ -200,7 +200,7 @@ export class WorldStateTrie implements StateRootTrie {
       if (this.storageKnown.has(address)) continue
       const leaf = this.accounts.get(this.addressKey(address))
       if (leaf !== undefined) {
-        const storageRoot = createAccountFromRLP(leaf).storageRoot
+        const storageRoot = parseAccount(leaf)[2]
         if (!bytesEqual(storageRoot, EMPTY_TRIE_ROOT)) this.storage.set(address, MerkleTrie.fromRoot(storageRoot))
       }
       this.storageKnown.add(address)
@@ -341,15 +341,15 @@ export class WorldStateTrie implements StateRootTrie {
         this.storage.delete(address)
         continue
       }
-      const account = createAccountFromRLP(value)
+      const [nonce, balance, , codeHash] = parseAccount(value)
       const trie = this.storage.get(address)
       if (trie !== undefined && trie.isEmpty) {
         this.keepParentStorage(address)
         this.storage.delete(address)
       }
-      account.storageRoot = trie === undefined || trie.isEmpty ? EMPTY_TRIE_ROOT : trie.root(sink)
+      const storageRoot = trie === undefined || trie.isEmpty ? EMPTY_TRIE_ROOT : trie.root(sink)
       if (storageTouched.has(address)) stats.storageTriesRehashed++
-      this.accounts.put(key, account.serialize())
+      this.accounts.put(key, accountRlp(nonce, balance, storageRoot, codeHash))
       stats.accountsUpdated++
     }
     yield [this.accounts]

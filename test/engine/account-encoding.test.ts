@@ -1,4 +1,4 @@
-import { Account, KECCAK256_NULL, KECCAK256_RLP } from '@ethereumjs/util'
+import { Account, KECCAK256_NULL, KECCAK256_RLP, createAccountFromRLP } from '@ethereumjs/util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
@@ -25,6 +25,39 @@ describe('account encoding', () => {
       }),
       { numRuns: 2000 },
     )
+  })
+
+  it('reads any bytes as the library does: the same fields, or an error where it has one', () => {
+    const library = (bytes: Uint8Array): unknown => {
+      try {
+        const a = createAccountFromRLP(bytes)
+        return [a.nonce, a.balance, a.storageRoot, a.codeHash]
+      } catch {
+        return 'error'
+      }
+    }
+    const ours = (bytes: Uint8Array): unknown => {
+      try {
+        const a = decodeAccount(bytes)!
+        return [a.nonce, a.balance, a.storageRoot, a.codeHash]
+      } catch {
+        return 'error'
+      }
+    }
+    // Canonical values, then each with one byte changed, cut short or extended (fresh copies:
+    // nothing remembered from encoding them).
+    fc.assert(
+      fc.property(uint(64), uint(256), hash, hash, fc.nat(), fc.integer({ min: 0, max: 255 }), (nonce, balance, root, codeHash, at, byte) => {
+        const value = accountRlp(nonce, balance, root, codeHash)
+        const variants = [Uint8Array.from(value), Uint8Array.from(value, (b, i) => (i === at % value.length ? byte : b)), value.slice(0, at % value.length), Uint8Array.from([...value, byte])]
+        for (const v of variants) expect(ours(v)).toEqual(library(Uint8Array.from(v)))
+      }),
+      { numRuns: 2000 },
+    )
+    // Forms the library reads that no encoder writes: an integer with a leading zero.
+    const leadingZero = Uint8Array.from([0xf8, 0x46, 0x82, 0x00, 0x05, 0x80, 0xa0, ...KECCAK256_RLP, 0xa0, ...KECCAK256_NULL])
+    expect(ours(leadingZero)).toEqual(library(Uint8Array.from(leadingZero)))
+    expect(ours(leadingZero)).toEqual([5n, 0n, KECCAK256_RLP, KECCAK256_NULL])
   })
 
   it('refuses what an account cannot hold', () => {

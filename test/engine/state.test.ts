@@ -56,6 +56,35 @@ describe('TxStateManager', () => {
     expect([...access.writes.keys()]).toEqual([A + toHex(slot(1))])
   })
 
+  it('an account put is the account as it was put: later changes to the object, reverts and restores are exact', async () => {
+    const sm = managerOn(viewOf({ [A]: { value: newAccountValue(100n, 4n), version: 1 } }))
+    const account = (await sm.getAccount(addr(A)))!
+    account.balance = 90n
+    await sm.putAccount(addr(A), account)
+    account.balance = 1n // the caller's object, changed after the put: not the state
+    expect((await sm.getAccount(addr(A)))!.balance).toBe(90n)
+    const got = (await sm.getAccount(addr(A)))!
+    got.nonce = 99n // nor is an object handed out
+    expect((await sm.getAccount(addr(A)))!.nonce).toBe(4n)
+    await sm.checkpoint()
+    await sm.putAccount(addr(A), new Account(5n, 80n))
+    await sm.putAccount(addr(B), new Account(0n, 7n))
+    expect((await sm.getAccount(addr(A)))!.nonce).toBe(5n)
+    await sm.revert()
+    expect((await sm.getAccount(addr(A)))!.balance).toBe(90n)
+    expect(await sm.getAccount(addr(B))).toBeUndefined()
+    let access = await sm.finishTx()
+    expect([...access.writes]).toEqual([[A, newAccountValue(90n, 4n)]])
+
+    // Changed and changed back within the transaction: no write.
+    sm.beginTx()
+    const again = (await sm.getAccount(addr(A)))!
+    await sm.putAccount(addr(A), new Account(again.nonce, again.balance + 5n, again.storageRoot, again.codeHash))
+    await sm.putAccount(addr(A), again)
+    access = await sm.finishTx()
+    expect(access.writes.size).toBe(0)
+  })
+
   it('the beneficiary\'s fee after the EVM returned is a delta, not a read', async () => {
     const sm = managerOn(viewOf({ [CB]: { value: newAccountValue(50n), version: 3 } }))
     sm.phase = 'post'
