@@ -205,6 +205,12 @@ export class Sequencer {
    * still the templates' and predicts the rest. Advice like every prediction.
    */
   private readonly predictedAhead = new Map<string, { version: number; prediction: Prediction }>()
+  /**
+   * Sealed nonces of the senders admitted so far, loaded while the intake threads judged later
+   * messages; only while planning on a sealed head (the state table is that head's until this
+   * plan is sealed). Planning loads the senders not among them.
+   */
+  private noncesAhead: { senders: Set<string>; loads: Promise<Map<string, bigint> | undefined>[] } | undefined
 
   constructor(private readonly deps: SequencerDeps) {
     validateSequencerConfig(deps.config)
@@ -259,7 +265,13 @@ export class Sequencer {
     // 1. Intake: what was taken in ahead (while the previous block executed), topped up.
     const batch = this.prefetched ?? this.startBatch()
     this.prefetched = undefined
-    await this.intake(batch, common, { chain: config.chain, number, timestamp: BigInt(head.timestamp) + BigInt(config.blockTimeSec), blockGasLimit: gasLimit }, false)
+    if (head.pending !== true) this.noncesAhead = { senders: new Set(), loads: [] }
+    try {
+      await this.intake(batch, common, { chain: config.chain, number, timestamp: BigInt(head.timestamp) + BigInt(config.blockTimeSec), blockGasLimit: gasLimit }, false)
+    } catch (error) {
+      this.noncesAhead = undefined
+      throw error
+    }
     const { deliveries } = batch
     let duplicates = batch.duplicates
     const intakeMs = batch.intakeMs
@@ -269,10 +281,7 @@ export class Sequencer {
     // it: a transaction refused there consumes nothing, and the sender's later ones are judged
     // against what really happened. The sequencer only drops what it has seen before, orders
     // each sender's transactions by nonce from the sealed nonce, and holds nonce gaps a while.
-    const senders = [...new Set(batch.pending.map((p) => p.decoded.senderHex))]
-    const accounts = await this.state.load(senders)
-    const sealedNonce = new Map<string, bigint>()
-    senders.forEach((s, i) => sealedNonce.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
+    const sealedNonce = await this.sealedNonces([...new Set(batch.pending.map((p) => p.decoded.senderHex))])
     duplicates += await this.dropSeen(batch, unsealed?.hashes)
     const rejected = batch.rejected.map((r) => r.rejection)
     const nextNonce = new Map(sealedNonce)
@@ -357,6 +366,41 @@ export class Sequencer {
     await this.keepCarriedInvisible()
     this.log.info('block planned', { block: number.toString(), txs: included.length, shards: meta.shardParts.length, rejected: rejected.length, carried: this.carry.length })
     return { block: number, txCount: included.length, shards: meta.shardParts.length, rejected, duplicates, carried: this.carry.length, stats }
+  }
+
+  /** Each sender's nonce at the head: those loaded during intake, then the rest. */
+  private async sealedNonces(senders: readonly string[]): Promise<Map<string, bigint>> {
+    const ahead = this.noncesAhead
+    this.noncesAhead = undefined
+    const nonces = new Map<string, bigint>()
+    for (const load of ahead?.loads ?? []) for (const [sender, nonce] of (await load) ?? []) nonces.set(sender, nonce)
+    const missing = senders.filter((s) => !nonces.has(s))
+    if (missing.length > 0) {
+      const accounts = await this.state.load(missing)
+      missing.forEach((s, i) => nonces.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
+    }
+    return nonces
+  }
+
+  /** Start loading the sealed nonces of newly admitted senders (see `noncesAhead`). */
+  private loadNoncesAhead(admitted: readonly Pending[]): void {
+    const ahead = this.noncesAhead
+    if (ahead === undefined) return
+    const senders: string[] = []
+    for (const p of admitted) {
+      const sender = p.decoded.senderHex
+      if (ahead.senders.has(sender)) continue
+      ahead.senders.add(sender)
+      senders.push(sender)
+    }
+    if (senders.length === 0) return
+    // A load that fails here is made again by planning (undefined: nothing known from it).
+    ahead.loads.push(
+      this.state.load(senders).then(
+        (accounts) => new Map(senders.map((s, i) => [s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n])),
+        () => undefined,
+      ),
+    )
   }
 
   /**
@@ -512,8 +556,9 @@ export class Sequencer {
           this.admit(batch, delivery, judged[i]!)
           this.countJudged(judged[i]!)
         })
-        // Predicted now, while the threads judge the groups after this one.
+        // Predicted now, and the senders' nonces loaded, while the threads judge the groups after this one.
         this.predictAhead(batch.pending.slice(from))
+        if (!background) this.loadNoncesAhead(batch.pending.slice(from))
       }
       unjudged = 0
     }

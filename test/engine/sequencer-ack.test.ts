@@ -18,7 +18,7 @@ import { TemplateRegistry } from '../../shared/predict/templates.ts'
 import { DELETE_CALLS_IN_FLIGHT, RECEIVE_CALLS_IN_FLIGHT, Sequencer } from '../../shared/sequencer/sequencer.ts'
 import { Records } from '../../shared/store/records.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
-import { fromHex, to0x } from '../../shared/hex.ts'
+import { bigintToHex, fromHex, to0x } from '../../shared/hex.ts'
 import { addressOf, signTx, testGenesis } from '../helpers/chain.ts'
 
 import type { Clock } from '../../shared/ports/clock.ts'
@@ -256,6 +256,62 @@ describe('intake with several receive calls in flight', () => {
 })
 
 /** As the coordinator would: the head moves to `number` and these transactions have receipts. */
+describe('sealed nonces', () => {
+  for (const path of ['inline', 'batched'] as const) {
+    it(`${path}: each sender's transactions are ordered and held from its own sealed nonce (read while messages are judged)`, async () => {
+      // Sender i's sealed nonce is i % 5; it sends that nonce, the next, and one after a gap.
+      const senders = 150
+      const nonceOf = (i: number): number => i % 5
+      const extraAlloc = Object.fromEntries(Array.from({ length: senders }, (_, i) => [addressOf(i), { balance: bigintToHex(10n ** 21n), nonce: bigintToHex(BigInt(nonceOf(i))) }]))
+      const genesis = testGenesis({ accounts: 0, extraAlloc })
+      const kv = new MemoryKeyValueStore()
+      await initializeChain(kv, genesis)
+      const clock = manualClock()
+      const ingress = new SlowQueue(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 30_000, clock }))
+      const sequencer = new Sequencer({
+        kv,
+        ingress,
+        shardQueue: new MemoryQueue({ name: 'shards', clock }),
+        templates: new TemplateRegistry(),
+        clock,
+        ...(path === 'batched' ? { intake: IntakePool.start(0) } : {}),
+        config: { chain: genesis.chain, shardCount: 2, blockSizeMax: 1000, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 100, nonceGapHoldMs: 60_000 },
+      })
+      const hashOf = (raw: string): string => to0x(keccak256(fromHex(raw)))
+      const ready: string[] = []
+      const gapped: string[] = []
+      const bodies: string[] = []
+      for (let i = 0; i < senders; i++) {
+        const n = nonceOf(i)
+        const [first, second, gap] = [n, n + 1, n + 3].map((nonce) => signTx({ from: i, nonce, to: addressOf(0), value: 1n }))
+        ready.push(hashOf(first!), hashOf(second!))
+        gapped.push(hashOf(gap!))
+        // The second before the first, in another message: planning puts them in nonce order.
+        bodies.push(JSON.stringify({ raw: second }), JSON.stringify({ txs: [gap, first] }))
+      }
+      await ingress.send(bodies.map((body) => ({ body })))
+      const plan = (await sequencer.planNext())!
+      expect(plan.rejected).toEqual([])
+      const records = new Records(kv)
+      const meta = (await records.getPlanMeta(1n))!
+      const planned: { index: number; hash: string; sender: string; nonce: bigint }[] = []
+      for (let shard = 0; shard < meta.shardParts.length; shard++) {
+        for (const part of await records.getShardPlanParts(meta, shard)) planned.push(...decodePlannedTxs(part).map((t) => ({ index: t.index, hash: to0x(t.hash), sender: to0x(t.sender), nonce: t.fields.nonce })))
+      }
+      expect(planned.map((t) => t.hash).sort()).toEqual([...ready].sort())
+      // In block order, each sender's nonces run up from its sealed one.
+      const senderIndex = new Map(Array.from({ length: senders }, (_, i) => [addressOf(i).toLowerCase(), i]))
+      const next = new Map<string, bigint>()
+      for (const t of planned.sort((a, b) => a.index - b.index)) {
+        const expected = next.get(t.sender) ?? BigInt(nonceOf(senderIndex.get(t.sender)!))
+        expect(t.nonce).toBe(expected)
+        next.set(t.sender, expected + 1n)
+      }
+      expect(sequencer.carried).toBe(gapped.length)
+    }, 60_000)
+  }
+})
+
 async function sealAs(records: Records, clock: Clock, number: number, hashes: readonly string[]): Promise<void> {
   const head = (await records.getHead())!
   expect(await records.seal({ ...(await records.getBlock(0n))!, number: String(number) }, { ...head, number: String(number) }, [])).toBe(true)
