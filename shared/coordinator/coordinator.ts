@@ -30,7 +30,7 @@ import { StateTable } from '../store/state-table.ts'
 import { pendingHead } from '../store/head.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { defaultGpuContext } from '../gpu/defaults.ts'
-import { realClock, type Clock } from '../ports/clock.ts'
+import { nextTurn, realClock, type Clock } from '../ports/clock.ts'
 import { assembleBlock, stateWrites, type SealedBlock } from './assemble.ts'
 import { learnTemplates } from './learn.ts'
 import { BlockInputs, fetchShard, type FetchedShard } from './load.ts'
@@ -297,6 +297,10 @@ export class Coordinator {
     const netWrites = settled.view.inBlockWrites()
     const rooting = this.deps.trie.applyBlock(fromHex(head.stateRoot), unstagedWrites(netWrites, pending.staged), { gpu: this.gpu })
     rooting.catch(() => {})
+    // A turn of the event loop first: the trie's request goes out (its threads start hashing)
+    // before the journal body below holds this thread (measured: otherwise after it, ~70 ms on
+    // a 10,000-transaction block).
+    await nextTurn()
     // While the trie (threads) hash: the next block may be planned on this one's outcome, and
     // the journal's parts that do not depend on the header are stored.
     this.deps.onSettled?.({ block: number, head: pendingHead(head, meta.env, settled.gasUsed, settled.blobGasUsed), writes: netWrites, codes: settled.codes })
