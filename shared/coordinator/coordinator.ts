@@ -306,7 +306,7 @@ export class Coordinator {
     this.deps.onSettled?.({ block: number, head: pendingHead(head, meta.env, settled.gasUsed, settled.blobGasUsed), writes: netWrites, codes: settled.codes })
     const tBody = performance.now()
     const writes = await stateWrites(netWrites, settled, (keys) => this.state.load(keys))
-    const body = await putSealJournalBody(this.deps.kv, number, { writes, codes: [...settled.codes], raws: settled.raws, receiptJson: settled.receiptJson })
+    const body = await putSealJournalBody(this.deps.kv, number, { writes, codes: [...settled.codes], raws: settled.raws, receiptJson: settled.receiptJson, made: settled.bodyParts })
     const journalBodyMs = performance.now() - tBody
     const { root: stateRoot } = await rooting
     const tAssemble = performance.now()

@@ -20,6 +20,7 @@ import { bigintToHex, bytesEqual, to0x } from '../hex.ts'
 import { ACCOUNT_KEY_LENGTH, describeKey, makeVersion, txVersion, type StateKey, type Version } from '../state/keys.ts'
 import { nextTurn } from '../ports/clock.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
+import { BodyParts } from '../store/seal-journal.ts'
 import { OrderedListTrie } from '../trie/mpt.ts'
 import { lookupFromHashes } from '../worker/shard-worker.ts'
 import { applyBlockEnd, applyBlockStart } from './system.ts'
@@ -60,6 +61,8 @@ export interface SettledBlock {
    * goes in with `receiptJsonWithHash`).
    */
   receiptJson: string[]
+  /** The seal journal's transactions and receipts parts, made as positions settle. */
+  bodyParts: BodyParts
   /** The transactions and receipts roots and the block's bloom (built as positions settle). */
   transactionsRoot: Uint8Array
   receiptsRoot: Uint8Array
@@ -151,6 +154,7 @@ export class Settlement {
       receipts: [],
       raws: [],
       receiptJson: [],
+      bodyParts: new BodyParts(),
       transactionsRoot: new Uint8Array(0),
       receiptsRoot: new Uint8Array(0),
       logsBloom: new Uint8Array(256),
@@ -197,8 +201,12 @@ export class Settlement {
       await nextTurn()
       this.receiptEncodings.root()
       await nextTurn()
-      const { receipts, receiptJson } = this.out
-      for (let k = receiptJson.length; k < receipts.length; k++) receiptJson.push(JSON.stringify(receipts[k]))
+      const { receipts, receiptJson, raws, bodyParts } = this.out
+      for (let k = receiptJson.length; k < receipts.length; k++) {
+        const json = JSON.stringify(receipts[k])
+        receiptJson.push(json)
+        bodyParts.add(raws[k]!, json)
+      }
     }
   }
 

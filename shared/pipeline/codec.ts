@@ -303,6 +303,45 @@ export function* stagedTxsOf(bytes: Uint8Array): Generator<StagedTx> {
  * most `maxItems` items (each chunk non-empty; an item larger than `maxBytes` is a chunk alone).
  * No items give one empty chunk.
  */
+/**
+ * `chunkBySize` as items come, each chunk encoded once it is closed: `parts` of the same items
+ * are the same bytes whether added one at a time or all at once (`finish` closes the last chunk;
+ * no items at all is one empty chunk, as `chunkBySize` gives).
+ */
+export class PartsBySize<T> {
+  private readonly done: Uint8Array[] = []
+  private current: T[] = []
+  private size = 0
+  private finished = false
+
+  constructor(
+    private readonly sizeOf: (item: T) => number,
+    private readonly maxBytes: number,
+    private readonly encode: (chunk: T[]) => Uint8Array,
+  ) {}
+
+  add(item: T): void {
+    if (this.finished) throw new InvariantError('parts added to after they were finished')
+    const s = this.sizeOf(item)
+    if (this.current.length > 0 && this.size + s > this.maxBytes) {
+      this.done.push(this.encode(this.current))
+      this.current = []
+      this.size = 0
+    }
+    this.current.push(item)
+    this.size += s
+  }
+
+  finish(): Uint8Array[] {
+    if (!this.finished) {
+      this.finished = true
+      if (this.current.length > 0 || this.done.length === 0) this.done.push(this.encode(this.current))
+      this.current = []
+    }
+    return this.done
+  }
+}
+
 export function chunkBySize<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxItems: number = Infinity): T[][] {
   const chunks: T[][] = []
   let current: T[] = []

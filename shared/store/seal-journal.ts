@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto'
 
 import { ConditionFailedError, InvariantError, MalformedInputError } from '../errors.ts'
 import { BinaryReader, BinaryWriter } from '../pipeline/binary.ts'
-import { chunkBySize } from '../pipeline/codec.ts'
+import { chunkBySize, PartsBySize } from '../pipeline/codec.ts'
 import { joinSpan, PART_BYTES_MAX, spanItems, type HeadRecord, type ReceiptRecord, type SealedBlockRecord } from './records.ts'
 
 import type { BlockReport } from '../coordinator/coordinator.ts'
@@ -127,9 +127,38 @@ export interface JournalBody {
 
 /**
  * What the body is made of: the receipts as JSON, made before the header is known (their
- * `blockHash` empty, or any: the reader puts in the record's).
+ * `blockHash` empty, or any: the reader puts in the record's). `made`: the transactions' and
+ * receipts' parts made already, as they settled (`raws` and `receiptJson` are then not read).
  */
-export type BodyInput = Pick<SealJournal, 'writes' | 'codes' | 'raws'> & { receiptJson: readonly string[] }
+export type BodyInput = Pick<SealJournal, 'writes' | 'codes' | 'raws'> & { receiptJson: readonly string[]; made?: BodyParts }
+
+/**
+ * The transactions' and receipts' parts of a journal body, made one transaction at a time as a
+ * block settles (while its later shards execute, not after the last one): the same parts
+ * `putSealJournalBody` makes from the whole lists.
+ */
+export class BodyParts {
+  private readonly raws = new PartsBySize<Uint8Array>((r) => r.length + 8, PART_BYTES_MAX, (chunk) => encodeBlobs(chunk))
+  // Each receipt was stringified once: a part is those strings joined as a JSON array.
+  private readonly receipts = new PartsBySize<string>((r) => r.length + 2, PART_BYTES_MAX, (chunk) => new TextEncoder().encode(`[${chunk.join(',')}]`))
+  private count = 0
+
+  /** The next transaction in block order, with its receipt's JSON. */
+  add(raw: Uint8Array, receiptJson: string): void {
+    this.raws.add(raw)
+    this.receipts.add(receiptJson)
+    this.count++
+  }
+
+  /** Transactions added so far. */
+  get added(): number {
+    return this.count
+  }
+
+  finish(): { raws: Uint8Array[]; receipts: Uint8Array[] } {
+    return { raws: this.raws.finish(), receipts: this.receipts.finish() }
+  }
+}
 
 type PartsSink = (kind: string, parts: readonly Uint8Array[]) => void
 
@@ -145,10 +174,14 @@ function partsCollector(block: string, attempt: string, ops: UnconditionalOp[]):
 function addBody(add: PartsSink, body: BodyInput): JournalBody['parts'] {
   const writeParts = chunkBySize(body.writes, (w) => 120 + (w.value?.length ?? 0), PART_BYTES_MAX).map(encodeWrites)
   const codeParts = chunkBySize(body.codes, ([, c]) => c.length + 80, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk.map(([, c]) => c), chunk.map(([h]) => h)))
-  const rawParts = chunkBySize(body.raws, (r) => r.length + 8, PART_BYTES_MAX).map((chunk) => encodeBlobs(chunk))
-  // Each receipt was stringified once: a part is those strings joined as a JSON array.
-  const text = new TextEncoder()
-  const receiptParts = chunkBySize(body.receiptJson, (r) => r.length + 2, PART_BYTES_MAX).map((chunk) => text.encode(`[${chunk.join(',')}]`))
+  let made = body.made
+  if (made === undefined) {
+    if (body.receiptJson.length !== body.raws.length) throw new InvariantError(`a journal body of ${body.raws.length} transactions and ${body.receiptJson.length} receipts`)
+    made = new BodyParts()
+    body.raws.forEach((raw, i) => made!.add(raw, body.receiptJson[i]!))
+  }
+  if (made.added !== body.raws.length) throw new InvariantError(`a journal body of ${body.raws.length} transactions, with parts made for ${made.added}`)
+  const { raws: rawParts, receipts: receiptParts } = made.finish()
   add('writes', writeParts)
   add('codes', codeParts)
   add('raws', rawParts)

@@ -12,10 +12,12 @@ import { toHex } from '../../shared/hex.ts'
 import { decodeRawTx } from '../../shared/intake/decode.ts'
 import { txFieldsFromRaw } from '../../shared/intake/tx-fields.ts'
 import {
+  chunkBySize,
   decodePlannedTxs,
   decodeStagedTxs,
   encodePlannedTxs,
   encodeStagedTxs,
+  PartsBySize,
   plannedTxOf,
   type PlannableTx,
   type PlannedTx,
@@ -93,6 +95,23 @@ const plannedTx: fc.Arbitrary<PlannedTx> = fc.record({
 
 // Compare through plain arrays: decoded values are views, encoded ones may be copies.
 const plain = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (_k, v) => (typeof v === 'bigint' ? `n${v}` : v instanceof Map ? [...v] : v instanceof Uint8Array ? Array.from(v) : v)))
+
+describe('parts by size', () => {
+  it('made one item at a time are the parts chunkBySize makes of the whole list', () => {
+    const encode = (chunk: number[]): Uint8Array => Uint8Array.from(chunk.map((n) => n % 256))
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 120 }), { maxLength: 60 }), fc.integer({ min: 1, max: 300 }), (sizes, maxBytes) => {
+        const parts = new PartsBySize<number>((n) => n, maxBytes, encode)
+        for (const n of sizes) parts.add(n)
+        expect(parts.finish()).toEqual(chunkBySize(sizes, (n) => n, maxBytes).map(encode))
+        // Finished once: the same parts again, and nothing more may be added.
+        expect(parts.finish()).toHaveLength(Math.max(1, chunkBySize(sizes, (n) => n, maxBytes).length))
+        expect(() => parts.add(1)).toThrow(/finished/)
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
 
 describe('pipeline codecs', () => {
   it('staged results round-trip exactly', () => {

@@ -184,6 +184,22 @@ describe('a block too big for one item', () => {
     const body = await putSealJournalBody(kv2, 2n, { writes, codes, raws: small.raws, receiptJson })
     expect(body.attempt).not.toBe(orphan.attempt)
     expect(await putSealJournal(kv2, { ...journal, writes, codes }, body)).toBe(true)
+    // The same body with its transactions' and receipts' parts made as they settled: the same items.
+    const { BodyParts } = await import('../../shared/store/seal-journal.ts')
+    const made = new BodyParts()
+    small.raws.forEach((raw, i) => made.add(raw, receiptJson[i]!))
+    const kv3 = new MemoryKeyValueStore()
+    const madeBody = await putSealJournalBody(kv3, 2n, { writes, codes, raws: small.raws, receiptJson, made })
+    expect(madeBody.parts).toEqual(body.parts)
+    const items = async (store: MemoryKeyValueStore, attempt: string): Promise<[string, Uint8Array][]> => {
+      const page = await store.query('plans', '2', {})
+      // The body's parts (the committed journal adds its record under the same attempt).
+      return page.items.filter((i) => i.sk.startsWith(`journal#${attempt}#`) && !i.sk.includes('#record#')).map((i) => [i.sk.slice(`journal#${attempt}#`.length), i.value])
+    }
+    expect(await items(kv3, madeBody.attempt)).toEqual(await items(kv2, body.attempt))
+    expect(await items(kv3, madeBody.attempt)).toHaveLength(4)
+    const short = new BodyParts()
+    await expect(putSealJournalBody(kv3, 2n, { writes, codes, raws: small.raws, receiptJson, made: short })).rejects.toThrow(/parts made for 0/)
     const fromBody = await getSealJournal(kv2, 2n)
     expect(fromBody!.writes).toEqual(writes)
     expect(fromBody!.codes).toEqual(codes)
