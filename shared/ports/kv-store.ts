@@ -74,7 +74,11 @@ export interface QueryPage {
 export interface KeyValueStore {
   /** Read any number of items (batched 100 at a time by adapters); order preserved. */
   get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]>
-  /** Atomic conditional write: throws ConditionFailedError or ThrottledError, changes nothing then. */
+  /**
+   * Atomic conditional write: throws ConditionFailedError or ThrottledError, changes nothing then.
+   * Here and in `write`, a written value's bytes are never changed afterwards by the caller
+   * (DynamoDB has serialized them; the in-process store keeps them).
+   */
   transact(ops: readonly WriteOp[]): Promise<void>
   /** Unconditional writes, not atomic as a whole (batched 25 at a time by adapters). */
   write(ops: readonly UnconditionalOp[]): Promise<void>

@@ -1,4 +1,6 @@
 /** The port contracts against the in-process implementations. */
+import { describe, expect, it } from 'vitest'
+
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { kvStoreContract } from './kv-store.contract.ts'
@@ -17,4 +19,31 @@ queueContract('in-process queue', async (spec) => {
     ...(spec.maxReceiveCount !== undefined ? { maxReceiveCount: spec.maxReceiveCount, deadLetter } : {}),
   })
   return { queue, deadLetter }
+})
+
+describe('in-process store: what it keeps of a written value', () => {
+  it('keeps a whole buffer as written, copies a view out of a larger buffer, and hands out copies', async () => {
+    const store = new MemoryKeyValueStore()
+    const whole = Uint8Array.of(1, 2, 3)
+    const big = new Uint8Array(64 * 1024).fill(7)
+    const view = big.subarray(100, 104)
+    await store.write([
+      { op: 'put', item: { table: 'state', pk: 'a', sk: '-', value: whole, version: 1 } },
+      { op: 'put', item: { table: 'state', pk: 'b', sk: '-', value: view, version: 1 } },
+    ])
+    const [a, b] = await store.get([
+      { table: 'state', pk: 'a', sk: '-' },
+      { table: 'state', pk: 'b', sk: '-' },
+    ])
+    expect(a!.value).toEqual(whole)
+    expect(b!.value).toEqual(Uint8Array.of(7, 7, 7, 7))
+    // The view was copied: the 64 KB buffer is not what the store holds, and changing it does not reach the store.
+    big.fill(0)
+    const [b2] = await store.get([{ table: 'state', pk: 'b', sk: '-' }])
+    expect(b2!.value).toEqual(Uint8Array.of(7, 7, 7, 7))
+    // A read is a copy: changing it leaves the stored value alone.
+    a!.value[0] = 9
+    const [a2] = await store.get([{ table: 'state', pk: 'a', sk: '-' }])
+    expect(a2!.value).toEqual(whole)
+  })
 })

@@ -26,6 +26,19 @@ function copyItem(item: Item): Item {
   return { table: item.table, pk: item.pk, sk: item.sk, value: item.value.slice(), version: item.version }
 }
 
+/**
+ * An item as the store keeps it. A value that is a whole buffer of its own is kept as it is: a
+ * written value's bytes never change afterwards (the port's contract), and a copy per item was
+ * most of a block's receipt and state writes here (an allocation each, and the collections
+ * they bring on in a large heap). A view into a larger buffer (a field read out of a staged
+ * result) is copied, so that the store never keeps the larger buffer alive. Reads hand out copies.
+ */
+function keptItem(item: Item): Item {
+  const v = item.value
+  const value = v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v : v.slice()
+  return { table: item.table, pk: item.pk, sk: item.sk, value, version: item.version }
+}
+
 function holds(condition: Condition | undefined, current: Item | undefined): boolean {
   if (condition === undefined) return true
   if (condition.kind === 'absent') return current === undefined
@@ -65,7 +78,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
   }
 
   private putItem(item: Item): void {
-    this.partition(item.table, item.pk, true)!.set(item.sk, copyItem(item))
+    this.partition(item.table, item.pk, true)!.set(item.sk, keptItem(item))
   }
 
   private deleteItem(key: ItemKey): void {
