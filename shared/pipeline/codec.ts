@@ -303,10 +303,28 @@ export function* stagedTxsOf(bytes: Uint8Array): Generator<StagedTx> {
  * most `maxItems` items (each chunk non-empty; an item larger than `maxBytes` is a chunk alone).
  * No items give one empty chunk.
  */
+export function chunkBySize<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxItems: number = Infinity): T[][] {
+  const chunks: T[][] = []
+  let current: T[] = []
+  let size = 0
+  for (const item of items) {
+    const s = sizeOf(item)
+    if (current.length > 0 && (current.length >= maxItems || size + s > maxBytes)) {
+      chunks.push(current)
+      current = []
+      size = 0
+    }
+    current.push(item)
+    size += s
+  }
+  if (current.length > 0 || chunks.length === 0) chunks.push(current)
+  return chunks
+}
+
 /**
- * `chunkBySize` as items come, each chunk encoded once it is closed: `parts` of the same items
- * are the same bytes whether added one at a time or all at once (`finish` closes the last chunk;
- * no items at all is one empty chunk, as `chunkBySize` gives).
+ * `chunkBySize` as items come, each chunk encoded once it is closed: `finish` (which closes the
+ * last chunk) gives the encodings of the chunks `chunkBySize` makes of the same items, no items
+ * at all being one empty chunk.
  */
 export class PartsBySize<T> {
   private readonly done: Uint8Array[] = []
@@ -340,22 +358,4 @@ export class PartsBySize<T> {
     }
     return this.done
   }
-}
-
-export function chunkBySize<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxItems: number = Infinity): T[][] {
-  const chunks: T[][] = []
-  let current: T[] = []
-  let size = 0
-  for (const item of items) {
-    const s = sizeOf(item)
-    if (current.length > 0 && (current.length >= maxItems || size + s > maxBytes)) {
-      chunks.push(current)
-      current = []
-      size = 0
-    }
-    current.push(item)
-    size += s
-  }
-  if (current.length > 0 || chunks.length === 0) chunks.push(current)
-  return chunks
 }
