@@ -15,12 +15,13 @@ import { ThrottledError } from '../../shared/errors.ts'
 import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
 import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { TemplateRegistry } from '../../shared/predict/templates.ts'
-import { DELETE_CALLS_IN_FLIGHT, RECEIVE_CALLS_IN_FLIGHT, Sequencer } from '../../shared/sequencer/sequencer.ts'
+import { DELETE_CALLS_IN_FLIGHT, RECEIVE_CALLS_IN_FLIGHT, Sequencer, type SequencerConfig } from '../../shared/sequencer/sequencer.ts'
 import { Records } from '../../shared/store/records.ts'
 import { keccak256 } from '../../shared/crypto/keccak.ts'
 import { bigintToHex, fromHex, to0x } from '../../shared/hex.ts'
 import { addressOf, signTx, testGenesis } from '../helpers/chain.ts'
 
+import type { GenesisState } from '../../shared/chain/genesis.ts'
 import type { Clock } from '../../shared/ports/clock.ts'
 import type { QueueMessage, ReceiveOptions } from '../../shared/ports/queue.ts'
 
@@ -144,24 +145,34 @@ class SlowQueue extends ForwardingQueue {
   }
 }
 
+/** A chain from `genesis` and a sequencer on it, taking in from a slow ingress queue inline or through the intake pool. */
+async function slowIngressSequencer(
+  genesis: GenesisState,
+  path: 'inline' | 'batched',
+  config: Pick<SequencerConfig, 'blockSizeMax' | 'receiveRoundsMax' | 'nonceGapHoldMs'>,
+): Promise<{ kv: MemoryKeyValueStore; clock: ReturnType<typeof manualClock>; ingress: SlowQueue; sequencer: Sequencer }> {
+  const kv = new MemoryKeyValueStore()
+  await initializeChain(kv, genesis)
+  const clock = manualClock()
+  const ingress = new SlowQueue(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 30_000, clock }))
+  const sequencer = new Sequencer({
+    kv,
+    ingress,
+    shardQueue: new MemoryQueue({ name: 'shards', clock }),
+    templates: new TemplateRegistry(),
+    clock,
+    ...(path === 'batched' ? { intake: IntakePool.start(0) } : {}),
+    config: { chain: genesis.chain, shardCount: 2, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, ...config },
+  })
+  return { kv, clock, ingress, sequencer }
+}
+
 describe('intake with several receive calls in flight', () => {
   for (const path of ['inline', 'batched'] as const) {
     it(`${path}: every transaction planned once, every copy dropped, every message deleted; receives and deletes overlap within their bounds`, async () => {
       const genesis = testGenesis({ accounts: 160 })
-      const kv = new MemoryKeyValueStore()
-      await initializeChain(kv, genesis)
+      const { kv, clock, ingress, sequencer } = await slowIngressSequencer(genesis, path, { blockSizeMax: 50, receiveRoundsMax: 15, nonceGapHoldMs: 0 })
       const records = new Records(kv)
-      const clock = manualClock()
-      const ingress = new SlowQueue(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 30_000, clock }))
-      const sequencer = new Sequencer({
-        kv,
-        ingress,
-        shardQueue: new MemoryQueue({ name: 'shards', clock }),
-        templates: new TemplateRegistry(),
-        clock,
-        ...(path === 'batched' ? { intake: IntakePool.start(0) } : {}),
-        config: { chain: genesis.chain, shardCount: 2, blockSizeMax: 50, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 15, nonceGapHoldMs: 0 },
-      })
       const raws = Array.from({ length: 160 }, (_, i) => signTx({ from: i, nonce: 0, to: addressOf(0), value: BigInt(i + 1) }))
       const hashOf = (raw: string): string => to0x(keccak256(fromHex(raw)))
       // 140 messages of one, 10 of two, and 20 copies of earlier messages.
@@ -264,19 +275,7 @@ describe('sealed nonces', () => {
       const nonceOf = (i: number): number => i % 5
       const extraAlloc = Object.fromEntries(Array.from({ length: senders }, (_, i) => [addressOf(i), { balance: bigintToHex(10n ** 21n), nonce: bigintToHex(BigInt(nonceOf(i))) }]))
       const genesis = testGenesis({ accounts: 0, extraAlloc })
-      const kv = new MemoryKeyValueStore()
-      await initializeChain(kv, genesis)
-      const clock = manualClock()
-      const ingress = new SlowQueue(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 30_000, clock }))
-      const sequencer = new Sequencer({
-        kv,
-        ingress,
-        shardQueue: new MemoryQueue({ name: 'shards', clock }),
-        templates: new TemplateRegistry(),
-        clock,
-        ...(path === 'batched' ? { intake: IntakePool.start(0) } : {}),
-        config: { chain: genesis.chain, shardCount: 2, blockSizeMax: 1000, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 100, nonceGapHoldMs: 60_000 },
-      })
+      const { kv, ingress, sequencer } = await slowIngressSequencer(genesis, path, { blockSizeMax: 1000, receiveRoundsMax: 100, nonceGapHoldMs: 60_000 })
       const hashOf = (raw: string): string => to0x(keccak256(fromHex(raw)))
       const ready: string[] = []
       const gapped: string[] = []
