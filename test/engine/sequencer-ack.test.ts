@@ -266,7 +266,6 @@ describe('intake with several receive calls in flight', () => {
   }, 60_000)
 })
 
-/** As the coordinator would: the head moves to `number` and these transactions have receipts. */
 describe('sealed nonces', () => {
   for (const path of ['inline', 'batched'] as const) {
     it(`${path}: each sender's transactions are ordered and held from its own sealed nonce (read while messages are judged)`, async () => {
@@ -311,6 +310,7 @@ describe('sealed nonces', () => {
   }
 })
 
+/** As the coordinator would: the head moves to `number` and these transactions have receipts. */
 async function sealAs(records: Records, clock: Clock, number: number, hashes: readonly string[]): Promise<void> {
   const head = (await records.getHead())!
   expect(await records.seal({ ...(await records.getBlock(0n))!, number: String(number) }, { ...head, number: String(number) }, [])).toBe(true)

@@ -22,7 +22,7 @@ queueContract('in-process queue', async (spec) => {
 })
 
 describe('in-process store: what it keeps of a written value', () => {
-  it('keeps a whole buffer as written, copies a view out of a larger buffer, and hands out copies', async () => {
+  it('a whole buffer reads back as written, a view out of a larger buffer is copied, and reads are copies', async () => {
     const store = new MemoryKeyValueStore()
     const whole = Uint8Array.of(1, 2, 3)
     const big = new Uint8Array(64 * 1024).fill(7)
