@@ -238,6 +238,18 @@ describe('scale model: the ingress function', () => {
     }
   })
 
+  it('counts the coordinator\'s work before the last shard as coordinator time, and says when a result lacks it', () => {
+    const file = JSON.parse(readFileSync(new URL('../../bench/results/2-core-vm-10000-two-baselines.json', import.meta.url), 'utf8')) as { workloads: CaseResult[] }
+    const recorded = file.workloads.find((w) => w.case === 'erc20')!
+    const without = costsFrom(recorded)
+    expect(without.source).toMatch(/understated/)
+    const withEarly = structuredClone(recorded)
+    for (const e of withEarly.engine) e.medianRun.coordinatorEarlyMs = 2_500
+    const costs = costsFrom(withEarly)
+    expect(costs.source).not.toMatch(/understated/)
+    expect(costs.coordinatorMsPerTx - without.coordinatorMsPerTx).toBeCloseTo(2_500 / recorded.size, 9)
+  })
+
   it('uses the deployment\'s own defaults: the construct\'s batch size', () => {
     const construct = readFileSync(new URL('../../infra/constructs/ingress-function.ts', import.meta.url), 'utf8')
     expect(construct).toContain(`batchSize: props.batchSize ?? ${PAREVM_SETTINGS.ingressBatchSize},`)
