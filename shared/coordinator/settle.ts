@@ -11,7 +11,6 @@
  * Settling is incremental: `advance` takes the positions whose plan and result are in (a shard
  * at a time), so that validation overlaps the loading of the shards still to come.
  */
-import { encodeReceipt } from '@ethereumjs/vm'
 
 import { InvariantError, MissingStateError } from '../errors.ts'
 import { runnableTx, unsuppliedRead, type TxExecution } from '../exec/executor.ts'
@@ -23,6 +22,7 @@ import { BlockView, type StateLoader } from '../state/view.ts'
 import { BodyParts } from '../store/seal-journal.ts'
 import { OrderedListTrie } from '../trie/mpt.ts'
 import { lookupFromHashes } from '../worker/shard-worker.ts'
+import { receiptRlp } from './receipt-rlp.ts'
 import { applyBlockEnd, applyBlockStart } from './system.ts'
 
 import type { Executor } from '../exec/executor.ts'
@@ -306,7 +306,7 @@ export class Settlement {
     out.blobGasUsed += exec.blobGasUsed
     out.raws.push(planned.raw)
     this.transactions.push(planned.raw)
-    this.receiptEncodings.push(encodeReceipt({ status: exec.status, cumulativeBlockGasUsed: this.receiptGas, bitvector: exec.bloom, logs: exec.logs } as never, fields.type as never))
+    this.receiptEncodings.push(receiptRlp(exec.status, this.receiptGas, exec.bloom, exec.logs, fields.type))
     if (exec.logs.length > 0) {
       const bloom = out.logsBloom
       for (let b = 0; b < 256; b++) bloom[b]! |= exec.bloom[b]!
