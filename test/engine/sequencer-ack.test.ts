@@ -145,16 +145,21 @@ class SlowQueue extends ForwardingQueue {
   }
 }
 
-/** A chain from `genesis` and a sequencer on it, taking in from a slow ingress queue inline or through the intake pool. */
+/**
+ * A chain from `genesis` and a sequencer on it, taking in from a slow ingress queue (`queue`:
+ * another SlowQueue over the same memory queue) inline or through the intake pool.
+ */
 async function slowIngressSequencer(
   genesis: GenesisState,
   path: 'inline' | 'batched',
-  config: Pick<SequencerConfig, 'blockSizeMax' | 'receiveRoundsMax' | 'nonceGapHoldMs'>,
+  config: Pick<SequencerConfig, 'blockSizeMax' | 'receiveRoundsMax' | 'nonceGapHoldMs'> & Partial<Pick<SequencerConfig, 'shardCount'>>,
+  queue: { visibilityTimeoutMs?: number; make?: (inner: MemoryQueue) => SlowQueue } = {},
 ): Promise<{ kv: MemoryKeyValueStore; clock: ReturnType<typeof manualClock>; ingress: SlowQueue; sequencer: Sequencer }> {
   const kv = new MemoryKeyValueStore()
   await initializeChain(kv, genesis)
   const clock = manualClock()
-  const ingress = new SlowQueue(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 30_000, clock }))
+  const inner = new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: queue.visibilityTimeoutMs ?? 30_000, clock })
+  const ingress = queue.make?.(inner) ?? new SlowQueue(inner)
   const sequencer = new Sequencer({
     kv,
     ingress,
@@ -213,10 +218,6 @@ describe('intake with several receive calls in flight', () => {
 
   it('a receive that fails among several: what the others brought is still taken, nothing is acknowledged that was not planned', async () => {
     const genesis = testGenesis({ accounts: 100 })
-    const kv = new MemoryKeyValueStore()
-    await initializeChain(kv, genesis)
-    const records = new Records(kv)
-    const clock = manualClock()
     class FailingThirdReceive extends SlowQueue {
       override async receive(options: ReceiveOptions): Promise<QueueMessage[]> {
         // The eighth call of the first round fails; the seven before it bring 70 messages (more
@@ -228,16 +229,13 @@ describe('intake with several receive calls in flight', () => {
         return super.receive(options)
       }
     }
-    const ingress = new FailingThirdReceive(new MemoryQueue({ name: 'ingress', visibilityTimeoutMs: 5_000, clock }))
-    const sequencer = new Sequencer({
-      kv,
-      ingress,
-      shardQueue: new MemoryQueue({ name: 'shards', clock }),
-      templates: new TemplateRegistry(),
-      clock,
-      intake: IntakePool.start(0),
-      config: { chain: genesis.chain, shardCount: 1, blockSizeMax: 80, blockTimeSec: 12, coinbase: genesis.coinbase, intakeWaitMs: 0, receiveRoundsMax: 20, nonceGapHoldMs: 0 },
-    })
+    const { kv, clock, ingress, sequencer } = await slowIngressSequencer(
+      genesis,
+      'batched',
+      { shardCount: 1, blockSizeMax: 80, receiveRoundsMax: 20, nonceGapHoldMs: 0 },
+      { visibilityTimeoutMs: 5_000, make: (inner) => new FailingThirdReceive(inner) },
+    )
+    const records = new Records(kv)
     const raws = Array.from({ length: 100 }, (_, i) => signTx({ from: i, nonce: 0, to: addressOf(0), value: 1n }))
     await ingress.send(raws.map((raw) => ({ body: JSON.stringify({ raw }) })))
     // In the background (prefetch), the failure leaves the batch for the next plan: only what
