@@ -4,6 +4,8 @@
  * buffer: the library's goes through hex strings and its generic encoder, about 11 µs for a
  * receipt with one log here, most of the coordinator's settlement of an ERC20 transfer.
  */
+import { lengthPrefixSize } from '../trie/rlp.ts'
+
 import type { Log } from '@ethereumjs/evm'
 
 /** RLP of [status, cumulative gas, bloom, logs], prefixed by the type byte for a typed transaction (EIP-2718). */
@@ -11,17 +13,19 @@ export function receiptRlp(status: number, cumulativeGasUsed: bigint, bloom: Uin
   const gas = uintBytes(cumulativeGasUsed)
   // Sizes first: each log's payload, the logs list's, the receipt's.
   const logPayloads = new Array<number>(logs.length)
+  const topicsPayloads = new Array<number>(logs.length)
   let logsPayload = 0
   for (let i = 0; i < logs.length; i++) {
     const [address, topics, data] = logs[i]!
     let topicsPayload = 0
     for (const t of topics) topicsPayload += stringSize(t)
-    logPayloads[i] = stringSize(address) + headerSize(topicsPayload) + topicsPayload + stringSize(data)
-    logsPayload += headerSize(logPayloads[i]!) + logPayloads[i]!
+    topicsPayloads[i] = topicsPayload
+    logPayloads[i] = stringSize(address) + lengthPrefixSize(topicsPayload) + topicsPayload + stringSize(data)
+    logsPayload += lengthPrefixSize(logPayloads[i]!) + logPayloads[i]!
   }
-  const payload = 1 + stringSize(gas) + stringSize(bloom) + headerSize(logsPayload) + logsPayload
+  const payload = 1 + stringSize(gas) + stringSize(bloom) + lengthPrefixSize(logsPayload) + logsPayload
   const prefix = txType === 0 ? 0 : 1
-  const out = new Uint8Array(prefix + headerSize(payload) + payload)
+  const out = new Uint8Array(prefix + lengthPrefixSize(payload) + payload)
   let at = 0
   if (prefix === 1) out[at++] = txType
   at = writeHeader(out, at, payload, 0xc0)
@@ -33,9 +37,7 @@ export function receiptRlp(status: number, cumulativeGasUsed: bigint, bloom: Uin
     const [address, topics, data] = logs[i]!
     at = writeHeader(out, at, logPayloads[i]!, 0xc0)
     at = writeString(out, at, address)
-    let topicsPayload = 0
-    for (const t of topics) topicsPayload += stringSize(t)
-    at = writeHeader(out, at, topicsPayload, 0xc0)
+    at = writeHeader(out, at, topicsPayloads[i]!, 0xc0)
     for (const t of topics) at = writeString(out, at, t)
     at = writeString(out, at, data)
   }
@@ -44,15 +46,7 @@ export function receiptRlp(status: number, cumulativeGasUsed: bigint, bloom: Uin
 
 /** An RLP string's encoded size: a single byte below 0x80 is itself. */
 function stringSize(b: Uint8Array): number {
-  return b.length === 1 && b[0]! < 0x80 ? 1 : headerSize(b.length) + b.length
-}
-
-/** An RLP header's size for a payload (string or list) of `length` bytes. */
-function headerSize(length: number): number {
-  if (length < 56) return 1
-  let n = 1
-  for (let l = length; l > 0; l = Math.floor(l / 256)) n++
-  return n
+  return b.length === 1 && b[0]! < 0x80 ? 1 : lengthPrefixSize(b.length) + b.length
 }
 
 function writeHeader(out: Uint8Array, at: number, length: number, offset: number): number {
@@ -60,7 +54,7 @@ function writeHeader(out: Uint8Array, at: number, length: number, offset: number
     out[at] = offset + length
     return at + 1
   }
-  const lenBytes = headerSize(length) - 1
+  const lenBytes = lengthPrefixSize(length) - 1
   out[at] = offset + 55 + lenBytes
   for (let k = lenBytes, l = length; k > 0; k--, l = Math.floor(l / 256)) out[at + k] = l % 256
   return at + 1 + lenBytes

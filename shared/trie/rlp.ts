@@ -64,7 +64,8 @@ export function encodeBytesList(items: readonly Uint8Array[]): Uint8Array {
   return out
 }
 
-function lengthPrefixSize(length: number): number {
+/** The size of an RLP length prefix (string or list) for a payload of `length` bytes. */
+export function lengthPrefixSize(length: number): number {
   if (length < 56) return 1
   let bytes = 0
   for (let l = length; l > 0; l = Math.floor(l / 256)) bytes++
