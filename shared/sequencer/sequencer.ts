@@ -375,11 +375,14 @@ export class Sequencer {
     const nonces = new Map<string, bigint>()
     for (const load of ahead?.loads ?? []) for (const [sender, nonce] of (await load) ?? []) nonces.set(sender, nonce)
     const missing = senders.filter((s) => !nonces.has(s))
-    if (missing.length > 0) {
-      const accounts = await this.state.load(missing)
-      missing.forEach((s, i) => nonces.set(s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n))
-    }
+    if (missing.length > 0) for (const [sender, nonce] of await this.loadNonces(missing)) nonces.set(sender, nonce)
     return nonces
+  }
+
+  /** The senders' nonces in the state table (an absent account: 0). */
+  private async loadNonces(senders: readonly string[]): Promise<Map<string, bigint>> {
+    const accounts = await this.state.load(senders)
+    return new Map(senders.map((s, i) => [s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n]))
   }
 
   /** Start loading the sealed nonces of newly admitted senders (see `noncesAhead`). */
@@ -395,12 +398,7 @@ export class Sequencer {
     }
     if (senders.length === 0) return
     // A load that fails here is made again by planning (undefined: nothing known from it).
-    ahead.loads.push(
-      this.state.load(senders).then(
-        (accounts) => new Map(senders.map((s, i) => [s, decodeAccount(accounts[i]!.value)?.nonce ?? 0n])),
-        () => undefined,
-      ),
-    )
+    ahead.loads.push(this.loadNonces(senders).catch(() => undefined))
   }
 
   /**
