@@ -102,6 +102,15 @@ export function readsStillValid(reads: Map<StateKey, VersionedValue>, view: Bloc
   return true
 }
 
+/**
+ * Seed `view` with the block-start values among `reads` (versions before `blockStart`): the
+ * values the worker was served from the same block-start state the view loads from. Values the
+ * view holds already stay, and in-block writes decide over the base as always.
+ */
+export function seedBlockStartReads(view: BlockView, reads: ReadonlyMap<StateKey, VersionedValue>, blockStart: Version): void {
+  for (const [key, seen] of reads) if (seen.version < blockStart) view.seedBase(key, seen)
+}
+
 export interface SettlementOptions {
   meta: PlanMeta
   executor: Executor
@@ -231,6 +240,9 @@ export class Settlement {
           await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
           executorPointed = true
         }
+        // What the worker read of block-start state is block-start state: seeded, so that the
+        // transaction's second run loads only what its first did not read (one store read each).
+        seedBlockStartReads(this.view, exec.access.reads, this.blockStart)
         exec = await this.executor.execute(runnableTx(plannedTx.raw, this.txCommon, plannedTx.sender, plannedTx.senderPubKey))
         this.out.reexecuteMs += performance.now() - t
         this.out.reexecuted++

@@ -33,6 +33,15 @@ const READER_CODE = '0x4131600055' + '00'
 const SHARDS = 3
 const fixedClock: Clock = { now: () => 1_700_000_000_000, sleep: async () => {} }
 
+/** Records the keys of the state items read through it. */
+class StateReads extends ForwardingKeyValueStore {
+  readonly keys: string[] = []
+  override async get(keys: readonly ItemKey[]): Promise<(Item | undefined)[]> {
+    for (const k of keys) if (k.table === 'state') this.keys.push(k.pk)
+    return this.inner.get(keys)
+  }
+}
+
 /** Fails the first `get` of staged results (a throttled read in the early work). */
 class FailOnceOnStaged extends ForwardingKeyValueStore {
   failed = false
@@ -50,11 +59,11 @@ class FailOnceOnStaged extends ForwardingKeyValueStore {
  * by a coordinator that gets the done messages one at a time (`early`) or is asked to seal
  * once every shard is marked done (`at-once`).
  */
-async function sealOneBlock(delivery: 'early' | 'at-once' | 'early, failing once'): Promise<{ sealed: SealedBlock; kv: KeyValueStore }> {
+async function sealOneBlock(delivery: 'early' | 'at-once' | 'early, failing once', wrap?: (memory: KeyValueStore) => KeyValueStore): Promise<{ sealed: SealedBlock; kv: KeyValueStore }> {
   const genesis = testGenesis({ accounts: 16, extraAlloc: { [READER]: { balance: '0x0', code: READER_CODE } } })
   const memory = new MemoryKeyValueStore()
   await initializeChain(memory, genesis)
-  const kv = delivery === 'early, failing once' ? new FailOnceOnStaged(memory) : memory
+  const kv = delivery === 'early, failing once' ? new FailOnceOnStaged(memory) : wrap !== undefined ? wrap(memory) : memory
   const head = genesisHead(genesis)
   const common = createChainCommon(genesis.chainId, genesis.hardfork)
   const env = nextBlockEnv(head, common, { coinbase: COINBASE, blockTimeSec: 12 })
@@ -119,6 +128,18 @@ describe('the coordinator settles shards as they are done', () => {
     expect(await records(early.kv).getHead()).toEqual(await records(atOnce.kv).getHead())
     // The receipt records (JSON made as positions settled, the block hash put in at the seal) are the receipts.
     expect(await records(early.kv).getReceipts(early.sealed.receipts.map((r) => r.txHash))).toEqual(early.sealed.receipts)
+  })
+
+  it('re-executes a stale transaction on what its worker read of block-start state: the store is not asked for it again', async () => {
+    // The coordinator reads the state table itself only through `kv` (the worker reads `memory`).
+    let reads: StateReads | undefined
+    const { sealed } = await sealOneBlock('at-once', (memory) => (reads = new StateReads(memory)))
+    expect(sealed.report.reexecuted).toBe(2)
+    // Both READER calls ran again (the beneficiary's balance changed under them): their senders'
+    // accounts and READER's own were block-start reads of the worker's first run.
+    const workerRead = [addressOf(12), addressOf(14), READER].map((a) => a.slice(2).toLowerCase())
+    expect(reads!.keys.filter((k) => workerRead.includes(k))).toEqual([])
+    expect(reads!.keys).toContain(COINBASE.slice(2))
   })
 
   it('puts the block hash into receipt JSON made before the header: the same JSON as the finished receipt\'s', () => {
