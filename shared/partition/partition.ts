@@ -40,8 +40,11 @@ export interface PartitionOptions {
   chunks?: number
 }
 
-/** Shards per lane where a block is cut into contiguous shards, and the fewest transactions worth a shard. */
-export const CHUNKING = { perLane: 8, minTxs: 250 }
+/**
+ * Shards per lane where a block is cut into contiguous shards, and the fewest transactions worth
+ * a shard: 250, or 40 where the block's gas is mostly guessed (`minTxsGuessed`, see `chunkCount`).
+ */
+export const CHUNKING = { perLane: 8, minTxs: 250, minTxsGuessed: 40 }
 
 /**
  * The relative size of the last rounds of contiguous shards (a round: one shard per lane), last
@@ -67,9 +70,29 @@ export function chunkWeights(chunks: number, lanes: number): number[] {
   return weights.map((w) => w / sum)
 }
 
-/** How many contiguous shards a block of `txCount` transactions on `lanes` lanes is cut into (>= lanes). */
-export function chunkCount(txCount: number, lanes: number, perLane: number = CHUNKING.perLane): number {
-  return Math.max(lanes, Math.min(lanes * perLane, Math.ceil(txCount / CHUNKING.minTxs)))
+/**
+ * How many contiguous shards a block of `txCount` transactions on `lanes` lanes is cut into
+ * (>= lanes). Where most of the block's estimated gas is gas limits (`gasGuessed`: calls no
+ * template covers, as in a block of contracts the cluster has not seen), shards cut by estimate
+ * come out uneven; with two lanes or more such a block is cut finer (down to `minTxsGuessed`
+ * transactions a shard), so that the workers, taking shards as they finish, even out what the
+ * estimate got wrong. One lane has nothing to even out, and a block whose gas is known keeps
+ * the larger shards (each shard costs a plan read, a staging and a load at the coordinator).
+ */
+export function chunkCount(txCount: number, lanes: number, perLane: number = CHUNKING.perLane, gasGuessed = false): number {
+  const minTxs = gasGuessed && lanes > 1 ? CHUNKING.minTxsGuessed : CHUNKING.minTxs
+  return Math.max(lanes, Math.min(lanes * perLane, Math.ceil(txCount / minTxs)))
+}
+
+/** Whether more than half of the estimated gas of these transactions is not known (`Prediction.gasKnown`). */
+export function gasMostlyGuessed(txs: readonly { gas: number; gasKnown: boolean }[]): boolean {
+  let guessed = 0
+  let total = 0
+  for (const tx of txs) {
+    total += tx.gas
+    if (!tx.gasKnown) guessed += tx.gas
+  }
+  return guessed * 2 > total
 }
 
 class UnionFind {

@@ -20,6 +20,11 @@ export interface Prediction {
   gas: number
   /** A learned template covered the call. */
   templated: boolean
+  /**
+   * `gas` is known (a template's mean, or 21,000 for a transfer without calldata) rather than
+   * the transaction's gas limit, which says little about what a call uses.
+   */
+  gasKnown: boolean
 }
 
 export function createdAddress(sender: Uint8Array, nonce: bigint): AddressHex {
@@ -32,17 +37,22 @@ export function predictAccess(decoded: DecodedTx, templates: TemplateRegistry, c
   const writes = new Set<StateKey>([senderHex])
   let gas = Number(tx.gasLimit)
   let templated = false
+  let gasKnown = false
   if (tx.to === undefined) {
     writes.add(createdAddress(decoded.sender, tx.nonce))
   } else {
     const to = toHex(tx.to.bytes)
     reads.add(to)
     if (tx.value > 0n) writes.add(to)
-    if (tx.data.length === 0) gas = Math.min(gas, 21_000)
+    if (tx.data.length === 0) {
+      gas = Math.min(gas, 21_000)
+      gasKnown = true
+    }
     if (tx.data.length >= 4) {
       const predicted = templates.predict({ caller: senderHex, to, data: tx.data })
       if (predicted !== undefined) {
         templated = true
+        gasKnown = true
         gas = Math.min(gas, Math.max(21_000, Math.round(predicted.gas)))
         for (const key of predicted.keys) reads.add(key)
         for (const key of predicted.writes) writes.add(key)
@@ -68,6 +78,6 @@ export function predictAccess(decoded: DecodedTx, templates: TemplateRegistry, c
     reads.delete(coinbase)
     writes.delete(coinbase)
   }
-  return { reads: [...reads], writes: [...writes], gas, templated }
+  return { reads: [...reads], writes: [...writes], gas, templated, gasKnown }
 }
 

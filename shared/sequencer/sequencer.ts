@@ -18,7 +18,7 @@ import { type DecodedTx } from '../intake/decode.ts'
 import { judgeDecodedBody } from '../intake/decoded-message.ts'
 import { judgeIngressBody, type MessageJudgement } from '../intake/ingress.ts'
 import { nextBlockEnv } from '../chain/next-block.ts'
-import { CHUNKING, chunkCount, partitionBlock, type Partition } from '../partition/partition.ts'
+import { CHUNKING, chunkCount, gasMostlyGuessed, partitionBlock, type Partition } from '../partition/partition.ts'
 import { predictAccess, type Prediction } from '../predict/predictor.ts'
 import { Speculator } from '../predict/speculate.ts'
 import { defaultDependencyPlanner, type DependencyPlanner } from '../schedule/planner.ts'
@@ -791,7 +791,7 @@ export async function predictAndPartition(
   // Heavy connected groups: dependency DAG, split across shards where it pays (shared/schedule).
   // `shardCount` lanes run side by side; the block is cut into up to `chunksPerLane` times as
   // many contiguous shards (whole groups), so the coordinator settles while later ones execute.
-  const chunks = chunkCount(predictions.length, shardCount, chunksPerLane)
+  const chunks = chunkCount(predictions.length, shardCount, chunksPerLane, gasMostlyGuessed(predictions))
   const partition = partitionBlock(predictions, shardCount, { ...(await planner.analyse(predictions, shardCount)), chunks })
   const t3 = performance.now()
   return { predictions, partition, predictMs: t2 - t1, partitionMs: t3 - t2 }

@@ -6,6 +6,7 @@ import { decodeRawTx } from '../../shared/intake/decode.ts'
 import { partitionBlock } from '../../shared/partition/partition.ts'
 import { predictAccess } from '../../shared/predict/predictor.ts'
 import { TemplateRegistry } from '../../shared/predict/templates.ts'
+import { predictAndPartition } from '../../shared/sequencer/sequencer.ts'
 import { erc20TransferData, mappingSlot, swapData } from '../../shared/workload/generator.ts'
 import { addressOf, CHAIN_ID, signTx } from '../helpers/chain.ts'
 
@@ -112,6 +113,35 @@ describe('prediction and partition', () => {
     expect(shardOf(2)).toBe(shardOf(3))
     expect(new Set([shardOf(0), shardOf(2), shardOf(4), shardOf(5)]).size).toBe(4)
     for (const s of shards) expect([...s].sort((a, b) => a - b)).toEqual(s) // block order within a shard
+  })
+
+  it('says whether the gas it estimates is known: a transfer, a templated call; not a call without a template, nor a creation', () => {
+    const registry = new TemplateRegistry()
+    const token = `0x${TOKEN}`
+    const callData = erc20TransferData(addressOf(2), 5n)
+    registry.learn({ caller: addressOf(1).slice(2), to: TOKEN, data: Buffer.from(callData.slice(2), 'hex') }, [TOKEN], [], 35_000)
+    const [transfer, templated, untemplated, creation] = [
+      signTx({ from: 1, nonce: 0, to: addressOf(2), value: 1n, gasLimit: 90_000n }),
+      signTx({ from: 1, nonce: 1, to: token, data: callData, gasLimit: 200_000n }),
+      signTx({ from: 1, nonce: 2, to: addressOf(60), data: callData, gasLimit: 200_000n }),
+      signTx({ from: 1, nonce: 3, data: '0x6000', gasLimit: 200_000n }),
+    ].map((raw) => predictAccess(decode(raw), registry, 'cc'.repeat(20)))
+    expect([transfer!.gas, transfer!.gasKnown]).toEqual([21_000, true])
+    expect([templated!.gas, templated!.gasKnown, templated!.templated]).toEqual([35_000, true, true])
+    expect([untemplated!.gas, untemplated!.gasKnown]).toEqual([200_000, false])
+    expect([creation!.gas, creation!.gasKnown]).toEqual([200_000, false])
+  })
+
+  it('cuts a block of calls no template covers into more shards than one whose gas is known (two lanes), the same on one lane', async () => {
+    const registry = new TemplateRegistry()
+    const calls = Array.from({ length: 160 }, (_, i) => decode(signTx({ from: i, nonce: 0, to: addressOf(500 + (i % 7)), data: '0xa9059cbb', gasLimit: 150_000n })))
+    const transfers = Array.from({ length: 160 }, (_, i) => decode(signTx({ from: i, nonce: 0, to: addressOf(500 + i), value: 1n })))
+    const shards = async (txs: typeof calls, lanes: number) => (await predictAndPartition(txs, registry, 'cc'.repeat(20), lanes)).partition.shards
+    // The seven callees are written by nobody (no value, no template): 160 independent calls.
+    expect((await shards(calls, 2)).length).toBe(4)
+    expect((await shards(transfers, 2)).length).toBe(2)
+    expect((await shards(calls, 1)).length).toBe(1)
+    for (const s of await shards(calls, 2)) expect([...s].sort((a, b) => a - b)).toEqual(s)
   })
 
   it('the beneficiary is not a conflict (its fee is deferred)', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
-import { CHUNK_TAPER, chunkCount, chunkWeights, partitionBlock, type PartitionInput } from '../../shared/partition/partition.ts'
+import { CHUNK_TAPER, chunkCount, gasMostlyGuessed, chunkWeights, partitionBlock, type PartitionInput } from '../../shared/partition/partition.ts'
 
 /** A block of n transactions; tx i writes key `k${owner(i)}` (same owner: one group). */
 const block = (owners: readonly number[], gas: (i: number) => number = () => 21_000): PartitionInput[] =>
@@ -102,5 +102,24 @@ describe('contiguous shards (chunks)', () => {
     expect(chunkCount(10_000, 1)).toBe(8)
     expect(chunkCount(10_000, 2)).toBe(16)
     expect(chunkCount(10_000, 2, 1)).toBe(2)
+  })
+
+  it('chunkCount: a block whose gas is mostly guessed is cut finer on two lanes or more, never on one', () => {
+    expect(chunkCount(150, 2, undefined, true)).toBe(4)
+    expect(chunkCount(150, 4, undefined, true)).toBe(4)
+    expect(chunkCount(400, 4, undefined, true)).toBe(10)
+    expect(chunkCount(1000, 2, undefined, true)).toBe(16)
+    expect(chunkCount(1000, 2)).toBe(4)
+    expect(chunkCount(150, 1, undefined, true)).toBe(1)
+    expect(chunkCount(1000, 1, undefined, true)).toBe(4)
+    expect(chunkCount(10_000, 2, 1, true)).toBe(2)
+  })
+
+  it('gasMostlyGuessed: more than half of the estimated gas from gas limits', () => {
+    const known = { gas: 21_000, gasKnown: true }
+    expect(gasMostlyGuessed([])).toBe(false)
+    expect(gasMostlyGuessed([known, known, { gas: 50_000, gasKnown: false }])).toBe(true)
+    expect(gasMostlyGuessed([known, known, { gas: 42_000, gasKnown: false }])).toBe(false)
+    expect(gasMostlyGuessed([{ gas: 1, gasKnown: false }, { gas: 100_000, gasKnown: true }])).toBe(false)
   })
 })
