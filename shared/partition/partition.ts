@@ -42,9 +42,10 @@ export interface PartitionOptions {
 
 /**
  * Shards per lane where a block is cut into contiguous shards, and the fewest transactions worth
- * a shard: 250, or 40 where the block's gas is mostly guessed (`minTxsGuessed`, see `chunkCount`).
+ * a shard; for a block whose gas is mostly guessed (`chunkCount`), the shards per lane and the
+ * fewest transactions a shard then.
  */
-export const CHUNKING = { perLane: 8, minTxs: 250, minTxsGuessed: 40 }
+export const CHUNKING = { perLane: 8, minTxs: 250, guessedPerLane: 3, guessedMinTxs: 40 }
 
 /**
  * The relative size of the last rounds of contiguous shards (a round: one shard per lane), last
@@ -74,14 +75,17 @@ export function chunkWeights(chunks: number, lanes: number): number[] {
  * How many contiguous shards a block of `txCount` transactions on `lanes` lanes is cut into
  * (>= lanes). Where most of the block's estimated gas is gas limits (`gasGuessed`: calls no
  * template covers, as in a block of contracts the cluster has not seen), shards cut by estimate
- * come out uneven; with two lanes or more such a block is cut finer (down to `minTxsGuessed`
- * transactions a shard), so that the workers, taking shards as they finish, even out what the
- * estimate got wrong. One lane has nothing to even out, and a block whose gas is known keeps
- * the larger shards (each shard costs a plan read, a staging and a load at the coordinator).
+ * come out uneven; with two lanes or more such a block is cut into up to `guessedPerLane`
+ * shards a lane (of at least `guessedMinTxs` transactions), so that the workers, taking shards
+ * as they finish, even out what the estimate got wrong. Not more: each boundary between two
+ * workers' shards is a place where a later shard reads what an earlier one had not written yet
+ * (re-executed at the coordinator), and each shard costs a plan read, a staging and a load. One
+ * lane has nothing to even out.
  */
 export function chunkCount(txCount: number, lanes: number, perLane: number = CHUNKING.perLane, gasGuessed = false): number {
-  const minTxs = gasGuessed && lanes > 1 ? CHUNKING.minTxsGuessed : CHUNKING.minTxs
-  return Math.max(lanes, Math.min(lanes * perLane, Math.ceil(txCount / minTxs)))
+  const chunks = Math.max(lanes, Math.min(lanes * perLane, Math.ceil(txCount / CHUNKING.minTxs)))
+  if (!gasGuessed || lanes < 2) return chunks
+  return Math.max(chunks, Math.min(lanes * Math.min(perLane, CHUNKING.guessedPerLane), Math.ceil(txCount / CHUNKING.guessedMinTxs)))
 }
 
 /** Whether more than half of the estimated gas of these transactions is not known (`Prediction.gasKnown`). */

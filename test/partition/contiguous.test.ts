@@ -104,15 +104,17 @@ describe('contiguous shards (chunks)', () => {
     expect(chunkCount(10_000, 2, 1)).toBe(2)
   })
 
-  it('chunkCount: a block whose gas is mostly guessed is cut finer on two lanes or more, never on one', () => {
+  it('chunkCount: a block whose gas is mostly guessed is cut finer on two lanes or more (up to 3 a lane), never on one', () => {
     expect(chunkCount(150, 2, undefined, true)).toBe(4)
     expect(chunkCount(150, 4, undefined, true)).toBe(4)
     expect(chunkCount(400, 4, undefined, true)).toBe(10)
-    expect(chunkCount(1000, 2, undefined, true)).toBe(16)
+    expect(chunkCount(1000, 2, undefined, true)).toBe(6)
     expect(chunkCount(1000, 2)).toBe(4)
+    expect(chunkCount(10_000, 2, undefined, true)).toBe(16)
     expect(chunkCount(150, 1, undefined, true)).toBe(1)
     expect(chunkCount(1000, 1, undefined, true)).toBe(4)
     expect(chunkCount(10_000, 2, 1, true)).toBe(2)
+    expect(chunkCount(1000, 2, 2, true)).toBe(4)
   })
 
   it('gasMostlyGuessed: more than half of the estimated gas from gas limits', () => {
