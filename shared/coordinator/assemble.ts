@@ -163,6 +163,7 @@ export function assembleBlock(input: AssembleInput): SealJournal {
       workerCarriedShards: sumOf('carried'),
       ...input.timings,
       reexecuteMs: settled.reexecuteMs,
+      reexecuteLoads: settled.reexecuteLoads,
     },
   }
   const record: SealedBlockRecord = {

@@ -76,6 +76,8 @@ export interface SettledBlock {
   blobGasUsed: bigint
   reexecuted: number
   reexecuteMs: number
+  /** Store reads of single keys the re-executions made (block-start state neither the coordinator nor the transaction's worker had read). */
+  reexecuteLoads: number
   prediction: PredictionReport
   mispredicted: Mispredicted[]
 }
@@ -174,6 +176,7 @@ export class Settlement {
       blobGasUsed: 0n,
       reexecuted: 0,
       reexecuteMs: 0,
+      reexecuteLoads: 0,
       prediction: { txsFullyPredicted: 0, keysPredicted: 0, keysActual: 0 },
       mispredicted: [],
     }
@@ -243,7 +246,9 @@ export class Settlement {
         // What the worker read of block-start state is block-start state: seeded, so that the
         // transaction's second run loads only what its first did not read (one store read each).
         seedBlockStartReads(this.view, exec.access.reads, this.blockStart)
+        const loadsBefore = this.view.stats.missLoads
         exec = await this.executor.execute(runnableTx(plannedTx.raw, this.txCommon, plannedTx.sender, plannedTx.senderPubKey))
+        this.out.reexecuteLoads += this.view.stats.missLoads - loadsBefore
         this.out.reexecuteMs += performance.now() - t
         this.out.reexecuted++
       }

@@ -140,6 +140,7 @@ describe('the coordinator settles shards as they are done', () => {
     const workerRead = [addressOf(12), addressOf(14), READER].map((a) => a.slice(2).toLowerCase())
     expect(reads!.keys.filter((k) => workerRead.includes(k))).toEqual([])
     expect(reads!.keys).toContain(COINBASE.slice(2))
+    expect(sealed.report.timings.reexecuteLoads).toBe(0)
   })
 
   it('puts the block hash into receipt JSON made before the header: the same JSON as the finished receipt\'s', () => {
