@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
-import { createServer, connect } from 'node:net'
+import { createServer, connect, type Server } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -21,16 +21,36 @@ export interface LocalAws {
 const START_TIMEOUT_MS = 60_000
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+  const [port] = await freePorts(1)
+  return port!
+}
+
+/**
+ * `count` distinct free loopback ports: each listener stays open until all are known, so that
+ * the system cannot hand out one port twice (closed, a port may come back at once).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = []
+  try {
+    const ports: number[] = []
+    for (let i = 0; i < count; i++) {
+      const server = createServer()
+      server.unref()
+      servers.push(server)
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          server.on('error', reject)
+          server.listen(0, '127.0.0.1', () => {
+            const address = server.address()
+            resolve(typeof address === 'object' && address !== null ? address.port : 0)
+          })
+        }),
+      )
+    }
+    return ports
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))))
+  }
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -111,7 +131,7 @@ export async function startLocalAws(): Promise<LocalAws> {
   }
   process.once('exit', onExit)
   try {
-    const [ddbPort, sqsPort] = [await freePort(), await freePort()]
+    const [ddbPort, sqsPort] = (await freePorts(2)) as [number, number]
     const dir = dynamoDbLocalDir()
     const java = spawn('java', ['-Xmx512m', '-Djava.library.path=./DynamoDBLocal_lib', '-jar', 'DynamoDBLocal.jar', '-inMemory', '-port', String(ddbPort), '-disableTelemetry'], {
       cwd: dir,
