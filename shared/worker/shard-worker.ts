@@ -127,9 +127,10 @@ export class ShardWorker {
     const headNumber = head === undefined ? -1n : BigInt(head.number)
     if (headNumber >= block) return { kind: 'stale', block, shard: msg.shard }
     // A plan made on a pending parent runs while that parent seals (the embedded cluster serves
-    // the parent's writes through its overlay, shared/cluster/pipeline.ts; a worker that reads
-    // the table without it stages stale reads, which validation runs again); any other plan
-    // waits until its parent is the head.
+    // the parent's writes through its overlay, shared/cluster/pipeline.ts). Validation takes a
+    // read of block-start state as read (it does not compare it with the table), so a worker
+    // that runs such a plan must read through that overlay: only the embedded cluster plans on
+    // a pending parent, and its workers do. Any other plan waits until its parent is the head.
     if (headNumber === block - 2n) {
       if (meta?.parentPending !== true) return { kind: 'not-ready', block, shard: msg.shard, head: headNumber }
     } else if (headNumber !== block - 1n) {
