@@ -4,7 +4,7 @@
  * buffer: the library's goes through hex strings and its generic encoder, about 11 µs for a
  * receipt with one log here, most of the coordinator's settlement of an ERC20 transfer.
  */
-import { lengthPrefixSize } from '../trie/rlp.ts'
+import { bytesItemSize, lengthPrefixSize, writeBytesItem, writeLengthPrefix } from '../trie/rlp.ts'
 
 import type { Log } from '@ethereumjs/evm'
 
@@ -18,56 +18,30 @@ export function receiptRlp(status: number, cumulativeGasUsed: bigint, bloom: Uin
   for (let i = 0; i < logs.length; i++) {
     const [address, topics, data] = logs[i]!
     let topicsPayload = 0
-    for (const t of topics) topicsPayload += stringSize(t)
+    for (const t of topics) topicsPayload += bytesItemSize(t)
     topicsPayloads[i] = topicsPayload
-    logPayloads[i] = stringSize(address) + lengthPrefixSize(topicsPayload) + topicsPayload + stringSize(data)
+    logPayloads[i] = bytesItemSize(address) + lengthPrefixSize(topicsPayload) + topicsPayload + bytesItemSize(data)
     logsPayload += lengthPrefixSize(logPayloads[i]!) + logPayloads[i]!
   }
-  const payload = 1 + stringSize(gas) + stringSize(bloom) + lengthPrefixSize(logsPayload) + logsPayload
+  const payload = 1 + bytesItemSize(gas) + bytesItemSize(bloom) + lengthPrefixSize(logsPayload) + logsPayload
   const prefix = txType === 0 ? 0 : 1
   const out = new Uint8Array(prefix + lengthPrefixSize(payload) + payload)
   let at = 0
   if (prefix === 1) out[at++] = txType
-  at = writeHeader(out, at, payload, 0xc0)
+  at = writeLengthPrefix(out, at, payload, 0xc0)
   out[at++] = status === 0 ? 0x80 : 0x01
-  at = writeString(out, at, gas)
-  at = writeString(out, at, bloom)
-  at = writeHeader(out, at, logsPayload, 0xc0)
+  at = writeBytesItem(out, at, gas)
+  at = writeBytesItem(out, at, bloom)
+  at = writeLengthPrefix(out, at, logsPayload, 0xc0)
   for (let i = 0; i < logs.length; i++) {
     const [address, topics, data] = logs[i]!
-    at = writeHeader(out, at, logPayloads[i]!, 0xc0)
-    at = writeString(out, at, address)
-    at = writeHeader(out, at, topicsPayloads[i]!, 0xc0)
-    for (const t of topics) at = writeString(out, at, t)
-    at = writeString(out, at, data)
+    at = writeLengthPrefix(out, at, logPayloads[i]!, 0xc0)
+    at = writeBytesItem(out, at, address)
+    at = writeLengthPrefix(out, at, topicsPayloads[i]!, 0xc0)
+    for (const t of topics) at = writeBytesItem(out, at, t)
+    at = writeBytesItem(out, at, data)
   }
   return out
-}
-
-/** An RLP string's encoded size: a single byte below 0x80 is itself. */
-function stringSize(b: Uint8Array): number {
-  return b.length === 1 && b[0]! < 0x80 ? 1 : lengthPrefixSize(b.length) + b.length
-}
-
-function writeHeader(out: Uint8Array, at: number, length: number, offset: number): number {
-  if (length < 56) {
-    out[at] = offset + length
-    return at + 1
-  }
-  const lenBytes = lengthPrefixSize(length) - 1
-  out[at] = offset + 55 + lenBytes
-  for (let k = lenBytes, l = length; k > 0; k--, l = Math.floor(l / 256)) out[at + k] = l % 256
-  return at + 1 + lenBytes
-}
-
-function writeString(out: Uint8Array, at: number, b: Uint8Array): number {
-  if (b.length === 1 && b[0]! < 0x80) {
-    out[at] = b[0]!
-    return at + 1
-  }
-  at = writeHeader(out, at, b.length, 0x80)
-  out.set(b, at)
-  return at + b.length
 }
 
 /** Minimal big-endian bytes of a non-negative integer; zero is one zero byte (as `bigIntToBytes` gives). */
