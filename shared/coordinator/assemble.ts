@@ -159,6 +159,7 @@ export function assembleBlock(input: AssembleInput): SealJournal {
       workerExecuteMsSum: sumOf('executeMs'),
       workerPrefetchMsSum: sumOf('prefetchMs'),
       workerMissLoads: sumOf('missLoads'),
+      workerMissMsSum: sumOf('missMs'),
       /** Shards that ran on the view of their worker's earlier shards of this block (shared/worker/shard-worker.ts). */
       workerCarriedShards: sumOf('carried'),
       ...input.timings,

@@ -225,15 +225,18 @@ export class TxStateManager implements StateManagerInterface {
     const written = this.writes.get(k) as StateValue | undefined
     if (written !== undefined) return written ?? EMPTY
     if (this.writes.has(WIPE_PREFIX + a)) return EMPTY
+    // The slot first: the view loads its account's wipe marker with it (one store round trip).
+    const value = (await this.readView(k)).value
     await this.readView(WIPE_PREFIX + a)
-    return (await this.readView(k)).value ?? EMPTY
+    return value ?? EMPTY
   }
 
   /** The slot's value at the start of the transaction (EIP-2200 gas), a real dependency. */
   private async getOriginalStorage(address: Address, key: Uint8Array): Promise<Uint8Array> {
     const a = toHex(address.bytes)
+    const value = (await this.readView(a + toHex(key))).value
     await this.readView(WIPE_PREFIX + a)
-    return (await this.readView(a + toHex(key))).value ?? EMPTY
+    return value ?? EMPTY
   }
 
   async getCode(address: Address): Promise<Uint8Array> {

@@ -6,6 +6,7 @@
 import { Account } from '@ethereumjs/util'
 
 import { InvariantError } from '../errors.ts'
+import { toHex } from '../hex.ts'
 import {
   ACCOUNT_KEY_LENGTH,
   STORAGE_KEY_LENGTH,
@@ -14,6 +15,7 @@ import {
   type StateKey,
   type Version,
 } from './keys.ts'
+import { constantSlotsCached } from './code-slots.ts'
 import { decodeAccount, encodeAccount, wipeMarker, type StateValue, type VersionedValue } from './values.ts'
 
 /** Where block-start state comes from (the state store, or an RPC to it from a worker thread). */
@@ -34,6 +36,10 @@ export interface ViewStats {
   missLoads: number
   /** Batched load calls (prefetch) and single-key load calls (misses). */
   loadCalls: number
+  /** Milliseconds spent waiting for the loads of misses and of code during execution. */
+  missMs: number
+  /** Keys loaded along with a missed storage slot: its account's wipe marker and the contract's constant slots (shared/state/code-slots.ts). */
+  hinted: number
 }
 
 export class BlockView {
@@ -43,7 +49,9 @@ export class BlockView {
   private readonly overlay = new Map<StateKey, VersionedValue>()
   private readonly wiped = new Map<AddressHex, Version>()
   private readonly codes = new Map<string, Uint8Array>()
-  readonly stats: ViewStats = { prefetched: 0, missLoads: 0, loadCalls: 0 }
+  readonly stats: ViewStats = { prefetched: 0, missLoads: 0, loadCalls: 0, missMs: 0, hinted: 0 }
+  /** Contracts whose constant slots have been loaded (or asked for) in this view. */
+  private readonly slotsHinted = new Set<AddressHex>()
 
   constructor(block: bigint, loader: StateLoader) {
     this.block = block
@@ -99,17 +107,56 @@ export class BlockView {
     if (inBlock !== undefined) return inBlock
     const cached = this.base.get(key)
     if (cached !== undefined) return cached
-    const [loaded] = await this.loader.load([key])
+    const keys = key.length === STORAGE_KEY_LENGTH ? this.withSlotHints(key) : [key]
+    const t = performance.now()
+    const loaded = await this.loader.load(keys)
+    this.stats.missMs += performance.now() - t
     this.stats.loadCalls++
     this.stats.missLoads++
-    this.base.set(key, loaded!)
-    return loaded!
+    this.stats.hinted += keys.length - 1
+    // A concurrent load may have filled some: the first value stays (both are block-start state).
+    for (let i = 0; i < keys.length; i++) if (!this.base.has(keys[i]!)) this.base.set(keys[i]!, loaded[i]!)
+    return this.base.get(key)!
+  }
+
+  /**
+   * A missed slot and what its contract will likely read next, for one round trip: the account's
+   * wipe marker (read with every slot) and, the first time one of its slots is missed, the
+   * slots its code names as constants. All block-start state, loaded only into the cache: what
+   * counts as read is what a transaction asks for.
+   */
+  private withSlotHints(key: StateKey): StateKey[] {
+    const address = key.slice(0, ACCOUNT_KEY_LENGTH)
+    const keys = [key]
+    const wipe = WIPE_PREFIX + address
+    if (!this.base.has(wipe)) keys.push(wipe)
+    if (this.slotsHinted.has(address)) return keys
+    this.slotsHinted.add(address)
+    const code = this.codeOf(address)
+    if (code === undefined) return keys
+    for (const slot of constantSlotsCached(code.hash, code.bytes)) {
+      const hinted = address + slot
+      if (hinted !== key && !this.base.has(hinted) && this.getInBlock(hinted) === undefined) keys.push(hinted)
+    }
+    return keys
+  }
+
+  /** The code of the account at `address` if the view holds both already. */
+  private codeOf(address: AddressHex): { hash: string; bytes: Uint8Array } | undefined {
+    const entry = this.overlay.get(address) ?? this.base.get(address)
+    const account = decodeAccount(entry?.value ?? null)
+    if (account === undefined) return undefined
+    const hash = toHex(account.codeHash)
+    const bytes = this.codes.get(hash)
+    return bytes === undefined || bytes.length === 0 ? undefined : { hash, bytes }
   }
 
   async getCode(codeHashHex: string): Promise<Uint8Array> {
     const cached = this.codes.get(codeHashHex)
     if (cached !== undefined) return cached
+    const t = performance.now()
     const [code] = await this.loader.loadCode([codeHashHex])
+    this.stats.missMs += performance.now() - t
     this.stats.loadCalls++
     if (code === undefined) throw new InvariantError(`code not found for hash 0x${codeHashHex}`)
     this.codes.set(codeHashHex, code)

@@ -244,7 +244,7 @@ export async function executePlannedTxs(
   const t2 = performance.now()
   return {
     results,
-    timings: { prefetchMs: t1 - t0, executeMs: t2 - t1, prefetchedKeys: view.stats.prefetched - statsBefore.prefetched, missLoads: view.stats.missLoads - statsBefore.missLoads },
+    timings: { prefetchMs: t1 - t0, executeMs: t2 - t1, prefetchedKeys: view.stats.prefetched - statsBefore.prefetched, missLoads: view.stats.missLoads - statsBefore.missLoads, missMs: view.stats.missMs - statsBefore.missMs },
     view,
   }
 }
