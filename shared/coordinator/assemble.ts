@@ -160,6 +160,8 @@ export function assembleBlock(input: AssembleInput): SealJournal {
       workerPrefetchMsSum: sumOf('prefetchMs'),
       workerMissLoads: sumOf('missLoads'),
       workerMissMsSum: sumOf('missMs'),
+      /** Keys loaded in a batch because an earlier call of the same (contract, selector) in the shard taught a template (shared/predict/repeated-calls.ts). */
+      workerLearnedKeys: sumOf('learnedKeys'),
       /** Shards that ran on the view of their worker's earlier shards of this block (shared/worker/shard-worker.ts). */
       workerCarriedShards: sumOf('carried'),
       ...input.timings,

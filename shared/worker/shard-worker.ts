@@ -19,6 +19,7 @@ import { ExecutorCache } from '../exec/executor-cache.ts'
 import { fromHex, toHex } from '../hex.ts'
 import { chunkBySize, decodePlannedTxs, encodeStagedTxs, type PlannedTx, type StagedTx } from '../pipeline/codec.ts'
 import { doneMessageSchema, parseJson, shardMessageSchema, type DoneMessage, type ShardMessage } from '../pipeline/messages.ts'
+import { RepeatedCalls } from '../predict/repeated-calls.ts'
 import { ACCOUNT_KEY_LENGTH, POSITION_BLOCK_END, makeVersion, storageKey, txVersion } from '../state/keys.ts'
 import { decodeAccount, KECCAK256_NULL } from '../state/values.ts'
 import { BlockView, type StateLoader } from '../state/view.ts'
@@ -226,9 +227,22 @@ export async function executePlannedTxs(
   const decoded = txs.map((planned) => runnableTx(planned.raw, common, planned.sender, planned.senderPubKey))
   // AI precompile calls predictable from calldata: one batch per model (shared/ai/inference.ts).
   await executor.prepareInference(decoded)
+  const repeated = new RepeatedCalls(decoded, txs.map((t) => toHex(t.sender)))
+  let learnedKeys = 0
   for (let k = 0; k < txs.length; k++) {
     const planned = txs[k]!
+    const missesBefore = view.stats.missLoads
     const exec = await executor.execute(decoded[k]!)
+    // A call that missed keys and whose (contract, selector) comes again later in the shard:
+    // what it teaches predicts the later calls' keys, loaded now in one batch.
+    if (exec.valid && view.stats.missLoads > missesBefore) {
+      const keys = repeated.keysAfter(k, exec.access, exec.gasUsed, coinbase)
+      if (keys.length > 0) {
+        const before = view.stats.prefetched
+        await view.prefetch(keys)
+        learnedKeys += view.stats.prefetched - before
+      }
+    }
     if (askedPendingParent) {
       markPendingParentRead(exec, block)
       askedPendingParent = false
@@ -244,7 +258,7 @@ export async function executePlannedTxs(
   const t2 = performance.now()
   return {
     results,
-    timings: { prefetchMs: t1 - t0, executeMs: t2 - t1, prefetchedKeys: view.stats.prefetched - statsBefore.prefetched, missLoads: view.stats.missLoads - statsBefore.missLoads, missMs: view.stats.missMs - statsBefore.missMs },
+    timings: { prefetchMs: t1 - t0, executeMs: t2 - t1, prefetchedKeys: view.stats.prefetched - statsBefore.prefetched, missLoads: view.stats.missLoads - statsBefore.missLoads, missMs: view.stats.missMs - statsBefore.missMs, learnedKeys },
     view,
   }
 }
