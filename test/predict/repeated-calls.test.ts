@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest'
 
-import { genesisHead, initializeChain } from '../../shared/cluster/bootstrap.ts'
-import { createChainCommon } from '../../shared/chain/common.ts'
-import { nextBlockEnv } from '../../shared/chain/next-block.ts'
-import { Coordinator, type SealedBlock } from '../../shared/coordinator/coordinator.ts'
-import { sharedTxCommon } from '../../shared/exec/common-for.ts'
 import { fromHex, toHex } from '../../shared/hex.ts'
-import { decodeRawTx, type DecodedTx } from '../../shared/intake/decode.ts'
-import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
-import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { RepeatedCalls } from '../../shared/predict/repeated-calls.ts'
-import { TemplateRegistry } from '../../shared/predict/templates.ts'
-import { planOrderedBlock } from '../../shared/sequencer/sequencer.ts'
-import { Records } from '../../shared/store/records.ts'
-import { ShardWorker } from '../../shared/worker/shard-worker.ts'
 import { mappingSlot } from '../../shared/workload/generator.ts'
-import { COINBASE as CHAIN_COINBASE, signTx, testGenesis } from '../helpers/chain.ts'
-
-import type { Clock } from '../../shared/ports/clock.ts'
+import { signTx, testGenesis } from '../helpers/chain.ts'
+import { sealByHand } from '../helpers/hand-block.ts'
 
 const TOKEN = '0a'.repeat(20)
 const OTHER = '0e'.repeat(20)
@@ -61,37 +48,13 @@ describe('RepeatedCalls', () => {
 const MAP_SETTER = '0x600435600052600060205260406000206001905500'
 const SETTER = `0x${'5e'.repeat(20)}`
 const CALLS = 40
-const fixedClock: Clock = { now: () => 1_700_000_000_000, sleep: async () => {} }
 
 describe('a worker on a shard of calls no template knows', () => {
   it('loads the later calls\' keys in one batch after the first call of their pair; the block is sealed without re-execution', async () => {
     // Planned without speculation (as replay plans): each call is predicted to touch its sender and the contract only.
     const genesis = testGenesis({ accounts: CALLS, extraAlloc: { [SETTER]: { balance: '0x0', code: MAP_SETTER } } })
-    const kv = new MemoryKeyValueStore()
-    await initializeChain(kv, genesis)
-    const head = genesisHead(genesis)
-    const common = createChainCommon(genesis.chainId, genesis.hardfork)
-    const env = nextBlockEnv(head, common, { coinbase: CHAIN_COINBASE, blockTimeSec: 12 })
-    const txCommon = sharedTxCommon(common)
-    const txs: DecodedTx[] = Array.from({ length: CALLS }, (_, i) => {
-      const raw = signTx({ from: i, nonce: 0, to: SETTER, gasLimit: 80_000n, data: '0x12345678' + (1000 + i).toString(16).padStart(64, '0') })
-      const d = decodeRawTx(raw, { common: txCommon, blockGasLimit: BigInt(env.gasLimit) })
-      if (!d.ok) throw new Error(d.rejection.reason)
-      return d.tx
-    })
-    const shardQueue = new MemoryQueue({ name: 'shards' })
-    const doneQueue = new MemoryQueue({ name: 'done' })
-    await planOrderedBlock({ records: new Records(kv), shardQueue, clock: fixedClock, templates: new TemplateRegistry() }, { chain: genesis.chain, env, txs, head, shardCount: 1 })
-    const worker = new ShardWorker({ kv, shardQueue, doneQueue })
-    for (const message of await shardQueue.receive({ maxMessages: 10, waitMs: 0 })) await worker.handle(message)
-    const coordinator = new Coordinator({ kv, templates: new TemplateRegistry(), trie: genesis.trie, clock: fixedClock })
-    let sealed: SealedBlock | undefined
-    for (const message of await doneQueue.receive({ maxMessages: 10, waitMs: 0 })) {
-      const outcome = await coordinator.handleDone(message)
-      if (outcome.kind === 'sealed') sealed = outcome.sealed
-    }
-    if (sealed === undefined) throw new Error('not sealed')
-    const { report } = sealed
+    const sign = (): string[] => Array.from({ length: CALLS }, (_, i) => signTx({ from: i, nonce: 0, to: SETTER, gasLimit: 80_000n, data: '0x12345678' + (1000 + i).toString(16).padStart(64, '0') }))
+    const { report } = await sealByHand(genesis, sign, { shardCount: 1, expectShards: 1, workers: 'one for all shards' })
     expect(report.included).toBe(CALLS)
     expect(report.reexecuted).toBe(0)
     expect(report.prediction.txsFullyPredicted).toBe(0)
