@@ -17,24 +17,15 @@ interface CallTx {
 }
 
 export class RepeatedCalls {
-  private readonly calls: (CallShape | undefined)[]
-  /** Positions (in the shard) of the calls of each pair made more than once, not yet learned from. */
-  private readonly byPair = new Map<string, number[]>()
+  /** The shard's calls and, for each pair made more than once, its positions not yet learned from: indexed at the first miss (a shard that misses nothing pays nothing). */
+  private index: { calls: (CallShape | undefined)[]; byPair: Map<string, number[]> } | undefined
   private readonly templates = new TemplateRegistry()
 
-  /** `txs` in shard order and their senders (hex without 0x). */
-  constructor(txs: readonly CallTx[], senders: readonly AddressHex[]) {
-    this.calls = txs.map((tx, k) => (tx.to !== undefined && tx.data.length >= 4 ? { caller: senders[k]!, to: toHex(tx.to.bytes), data: tx.data } : undefined))
-    const positions = new Map<string, number[]>()
-    this.calls.forEach((call, k) => {
-      if (call === undefined) return
-      const pair = pairOf(call)
-      const list = positions.get(pair)
-      if (list === undefined) positions.set(pair, [k])
-      else list.push(k)
-    })
-    for (const [pair, list] of positions) if (list.length > 1) this.byPair.set(pair, list)
-  }
+  /** `txs` in shard order and the sender of each (by position). */
+  constructor(
+    private readonly txs: readonly CallTx[],
+    private readonly senderOf: (k: number) => Uint8Array,
+  ) {}
 
   /**
    * After the call at shard position `k` ran (and missed keys): the keys a template learned from
@@ -42,26 +33,42 @@ export class RepeatedCalls {
    * repeat later, or was learned from already).
    */
   keysAfter(k: number, access: { reads: ReadonlyMap<StateKey, unknown>; writes: ReadonlyMap<StateKey, unknown> }, gasUsed: bigint, coinbase: AddressHex): StateKey[] {
-    const call = this.calls[k]
+    const { calls, byPair } = (this.index ??= this.indexCalls())
+    const call = calls[k]
     if (call === undefined) return []
     const pair = pairOf(call)
-    const positions = this.byPair.get(pair)
+    const positions = byPair.get(pair)
     if (positions === undefined) return []
-    this.byPair.delete(pair)
+    byPair.delete(pair)
     const later = positions.filter((j) => j > k)
     if (later.length === 0) return []
     learnFromExecution(this.templates, call, access, Number(gasUsed), coinbase)
     const keys = new Set<StateKey>()
     for (const j of later) {
-      const predicted = this.templates.predict(this.calls[j]!)
+      const predicted = this.templates.predict(calls[j]!)
       if (predicted === undefined) continue
       for (const key of predicted.keys) keys.add(key)
       for (const key of predicted.writes) keys.add(key)
     }
     return [...keys]
   }
+
+  private indexCalls(): { calls: (CallShape | undefined)[]; byPair: Map<string, number[]> } {
+    const calls = this.txs.map((tx, k) => (tx.to !== undefined && tx.data.length >= 4 ? { caller: toHex(this.senderOf(k)), to: toHex(tx.to.bytes), data: tx.data } : undefined))
+    const positions = new Map<string, number[]>()
+    calls.forEach((call, k) => {
+      if (call === undefined) return
+      const pair = pairOf(call)
+      const list = positions.get(pair)
+      if (list === undefined) positions.set(pair, [k])
+      else list.push(k)
+    })
+    const byPair = new Map<string, number[]>()
+    for (const [pair, list] of positions) if (list.length > 1) byPair.set(pair, list)
+    return { calls, byPair }
+  }
 }
 
 function pairOf(call: CallShape): string {
-  return `${call.to}:${selectorOf(call.data)}`
+  return TemplateRegistry.id(call.to, selectorOf(call.data))
 }

@@ -211,7 +211,8 @@ export class TemplateRegistry {
   /** Changes whenever a prediction could change (a template learned or loaded, a code hash learned, a clear). */
   private changes = 0
 
-  private static id(to: string, selector: string): string {
+  /** A template's id: the contract (or code hash) and the selector. */
+  static id(to: string, selector: string): string {
     return `${to}:${selector}`
   }
 

@@ -227,7 +227,7 @@ export async function executePlannedTxs(
   const decoded = txs.map((planned) => runnableTx(planned.raw, common, planned.sender, planned.senderPubKey))
   // AI precompile calls predictable from calldata: one batch per model (shared/ai/inference.ts).
   await executor.prepareInference(decoded)
-  const repeated = new RepeatedCalls(decoded, txs.map((t) => toHex(t.sender)))
+  const repeated = new RepeatedCalls(decoded, (k) => txs[k]!.sender)
   let learnedKeys = 0
   for (let k = 0; k < txs.length; k++) {
     const planned = txs[k]!

@@ -25,7 +25,7 @@ describe('RepeatedCalls', () => {
   it('after the first call of a pair, predicts the keys of the later calls of that pair, once', () => {
     const txs = [tx(TOKEN, transfer(recipients[0]!)), tx(OTHER, transfer(recipients[1]!)), tx(TOKEN, transfer(recipients[2]!)), tx(TOKEN, transfer(recipients[3]!))]
     const senders = [callers[0]!, callers[1]!, callers[2]!, callers[3]!]
-    const repeated = new RepeatedCalls(txs, senders)
+    const repeated = new RepeatedCalls(txs, (k) => fromHex(senders[k]!))
     const keys = repeated.keysAfter(0, transferAccess(callers[0]!, recipients[0]!), 50_000n, COINBASE)
     const expected = [2, 3].flatMap((j) => [...transferAccess(callers[j]!, recipients[j]!).writes.keys()])
     expect(new Set(keys)).toEqual(new Set(expected))
@@ -37,7 +37,7 @@ describe('RepeatedCalls', () => {
 
   it('a plain transfer, a creation and the last call of a pair predict nothing', () => {
     const txs = [{ to: { bytes: fromHex(recipients[0]!) }, data: new Uint8Array(0) }, { to: undefined, data: fromHex('6000') }, tx(TOKEN, transfer(recipients[1]!)), tx(TOKEN, transfer(recipients[2]!))]
-    const repeated = new RepeatedCalls(txs, callers)
+    const repeated = new RepeatedCalls(txs, (k) => fromHex(callers[k]!))
     expect(repeated.keysAfter(0, transferAccess(callers[0]!, recipients[0]!), 21_000n, COINBASE)).toEqual([])
     expect(repeated.keysAfter(1, transferAccess(callers[1]!, recipients[1]!), 60_000n, COINBASE)).toEqual([])
     expect(repeated.keysAfter(3, transferAccess(callers[3]!, recipients[2]!), 50_000n, COINBASE)).toEqual([])
