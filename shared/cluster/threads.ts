@@ -135,6 +135,32 @@ export class ShardWorkerPool {
     if (all === undefined) throw new ParevmError(`worker threads did not start within ${timeoutMs} ms`)
   }
 
+  /**
+   * Send `message` to every worker thread and resolve once each has answered with a message whose
+   * `control` is `reply` and whose `block` is `message.block`; loops in this thread get nothing
+   * (they read the store directly). Fails after `timeoutMs`.
+   */
+  async tellThreads(message: { control: string; block: string }, reply: string, clock: Clock, timeoutMs: number): Promise<void> {
+    const listening: [Worker, (m: { control?: string; block?: string }) => void][] = []
+    const answers = this.threads.map(
+      (thread) =>
+        new Promise<void>((resolve) => {
+          const onMessage = (m: { control?: string; block?: string }): void => {
+            if (m?.control === reply && m.block === message.block) resolve()
+          }
+          listening.push([thread, onMessage])
+          thread.on('message', onMessage)
+          thread.postMessage(message)
+        }),
+    )
+    try {
+      const all = await withinClock(clock, clock.now() + timeoutMs, Promise.all(answers).then(() => true as const))
+      if (all === undefined) throw new ParevmError(`worker threads did not answer ${message.control} within ${timeoutMs} ms`)
+    } finally {
+      for (const [thread, onMessage] of listening) thread.off('message', onMessage)
+    }
+  }
+
   async stop(): Promise<void> {
     this.signal.stopped = true
     for (const thread of this.threads) thread.postMessage(CONTROL_STOP)

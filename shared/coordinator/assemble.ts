@@ -164,6 +164,8 @@ export function assembleBlock(input: AssembleInput): SealJournal {
       workerLearnedKeys: sumOf('learnedKeys'),
       /** Shards that ran on the view of their worker's earlier shards of this block (shared/worker/shard-worker.ts). */
       workerCarriedShards: sumOf('carried'),
+      /** Shards whose worker held the block-start state itself and loaded nothing from the store (a replay's worker threads: shared/replay/held-pre-state.ts). */
+      workerHeldShards: sumOf('held'),
       ...input.timings,
       reexecuteMs: settled.reexecuteMs,
       reexecuteLoads: settled.reexecuteLoads,

@@ -25,6 +25,7 @@ import { StateTable } from '../store/state-table.ts'
 import { executePlannedTxs } from '../worker/shard-worker.ts'
 import { compareWithHeader, type HeaderComparison } from './compare.ts'
 import { MAINNET, type ReplayFixture } from './fixture.ts'
+import { PRE_STATE_HELD, holdPreStateMessage } from './held-pre-state.ts'
 import { ReplayStore, seedReplayStore } from './store.ts'
 
 import type { PredictionReport } from '../coordinator/coordinator.ts'
@@ -58,6 +59,13 @@ export interface ReplayClusterOptions {
    * diverse, and each sample is a full execution on the planner's thread.
    */
   speculate?: boolean
+  /**
+   * Worker threads hold each block's pre-state and read it there (default true): sent to them
+   * before the block is planned, as the sequential baselines load it into their tries, so that a
+   * load the predictions did not cover is not a round trip to this thread
+   * (shared/replay/held-pre-state.ts). False: every load goes to the store in this thread.
+   */
+  holdPreState?: boolean
   log?: Logger
   /** Time: seal and start-up waits, wall times (default: the real clock). */
   clock?: Clock
@@ -81,8 +89,10 @@ export interface ReplayRun {
   prediction: PredictionReport
   comparison: HeaderComparison
   sealed: SealedBlock
-  /** Plan to seal, wall time (seeding the store excluded). */
+  /** Plan to seal, wall time (seeding the store and handing the worker threads the pre-state excluded). */
   wallMs: number
+  /** Handing every worker thread the pre-state (before the plan; 0 without threads or with `holdPreState: false`). */
+  holdMs: number
   /** Stage timings of the block (ms): plan, workers, coordinator. */
   timings: Record<string, number>
 }
@@ -178,6 +188,12 @@ export class ReplayCluster {
     this.workerError = undefined
     this.store.reset(fixture.preState)
     const { head, trie } = await seedReplayStore(this.store, fixture)
+    let holdMs = 0
+    if (this.threaded && this.options.holdPreState !== false) {
+      const h0 = performance.now()
+      await this.pool!.tellThreads(holdPreStateMessage(fixture.number, fixture.preState), PRE_STATE_HELD, this.clock, this.options.startTimeoutMs ?? 120_000)
+      holdMs = performance.now() - h0
+    }
     const coordinator = new Coordinator({ kv: this.store, templates, trie, log: this.log.child({ role: 'coordinator' }) })
     let run: ReplayRun | undefined
     let planned = false
@@ -217,6 +233,7 @@ export class ReplayCluster {
           comparison: compareWithHeader(sealed, fixture),
           sealed,
           wallMs,
+          holdMs,
           timings: { planMs: plan.planMs, ...r.timings },
         }
       },

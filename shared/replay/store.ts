@@ -13,10 +13,11 @@ import { UNSUPPLIED_VALUE } from '../exec/executor.ts'
 import { ConfigError } from '../errors.ts'
 import { to0x } from '../hex.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
-import { ACCOUNT_KEY_LENGTH, POSITION_BLOCK_END, STORAGE_KEY_LENGTH, makeVersion } from '../state/keys.ts'
+import { POSITION_BLOCK_END, makeVersion } from '../state/keys.ts'
 import { Records, type HeadRecord, type SealedBlockRecord } from '../store/records.ts'
 import { makeHeadRecord } from '../store/head.ts'
 import { StateTable } from '../store/state-table.ts'
+import { isUnsuppliedSlot } from './held-pre-state.ts'
 import { preStateTrie, type PreState, type ReplayFixture } from './fixture.ts'
 
 import { ForwardingKeyValueStore, type Item, type ItemKey, type KeyValueStore } from '../ports/kv-store.ts'
@@ -55,8 +56,7 @@ export class ReplayStore extends ForwardingKeyValueStore {
     for (let i = 0; i < keys.length; i++) {
       if (items[i] !== undefined) continue
       const key = keys[i]!
-      if (key.table !== 'state' || key.pk.length !== STORAGE_KEY_LENGTH) continue
-      if (!pre.accountsWithCode.has(key.pk.slice(0, ACCOUNT_KEY_LENGTH)) || pre.suppliedSlots.has(key.pk)) continue
+      if (key.table !== 'state' || !isUnsuppliedSlot(pre, key.pk)) continue
       items[i] = { ...key, value: UNSUPPLIED_VALUE, version: 0 }
       this.unsuppliedAnswers++
     }

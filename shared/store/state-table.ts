@@ -131,8 +131,8 @@ export class StateTable {
     for (const [hash, code] of list) this.keepCode(hash, code)
   }
 
-  /** Remember a code's bytes (the first bytes seen for a hash stay: one object per contract). */
-  private keepCode(hash: string, code: Uint8Array): Uint8Array {
+  /** Remember a code's bytes (the first bytes seen for a hash stay: one object per contract); returns the ones kept. */
+  keepCode(hash: string, code: Uint8Array): Uint8Array {
     const known = this.codes.get(hash)
     if (known !== undefined) return known
     if (code.length > this.codeCacheBytes) return code

@@ -47,6 +47,12 @@ export interface WorkerDeps {
    * worker's shards (a block has several shards per worker). Default: a random one.
    */
   id?: number
+  /**
+   * Block-start state this worker holds itself (a replay's worker thread: the block's pre-state,
+   * shared/replay/held-pre-state.ts): the loads of that block's shards are answered from it
+   * instead of the store.
+   */
+  held?: () => { block: bigint; loader(table: StateTable): StateLoader } | undefined
 }
 
 export type ShardOutcome =
@@ -106,8 +112,11 @@ export class ShardWorker {
    */
   private carried: { planId: string; view: BlockView; next: number } | undefined
 
-  private loader(): StateLoader {
-    return { load: (keys) => this.state.load(keys), loadCode: (hashes) => this.state.loadCode(hashes) }
+  /** The loader of a block's state: what this worker holds of it, else the store. */
+  private loader(block: bigint): { loader: StateLoader; held: boolean } {
+    const held = this.deps.held?.()
+    if (held !== undefined && held.block === block) return { loader: held.loader(this.state), held: true }
+    return { loader: { load: (keys) => this.state.load(keys), loadCode: (hashes) => this.state.loadCode(hashes) }, held: false }
   }
 
   private executorFor(chain: ChainSpec): Executor {
@@ -153,8 +162,10 @@ export class ShardWorker {
     this.carried = undefined
     const first = txs[0]?.index
     const earlier = carried !== undefined && carried.planId === meta.planId && first !== undefined && first >= carried.next ? carried.view : undefined
-    const { results, timings, view } = await executePlannedTxs(this.executorFor(meta.chain), meta, txs, this.loader(), earlier)
+    const { loader, held } = this.loader(block)
+    const { results, timings, view } = await executePlannedTxs(this.executorFor(meta.chain), meta, txs, loader, earlier)
     timings.carried = earlier === undefined ? 0 : 1
+    timings.held = held ? 1 : 0
     timings.loadPlanMs = timings.loadPlanMs ?? 0
     const t1 = performance.now()
     const stagedParts = chunkBySize(results, stagedSize, PART_BYTES_MAX).map(encodeStagedTxs)
