@@ -132,6 +132,7 @@ function jsonLine(r: ReplayBlockResult): string {
           rejected: run.rejected,
           prediction: run.prediction,
           wallMs: Math.round(run.wallMs),
+          holdMs: Math.round(run.holdMs * 10) / 10,
           receiptsRoot: run.comparison.receiptsRoot.ok,
           gasUsed: run.comparison.gasUsed.ok,
           logsBloom: run.comparison.logsBloom.ok,

@@ -54,9 +54,12 @@ describe('parevm replay', () => {
   it('runs the workers as threads and prints JSON lines', async () => {
     const r = await parevm(['replay', join(FIXTURES, '19933122'), '--workers', '2', '--json'])
     expect(r.status, r.stdout).toBe(0)
-    const line = JSON.parse(r.stdout.trim()) as { ok: boolean; block: string; txs: number; shards: number; receiptsRoot: boolean }
+    const line = JSON.parse(r.stdout.trim()) as { ok: boolean; block: string; txs: number; shards: number; receiptsRoot: boolean; holdMs: number; timings: Record<string, number> }
     expect(line).toMatchObject({ ok: true, block: '19933122', txs: 45, receiptsRoot: true })
     expect(line.shards).toBe(2)
+    // Each thread held the block's pre-state and ran its shard on it.
+    expect(line.timings.workerHeldShards).toBe(2)
+    expect(line.holdMs).toBeGreaterThanOrEqual(0)
   })
 
   it('exits 1 on a block whose header does not match, and says whether the reference agrees', async () => {
