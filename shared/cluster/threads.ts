@@ -74,6 +74,8 @@ const CONTROL_STOP = { control: 'stop' }
 
 export class ShardWorkerPool {
   private readonly threads: Worker[] = []
+  /** Threads that have exited (by index). */
+  private readonly exited = new Set<number>()
   private readonly loops: Promise<void>[] = []
   private readonly started: Promise<void>[] = []
   private readonly signal: StopSignal = { stopped: false }
@@ -98,6 +100,7 @@ export class ShardWorkerPool {
     const thread = startThread(workerEntry(), { visibilityTimeoutMs, waitMs: this.options.threadWaitMs ?? 200, ...(accelerators !== undefined ? { accelerators } : {}) })
     serveRpc(thread as unknown as MessagePort, { kv: ports.kv, shards: ports.shardQueue, done: ports.doneQueue })
     thread.on('error', (error) => this.options.onThreadError?.(i, error))
+    thread.once('exit', () => this.exited.add(i))
     // A thread has started when it first polls the shard queue (its modules are loaded).
     this.started.push(
       new Promise<void>((resolve) => {
@@ -141,15 +144,25 @@ export class ShardWorkerPool {
    * (they read the store directly). Fails after `timeoutMs`.
    */
   async tellThreads(message: { control: string; block: string }, reply: string, clock: Clock, timeoutMs: number): Promise<void> {
-    const listening: [Worker, (m: { control?: string; block?: string }) => void][] = []
+    const cleanups: (() => void)[] = []
     const answers = this.threads.map(
-      (thread) =>
-        new Promise<void>((resolve) => {
+      (thread, i) =>
+        new Promise<void>((resolve, reject) => {
+          if (this.exited.has(i)) {
+            reject(new ParevmError(`worker thread ${i} has exited; it cannot answer ${message.control}`))
+            return
+          }
           const onMessage = (m: { control?: string; block?: string }): void => {
             if (m?.control === reply && m.block === message.block) resolve()
           }
-          listening.push([thread, onMessage])
+          // A thread that dies instead of answering (its error also goes to onThreadError).
+          const onExit = (code: number): void => reject(new ParevmError(`worker thread ${i} exited (code ${code}) before it answered ${message.control}`))
           thread.on('message', onMessage)
+          thread.once('exit', onExit)
+          cleanups.push(() => {
+            thread.off('message', onMessage)
+            thread.off('exit', onExit)
+          })
           thread.postMessage(message)
         }),
     )
@@ -157,7 +170,7 @@ export class ShardWorkerPool {
       const all = await withinClock(clock, clock.now() + timeoutMs, Promise.all(answers).then(() => true as const))
       if (all === undefined) throw new ParevmError(`worker threads did not answer ${message.control} within ${timeoutMs} ms`)
     } finally {
-      for (const [thread, onMessage] of listening) thread.off('message', onMessage)
+      for (const cleanup of cleanups) cleanup()
     }
   }
 

@@ -8,10 +8,14 @@ import { join } from 'node:path'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
+import { monotonicClock } from '../../shared/cluster/driver.ts'
+import { ShardWorkerPool } from '../../shared/cluster/threads.ts'
 import { UNSUPPLIED_VALUE } from '../../shared/exec/executor.ts'
+import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
+import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
 import { ReplayCluster } from '../../shared/replay/cluster.ts'
 import { loadFixture, type ReplayFixture } from '../../shared/replay/fixture.ts'
-import { heldPreState, holdPreStateMessage } from '../../shared/replay/held-pre-state.ts'
+import { PRE_STATE_HELD, heldPreState, holdPreStateMessage } from '../../shared/replay/held-pre-state.ts'
 import { ReplayStore, seedReplayStore } from '../../shared/replay/store.ts'
 import { ACCOUNT_KEY_LENGTH, storageKey, wipeKey, type StateKey } from '../../shared/state/keys.ts'
 import { StateTable } from '../../shared/store/state-table.ts'
@@ -92,6 +96,23 @@ describe('worker threads of a replay', () => {
       expect(run.timings.workerHeldShards).toBe(run.shards)
       // Keys no prediction covered were asked for, and answered by the thread itself.
       expect(run.timings.workerMissLoads).toBeGreaterThan(0)
+    }
+  })
+
+  it('a thread that dies instead of taking the pre-state fails the handoff at once, not after its timeout', async () => {
+    const kv = new MemoryKeyValueStore()
+    const queue = (name: string) => new MemoryQueue({ name })
+    const pool = ShardWorkerPool.start({ workers: 2, threads: true, ports: { kv, shardQueue: queue('s'), doneQueue: queue('d') }, visibilityTimeoutMs: 30_000, onThreadError: () => {} })
+    try {
+      await pool.ready(monotonicClock, 120_000)
+      const fixture = await loadFixture(join(FIXTURES, '9068998'))
+      // A block number that is not one: the threads' handler throws, and the threads exit.
+      const bad = { ...holdPreStateMessage(fixture.number, fixture.preState), block: 'not-a-number' }
+      await expect(pool.tellThreads(bad, PRE_STATE_HELD, monotonicClock, 600_000)).rejects.toThrow(/exited/)
+      // Later handoffs are refused at once too.
+      await expect(pool.tellThreads(holdPreStateMessage(fixture.number, fixture.preState), PRE_STATE_HELD, monotonicClock, 600_000)).rejects.toThrow(/exited/)
+    } finally {
+      await pool.stop()
     }
   })
 
