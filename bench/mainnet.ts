@@ -106,6 +106,8 @@ export interface Measure {
   decodeMs: number
   executeMs: number
   ms: number
+  /** Untimed: loading the pre-state (a baseline: into its trie; the engine: handing it to the worker threads). */
+  preStateMs: number
 }
 
 export interface EngineMeasure extends Measure {
@@ -147,7 +149,7 @@ export interface MainnetBenchResult {
    * equals the plain ratio).
    */
   geomeanTunedSealed: Record<EngineKey, number>
-  totals: { baseline: Record<BaselineKind, number>; oneMs: number; manyMs: number; splitMany: TimeSplit }
+  totals: { baseline: Record<BaselineKind, number>; oneMs: number; manyMs: number; splitMany: TimeSplit; preState: Record<BaselineKind | EngineKey, number> }
 }
 
 /** Template learning timed where it happens (the coordinator runs in this thread). */
@@ -216,6 +218,7 @@ export async function runMainnetBaseline(kind: BaselineKind, fixture: ReplayFixt
   const vm = await createVM({ common, blockchain: new FixtureHashes(fixture.blockHashes), ...(stateManager !== undefined ? { stateManager } : {}) })
   if (kind === 'tuned' && tunedJumpCache) await cacheJumpAnalysis(vm.evm)
   // The pre-state as a genesis: putGenesisState reads only `entries` and `codes`, which a PreState has.
+  const p0 = performance.now()
   await putGenesisState(vm.stateManager, fixture.preState as unknown as GenesisState)
   const t0 = performance.now()
   // Tuned: the transactions built with one shared Common (no copy and parameter merge per
@@ -230,7 +233,7 @@ export async function runMainnetBaseline(kind: BaselineKind, fixture: ReplayFixt
   for (const field of ['receiptsRoot', 'gasUsed', 'logsBloom'] as const) {
     if (got[field] !== fixture.expected[field]) throw new Error(`block ${fixture.number}: the ${kind} baseline's ${field} ${got[field]} is not the header's ${fixture.expected[field]}`)
   }
-  return { decodeMs: t1 - t0, executeMs: t2 - t1, ms: t2 - t0, stateRoot: to0x(result.stateRoot) }
+  return { decodeMs: t1 - t0, executeMs: t2 - t1, ms: t2 - t0, preStateMs: t0 - p0, stateRoot: to0x(result.stateRoot) }
 }
 
 async function measureEngine(cluster: ReplayCluster, fixture: ReplayFixture): Promise<EngineMeasure & { stateRoot: string }> {
@@ -251,6 +254,7 @@ async function measureEngine(cluster: ReplayCluster, fixture: ReplayFixture): Pr
     decodeMs,
     executeMs: run.wallMs,
     ms: decodeMs + run.wallMs,
+    preStateMs: run.holdMs,
     reexecuted: run.reexecuted,
     shards: run.shards,
     keysPredictedPct: p.keysActual === 0 ? 100 : (100 * p.keysPredicted) / p.keysActual,
@@ -359,7 +363,13 @@ export async function benchMainnet(options: MainnetBenchOptions = {}): Promise<M
         one: geomean(rows.map((r) => r.baseline.tuned.ms / Math.max(1, r.one.ms - r.one.split.learn))),
         many: geomean(rows.map((r) => r.baseline.tuned.ms / Math.max(1, r.many.ms - r.many.split.learn))),
       },
-      totals: { baseline: { default: sum((r) => r.baseline.default.ms), tuned: sum((r) => r.baseline.tuned.ms) }, oneMs: sum((r) => r.one.ms), manyMs: sum((r) => r.many.ms), splitMany },
+      totals: {
+        baseline: { default: sum((r) => r.baseline.default.ms), tuned: sum((r) => r.baseline.tuned.ms) },
+        oneMs: sum((r) => r.one.ms),
+        manyMs: sum((r) => r.many.ms),
+        splitMany,
+        preState: { default: sum((r) => r.baseline.default.preStateMs), tuned: sum((r) => r.baseline.tuned.preStateMs), one: sum((r) => r.one.preStateMs), many: sum((r) => r.many.preStateMs) },
+      },
     }
   } finally {
     await one.stop()
@@ -391,6 +401,8 @@ export function mainnetTable(r: MainnetBenchResult): string {
     `| vs default baseline, execution only | ${x(r.geomeanExecute.default.one)} | ${x(r.geomeanExecute.default.many)} |`,
     `| vs tuned baseline, execution only | ${x(r.geomeanExecute.tuned.one)} | ${x(r.geomeanExecute.tuned.many)} |`,
     `| vs tuned baseline, decode + execution, template learning left out (it runs after the seal) | ${x(r.geomeanTunedSealed.one)} | ${x(r.geomeanTunedSealed.many)} |`,
+    '',
+    `Pre-state loading, untimed on both sides (sum over blocks): into the tries of the default and tuned baselines ${fmt(r.totals.preState.default)} and ${fmt(r.totals.preState.tuned)} ms; the engine's store is seeded, and its worker threads are handed the pre-state (shared/replay/held-pre-state.ts): ${fmt(r.totals.preState.one)} ms with 1 worker, ${fmt(r.totals.preState.many)} ms with ${W}.`,
   ]
   const s = r.totals.splitMany
   const total = r.totals.manyMs
