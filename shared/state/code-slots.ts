@@ -9,6 +9,7 @@
  * otherwise be one round trip each (shared/state/view.ts). A hint that is wrong costs one key
  * in a batch; what a transaction reads is still only what it reads.
  */
+import { toHex } from '../hex.ts'
 
 const SLOAD = 0x54
 const PUSH1 = 0x60
@@ -37,7 +38,7 @@ export function constantSlots(code: Uint8Array): string[] {
     for (let between = 0; j < code.length && between <= STACK_OPS_BETWEEN; j++, between++) {
       const next = code[j]!
       if (next === SLOAD) {
-        const slot = slotHex(code, i + 1, end)
+        const slot = toHex(code.subarray(i + 1, end)).padStart(64, '0')
         if (!seen.has(slot)) {
           seen.add(slot)
           out.push(slot)
@@ -59,11 +60,4 @@ export function constantSlotsCached(codeHashHex: string, code: Uint8Array): read
   const slots = constantSlots(code)
   cache.set(codeHashHex, slots)
   return slots
-}
-
-/** A PUSH immediate (whole: an SLOAD follows it) as a 32-byte slot in hex. */
-function slotHex(code: Uint8Array, from: number, to: number): string {
-  let hex = ''
-  for (let k = from; k < to; k++) hex += code[k]!.toString(16).padStart(2, '0')
-  return hex.padStart(64, '0')
 }
