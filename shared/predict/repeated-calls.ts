@@ -7,7 +7,7 @@
  * block-start state loaded into the worker's view; what each call reads is still what it reads.
  */
 import { toHex } from '../hex.ts'
-import { learnFromExecution, selectorOf, TemplateRegistry, type CallShape } from './templates.ts'
+import { learnFromExecution, TemplateRegistry, type CallShape } from './templates.ts'
 
 import type { AddressHex, StateKey } from '../state/keys.ts'
 
@@ -36,7 +36,7 @@ export class RepeatedCalls {
     const { calls, byPair } = (this.index ??= this.indexCalls())
     const call = calls[k]
     if (call === undefined) return []
-    const pair = pairOf(call)
+    const pair = TemplateRegistry.idOf(call)
     const positions = byPair.get(pair)
     if (positions === undefined) return []
     byPair.delete(pair)
@@ -58,7 +58,7 @@ export class RepeatedCalls {
     const positions = new Map<string, number[]>()
     calls.forEach((call, k) => {
       if (call === undefined) return
-      const pair = pairOf(call)
+      const pair = TemplateRegistry.idOf(call)
       const list = positions.get(pair)
       if (list === undefined) positions.set(pair, [k])
       else list.push(k)
@@ -67,8 +67,4 @@ export class RepeatedCalls {
     for (const [pair, list] of positions) if (list.length > 1) byPair.set(pair, list)
     return { calls, byPair }
   }
-}
-
-function pairOf(call: CallShape): string {
-  return TemplateRegistry.id(call.to, selectorOf(call.data))
 }

@@ -216,6 +216,11 @@ export class TemplateRegistry {
     return `${to}:${selector}`
   }
 
+  /** The id of the template a call would be learned into: its contract and selector. */
+  static idOf(call: CallShape): string {
+    return TemplateRegistry.id(call.to, selectorOf(call.data))
+  }
+
   /** Record the code hash of a contract (hex without 0x), for predictions by code. */
   knowCode(address: AddressHex, codeHash: string): void {
     if (this.codeHashOf.get(address) === codeHash) return
@@ -330,7 +335,7 @@ export class TemplateRegistry {
    */
   learn(call: CallShape, reads: Iterable<StateKey>, writes: Iterable<StateKey>, gasUsed: number): void {
     this.applyLessons()
-    const id = TemplateRegistry.id(call.to, selectorOf(call.data))
+    const id = TemplateRegistry.idOf(call)
     let template = this.templates.get(id)
     const predicted = template === undefined ? undefined : this.resolve(template, call)
     const writeSet = new Set(writes)
