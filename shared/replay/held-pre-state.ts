@@ -14,7 +14,7 @@
  */
 import { ParevmError } from '../errors.ts'
 import { UNSUPPLIED_VALUE } from '../exec/executor.ts'
-import { ACCOUNT_KEY_LENGTH, POSITION_BLOCK_END, STORAGE_KEY_LENGTH, makeVersion, type StateKey } from '../state/keys.ts'
+import { ACCOUNT_KEY_LENGTH, POSITION_BLOCK_END, STORAGE_KEY_LENGTH, makeVersion, type StateKey, type Version } from '../state/keys.ts'
 import { ABSENT, type VersionedValue } from '../state/values.ts'
 
 import type { StateLoader } from '../state/view.ts'
@@ -47,6 +47,11 @@ export function holdPreStateMessage(block: bigint, preState: PreState): HoldPreS
   return { control: HOLD_PRE_STATE, block: block.toString(), state: { entries, codes, accountsWithCode, suppliedSlots } }
 }
 
+/** The version of a replayed block's pre-state items: the end of its parent block (seedReplayStore writes them so). */
+export function preStateVersion(block: bigint): Version {
+  return makeVersion(block - 1n, POSITION_BLOCK_END)
+}
+
 /** A slot the fixture does not supply: unlisted, of an account with code. */
 export function isUnsuppliedSlot(state: Pick<PreState, 'accountsWithCode' | 'suppliedSlots'>, key: StateKey): boolean {
   return key.length === STORAGE_KEY_LENGTH && state.accountsWithCode.has(key.slice(0, ACCOUNT_KEY_LENGTH)) && !state.suppliedSlots.has(key)
@@ -59,8 +64,7 @@ export function heldPreState(message: HoldPreStateMessage): HeldPreState {
   if (!/^[0-9]+$/.test(message.block)) throw new ParevmError(`a held pre-state names block ${JSON.stringify(message.block)}`)
   const block = BigInt(message.block)
   const { state } = message
-  // Seeded at the end of the parent block (seedReplayStore).
-  const version = makeVersion(block - 1n, POSITION_BLOCK_END)
+  const version = preStateVersion(block)
   const answer = (key: StateKey): VersionedValue => {
     const value = state.entries.get(key)
     if (value !== undefined) return { value, version }

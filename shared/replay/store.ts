@@ -13,11 +13,10 @@ import { UNSUPPLIED_VALUE } from '../exec/executor.ts'
 import { ConfigError } from '../errors.ts'
 import { to0x } from '../hex.ts'
 import { MemoryKeyValueStore } from '../ports/memory/memory-kv-store.ts'
-import { POSITION_BLOCK_END, makeVersion } from '../state/keys.ts'
 import { Records, type HeadRecord, type SealedBlockRecord } from '../store/records.ts'
 import { makeHeadRecord } from '../store/head.ts'
 import { StateTable } from '../store/state-table.ts'
-import { isUnsuppliedSlot } from './held-pre-state.ts'
+import { isUnsuppliedSlot, preStateVersion } from './held-pre-state.ts'
 import { preStateTrie, type PreState, type ReplayFixture } from './fixture.ts'
 
 import { ForwardingKeyValueStore, type Item, type ItemKey, type KeyValueStore } from '../ports/kv-store.ts'
@@ -82,7 +81,7 @@ export async function seedReplayStore(kv: KeyValueStore, fixture: ReplayFixture)
   if ((await records.getHead()) !== undefined) throw new ConfigError('a replay store must be empty before seeding')
   const parent = fixture.number - 1n
   const state = new StateTable(kv)
-  await state.seed(fixture.preState.entries, makeVersion(parent, POSITION_BLOCK_END))
+  await state.seed(fixture.preState.entries, preStateVersion(fixture.number))
   await state.putCode(fixture.preState.codes)
   const trie = preStateTrie(fixture.preState)
   const b = fixture.block
