@@ -129,6 +129,7 @@ function jsonLine(r: ReplayBlockResult): string {
           shards: run.shards,
           groups: run.groups,
           reexecuted: run.reexecuted,
+          balanceShifted: run.sealed.report.balanceShifted,
           rejected: run.rejected,
           prediction: run.prediction,
           wallMs: Math.round(run.wallMs),

@@ -33,6 +33,8 @@ export interface BlockReport {
   rejected: number
   shards: number
   reexecuted: number
+  /** Transactions with stale reads settled without running again (only balances moved, no code ran). */
+  balanceShifted: number
   gasUsed: bigint
   prediction: PredictionReport
   /** Milliseconds per stage (sequencer's, workers' slowest, coordinator's). */
@@ -142,6 +144,7 @@ export function assembleBlock(input: AssembleInput): SealJournal {
     rejected: settled.rejections.length,
     shards: meta.shardParts.length,
     reexecuted: settled.reexecuted,
+    balanceShifted: settled.balanceShifted,
     gasUsed: settled.gasUsed,
     prediction: settled.prediction,
     timings: {

@@ -4,7 +4,8 @@
  * value it observed: where an in-block write decides the key, the values must be equal;
  * otherwise the observation must be of block-start state. A transaction with a stale read is
  * executed again on the running view - the only serial execution, proportional to
- * mispredictions. A transaction that execution refuses is rejected at its position with the
+ * mispredictions - unless it ran no code and only balances it read have moved, which carry over
+ * (`balance-shift.ts`). A transaction that execution refuses is rejected at its position with the
  * serial reason. Each included transaction's fee is credited to the beneficiary in order; the
  * system operations run before the first transaction and after the last.
  *
@@ -22,6 +23,7 @@ import { BlockView, type StateLoader } from '../state/view.ts'
 import { BodyParts } from '../store/seal-journal.ts'
 import { OrderedListTrie } from '../trie/mpt.ts'
 import { lookupFromHashes } from '../worker/shard-worker.ts'
+import { shiftBalances } from './balance-shift.ts'
 import { receiptRlp } from './receipt-rlp.ts'
 import { applyBlockEnd, applyBlockStart } from './system.ts'
 
@@ -75,6 +77,8 @@ export interface SettledBlock {
   gasUsed: bigint
   blobGasUsed: bigint
   reexecuted: number
+  /** Transactions with stale reads settled without running again: balances moved, no code ran (`shiftBalances`). */
+  balanceShifted: number
   reexecuteMs: number
   /** Store reads of single keys the re-executions made (block-start state neither the coordinator nor the transaction's worker had read). */
   reexecuteLoads: number
@@ -175,6 +179,7 @@ export class Settlement {
       gasUsed: 0n,
       blobGasUsed: 0n,
       reexecuted: 0,
+      balanceShifted: 0,
       reexecuteMs: 0,
       reexecuteLoads: 0,
       prediction: { txsFullyPredicted: 0, keysPredicted: 0, keysActual: 0 },
@@ -236,21 +241,27 @@ export class Settlement {
       let exec = result.exec
       if (exec.access.reads.has(this.coinbase) || exec.access.writes.has(this.coinbase)) await this.payFees()
       if (!readsStillValid(exec.access.reads, this.view, this.blockStart)) {
-        const t = performance.now()
-        await this.payFees()
-        // The executor serves one view at a time: point it at this block's before re-executing.
-        if (!executorPointed) {
-          await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
-          executorPointed = true
+        const shifted = shiftBalances(exec, plannedTx, this.view, this.blockStart)
+        if (shifted !== undefined) {
+          exec = shifted
+          this.out.balanceShifted++
+        } else {
+          const t = performance.now()
+          await this.payFees()
+          // The executor serves one view at a time: point it at this block's before re-executing.
+          if (!executorPointed) {
+            await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
+            executorPointed = true
+          }
+          // What the worker read of block-start state is block-start state: seeded, so that the
+          // transaction's second run loads only what its first did not read (one store read each).
+          seedBlockStartReads(this.view, exec.access.reads, this.blockStart)
+          const loadsBefore = this.view.stats.missLoads
+          exec = await this.executor.execute(runnableTx(plannedTx.raw, this.txCommon, plannedTx.sender, plannedTx.senderPubKey))
+          this.out.reexecuteLoads += this.view.stats.missLoads - loadsBefore
+          this.out.reexecuteMs += performance.now() - t
+          this.out.reexecuted++
         }
-        // What the worker read of block-start state is block-start state: seeded, so that the
-        // transaction's second run loads only what its first did not read (one store read each).
-        seedBlockStartReads(this.view, exec.access.reads, this.blockStart)
-        const loadsBefore = this.view.stats.missLoads
-        exec = await this.executor.execute(runnableTx(plannedTx.raw, this.txCommon, plannedTx.sender, plannedTx.senderPubKey))
-        this.out.reexecuteLoads += this.view.stats.missLoads - loadsBefore
-        this.out.reexecuteMs += performance.now() - t
-        this.out.reexecuted++
       }
       await this.settleTx(i, plannedTx, exec)
     }

@@ -60,6 +60,7 @@ describe('parevm replay', () => {
     // Each thread held the block's pre-state and ran its shard on it.
     expect(line.timings.workerHeldShards).toBe(2)
     expect(line.holdMs).toBeGreaterThanOrEqual(0)
+    expect(line).toHaveProperty('balanceShifted')
   })
 
   it('exits 1 on a block whose header does not match, and says whether the reference agrees', async () => {
