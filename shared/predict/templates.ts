@@ -103,16 +103,27 @@ export function selectorOf(data: Uint8Array): string {
   return data.length >= 4 ? toHex(data.subarray(0, 4)) : ''
 }
 
-/** Candidate sources for a 32-byte word: caller, the contract, each argument word. */
+/**
+ * Candidate sources for a 32-byte word: caller, the contract, each argument word, each distinct
+ * word once (the first source that has it). A repeated word (a zero argument, the caller passed
+ * as an argument) would hash to slots an earlier candidate already explains, and the first
+ * candidate wins: dropping it changes no explanation and saves its hashes.
+ */
 function wordCandidates(call: CallShape): { source: Source; word: Uint8Array }[] {
-  const out: { source: Source; word: Uint8Array }[] = [
-    { source: { k: 'caller' }, word: pad32(call.caller) },
-    { source: { k: 'self' }, word: pad32(call.to) },
-  ]
+  const out: { source: Source; word: Uint8Array }[] = []
+  const seen = new Set<string>()
+  const add = (source: Source, word: Uint8Array): void => {
+    const hex = toHex(word)
+    if (seen.has(hex)) return
+    seen.add(hex)
+    out.push({ source, word })
+  }
+  add({ k: 'caller' }, pad32(call.caller))
+  add({ k: 'self' }, pad32(call.to))
   for (let i = 0; i < MAX_ARGS; i++) {
     const word = argWord(call.data, i)
     if (word === undefined) break
-    out.push({ source: { k: 'arg', i }, word })
+    add({ k: 'arg', i }, word)
   }
   return out
 }
