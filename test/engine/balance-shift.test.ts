@@ -7,29 +7,17 @@
 import { KECCAK256_NULL } from '@ethereumjs/util'
 import { describe, expect, it } from 'vitest'
 
-import { genesisHead, initializeChain } from '../../shared/cluster/bootstrap.ts'
-import { createChainCommon } from '../../shared/chain/common.ts'
-import { nextBlockEnv } from '../../shared/chain/next-block.ts'
 import { shiftBalances } from '../../shared/coordinator/balance-shift.ts'
-import { Coordinator } from '../../shared/coordinator/coordinator.ts'
-import { sharedTxCommon } from '../../shared/exec/common-for.ts'
 import { fromHex } from '../../shared/hex.ts'
-import { decodeRawTx, type DecodedTx } from '../../shared/intake/decode.ts'
-import { MemoryKeyValueStore } from '../../shared/ports/memory/memory-kv-store.ts'
-import { MemoryQueue } from '../../shared/ports/memory/memory-queue.ts'
-import { TemplateRegistry } from '../../shared/predict/templates.ts'
-import { planOrderedBlock } from '../../shared/sequencer/sequencer.ts'
 import { makeVersion, txVersion, type StateKey } from '../../shared/state/keys.ts'
 import { accountFields, accountRlp } from '../../shared/state/values.ts'
 import { BlockView } from '../../shared/state/view.ts'
-import { Records } from '../../shared/store/records.ts'
 import { SequentialVerifier } from '../../shared/verify/sequential.ts'
-import { ShardWorker } from '../../shared/worker/shard-worker.ts'
 import { addressOf, signTx, testGenesis } from '../helpers/chain.ts'
+import { sealByHand } from '../helpers/hand-block.ts'
 
 import type { TxExecution } from '../../shared/exec/executor.ts'
 import type { PlannedTx } from '../../shared/pipeline/codec.ts'
-import type { Clock } from '../../shared/ports/clock.ts'
 import type { VersionedValue } from '../../shared/state/values.ts'
 
 const BLOCK = 5n
@@ -115,7 +103,6 @@ describe('shiftBalances', () => {
   })
 })
 
-const fixedClock: Clock = { now: () => 1_700_000_000_000, sleep: async () => {} }
 const SHARDS = 3
 // COINBASE BALANCE PUSH1 0 SSTORE STOP: code that reads the beneficiary's balance.
 const READER = `0x${'be'.repeat(20)}`
@@ -123,13 +110,7 @@ const READER_CODE = '0x4131600055' + '00'
 
 describe('a beneficiary paying out while other shards pay it fees', () => {
   it('settles its transfers without running them again, and the block is what sequential execution gives', async () => {
-    const genesis = testGenesis({ accounts: 12, extraAlloc: { [READER]: { balance: '0x0', code: READER_CODE } } })
-    const kv = new MemoryKeyValueStore()
-    await initializeChain(kv, genesis)
-    const head = genesisHead(genesis)
-    const common = createChainCommon(genesis.chainId, genesis.hardfork)
-    // Account 0 is the beneficiary: every fee of the block goes to it.
-    const env = nextBlockEnv(head, common, { coinbase: addressOf(0), blockTimeSec: 12 })
+    const genesis = () => testGenesis({ accounts: 12, extraAlloc: { [READER]: { balance: '0x0', code: READER_CODE } } })
     const raws: string[] = []
     let payout = 0
     for (let i = 1; i <= 10; i++) {
@@ -140,32 +121,16 @@ describe('a beneficiary paying out while other shards pay it fees', () => {
     raws.push(signTx({ from: 0, nonce: payout++, to: READER, gasLimit: 100_000n }))
     raws.push(signTx({ from: 11, nonce: 0, to: addressOf(0), value: 7n }))
     raws.push(signTx({ from: 0, nonce: payout++, to: addressOf(99), value: 1n }))
-    const txCommon = sharedTxCommon(common)
-    const txs: DecodedTx[] = raws.map((raw) => {
-      const d = decodeRawTx(raw, { common: txCommon, blockGasLimit: BigInt(env.gasLimit) })
-      if (!d.ok) throw new Error(d.rejection.reason)
-      return d.tx
-    })
-    const shardQueue = new MemoryQueue({ name: 'shards' })
-    const doneQueue = new MemoryQueue({ name: 'done' })
-    await planOrderedBlock({ records: new Records(kv), shardQueue, clock: fixedClock, templates: new TemplateRegistry() }, { chain: genesis.chain, env, txs, head, shardCount: SHARDS })
-    const worker = new ShardWorker({ kv, shardQueue, doneQueue })
-    for (const message of await shardQueue.receive({ maxMessages: 10, waitMs: 0 })) await worker.handle(message)
-    const coordinator = new Coordinator({ kv, templates: new TemplateRegistry(), trie: genesis.trie, clock: fixedClock })
-    let sealed
-    for (const message of await doneQueue.receive({ maxMessages: 10, waitMs: 0 })) {
-      const outcome = await coordinator.handleDone(message)
-      if (outcome.kind === 'sealed') sealed = outcome.sealed
-    }
-    expect(sealed).toBeDefined()
-    expect(sealed!.report.shards).toBeGreaterThan(1)
-    expect(sealed!.report.included).toBe(raws.length)
+    // Account 0 is the beneficiary: every fee of the block goes to it.
+    const sealed = await sealByHand(genesis(), () => raws, { shardCount: SHARDS, workers: 'one for all shards', coinbase: addressOf(0) })
+    expect(sealed.report.shards).toBeGreaterThan(1)
+    expect(sealed.report.included).toBe(raws.length)
     // The payouts after the first fee of another shard saw a stale beneficiary balance.
-    expect(sealed!.report.balanceShifted).toBeGreaterThanOrEqual(5)
+    expect(sealed.report.balanceShifted).toBeGreaterThanOrEqual(5)
     // The call to READER ran again: code ran, and it read the balance.
-    expect(sealed!.report.reexecuted).toBeGreaterThanOrEqual(1)
-    const verifier = await SequentialVerifier.fromGenesis(testGenesis({ accounts: 12, extraAlloc: { [READER]: { balance: '0x0', code: READER_CODE } } }))
-    const verdict = await verifier.verify(sealed!)
+    expect(sealed.report.reexecuted).toBeGreaterThanOrEqual(1)
+    const verifier = await SequentialVerifier.fromGenesis(genesis())
+    const verdict = await verifier.verify(sealed)
     expect(verdict.difference).toBeUndefined()
     expect(verdict.ok).toBe(true)
   })

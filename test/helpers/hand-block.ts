@@ -32,6 +32,8 @@ export interface HandBlockOptions {
   expectShards?: number
   /** One worker for every shard (in order), or a fresh worker per shard. */
   workers: 'one for all shards' | 'one per shard'
+  /** The block's beneficiary (default COINBASE, an address without a key). */
+  coinbase?: string
 }
 
 /** Seal one block of the transactions `sign` makes (raw, 0x-hex) on `genesis`. */
@@ -40,7 +42,7 @@ export async function sealByHand(genesis: GenesisState, sign: (txCommon: Common)
   await initializeChain(kv, genesis)
   const head = genesisHead(genesis)
   const common = createChainCommon(genesis.chainId, genesis.hardfork)
-  const env = nextBlockEnv(head, common, { coinbase: COINBASE, blockTimeSec: 12 })
+  const env = nextBlockEnv(head, common, { coinbase: o.coinbase ?? COINBASE, blockTimeSec: 12 })
   const txCommon = sharedTxCommon(common)
   const txs: DecodedTx[] = sign(txCommon).map((raw) => {
     const d = decodeRawTx(raw, { common: txCommon, blockGasLimit: BigInt(env.gasLimit) })
