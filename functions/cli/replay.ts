@@ -192,7 +192,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (!o.json) {
     process.stdout.write(
       `\n${summary.matched} of ${summary.blocks} blocks match receiptsRoot, gasUsed and logsBloom` +
-        ` (${fmt(summary.txs)} transactions, ${fmt(summary.reexecuted)} re-executed by the coordinator, ${fmt(summary.wallMs / 1000, 1)} s)\n`,
+        ` (${fmt(summary.txs)} transactions, ${fmt(summary.reexecuted)} re-executed by the coordinator, ${fmt(summary.balanceShifted)} balance-shifted, ${fmt(summary.wallMs / 1000, 1)} s)\n`,
     )
     for (const f of summary.failed) process.stdout.write(`  failed: ${f.number ?? f.dir}${f.error !== undefined ? ` (${f.error.name})` : ''}\n`)
   }

@@ -36,6 +36,8 @@ export interface ReplaySummary {
   failed: ReplayBlockResult[]
   txs: number
   reexecuted: number
+  /** Stale transactions settled with their balances shifted instead (shared/coordinator/balance-shift.ts). */
+  balanceShifted: number
   wallMs: number
 }
 
@@ -73,7 +75,7 @@ function blockNumberOf(dir: string): number {
 
 export async function replayFolders(dirs: readonly string[], options: ReplayFoldersOptions): Promise<ReplaySummary> {
   const start = performance.now()
-  const summary: ReplaySummary = { blocks: 0, matched: 0, failed: [], txs: 0, reexecuted: 0, wallMs: 0 }
+  const summary: ReplaySummary = { blocks: 0, matched: 0, failed: [], txs: 0, reexecuted: 0, balanceShifted: 0, wallMs: 0 }
   let cluster: ReplayCluster | undefined
   try {
     for (const dir of dirs) {
@@ -87,6 +89,7 @@ export async function replayFolders(dirs: readonly string[], options: ReplayFold
         result.ok = run.comparison.ok && run.rejected === 0
         summary.txs += run.txs
         summary.reexecuted += run.reexecuted
+        summary.balanceShifted += run.sealed.report.balanceShifted
         if (!result.ok || options.reference === true) {
           const reference = await runReference(fixture)
           result.reference = reference

@@ -49,6 +49,7 @@ describe('parevm replay', () => {
     expect(r.stdout).toMatch(/block 9068998 .* MATCH/)
     expect(r.stdout).toMatch(/block 19933122 .*cancun.* 45 txs .* MATCH/)
     expect(r.stdout).toContain('2 of 2 blocks match receiptsRoot, gasUsed and logsBloom')
+    expect(r.stdout).toMatch(/\d+ re-executed by the coordinator, \d+ balance-shifted, /)
   })
 
   it('runs the workers as threads and prints JSON lines', async () => {
