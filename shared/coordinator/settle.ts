@@ -140,6 +140,8 @@ export class Settlement {
   private ended = false
   private readonly out: SettledBlock
   private receiptGas = 0n
+  /** Whether the executor points at this block's view in the current `advance` call. */
+  private executorPointed = false
   /**
    * Beneficiary fees settled but not credited in the view yet, and the version of the last
    * transaction that paid one: credited at once (`payFees`) before anything reads the
@@ -228,7 +230,9 @@ export class Settlement {
   }
 
   private async advanceFrom(inputs: BlockInputs): Promise<void> {
-    let executorPointed = false
+    // The executor serves one view at a time: pointed at this block's before the first
+    // re-execution of each call (between calls it may have served another block).
+    this.executorPointed = false
     const { planned, staged } = inputs
     for (; this.next < planned.length; this.next++) {
       const i = this.next
@@ -242,29 +246,30 @@ export class Settlement {
       if (exec.access.reads.has(this.coinbase) || exec.access.writes.has(this.coinbase)) await this.payFees()
       if (!readsStillValid(exec.access.reads, this.view, this.blockStart)) {
         const shifted = shiftBalances(exec, plannedTx, this.view, this.blockStart)
-        if (shifted !== undefined) {
-          exec = shifted
-          this.out.balanceShifted++
-        } else {
-          const t = performance.now()
-          await this.payFees()
-          // The executor serves one view at a time: point it at this block's before re-executing.
-          if (!executorPointed) {
-            await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
-            executorPointed = true
-          }
-          // What the worker read of block-start state is block-start state: seeded, so that the
-          // transaction's second run loads only what its first did not read (one store read each).
-          seedBlockStartReads(this.view, exec.access.reads, this.blockStart)
-          const loadsBefore = this.view.stats.missLoads
-          exec = await this.executor.execute(runnableTx(plannedTx.raw, this.txCommon, plannedTx.sender, plannedTx.senderPubKey))
-          this.out.reexecuteLoads += this.view.stats.missLoads - loadsBefore
-          this.out.reexecuteMs += performance.now() - t
-          this.out.reexecuted++
-        }
+        if (shifted !== undefined) this.out.balanceShifted++
+        exec = shifted ?? (await this.reexecute(plannedTx, exec))
       }
       await this.settleTx(i, plannedTx, exec)
     }
+  }
+
+  /** Run a transaction with a stale read again, on the running view. */
+  private async reexecute(plannedTx: PlannedTx, first: TxExecution): Promise<TxExecution> {
+    const t = performance.now()
+    await this.payFees()
+    if (!this.executorPointed) {
+      await this.executor.beginBlock(this.meta.env, this.view, lookupFromHashes(this.meta.blockHashes))
+      this.executorPointed = true
+    }
+    // What the worker read of block-start state is block-start state: seeded, so that the
+    // transaction's second run loads only what its first did not read (one store read each).
+    seedBlockStartReads(this.view, first.access.reads, this.blockStart)
+    const loadsBefore = this.view.stats.missLoads
+    const exec = await this.executor.execute(runnableTx(plannedTx.raw, this.txCommon, plannedTx.sender, plannedTx.senderPubKey))
+    this.out.reexecuteLoads += this.view.stats.missLoads - loadsBefore
+    this.out.reexecuteMs += performance.now() - t
+    this.out.reexecuted++
+    return exec
   }
 
   /** The block's closing system operations (withdrawals, rewards), after its last transaction. */
