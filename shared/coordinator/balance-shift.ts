@@ -22,23 +22,22 @@
 import { KECCAK256_NULL } from '@ethereumjs/util'
 
 import { bytesEqual, toHex } from '../hex.ts'
-import { ACCOUNT_KEY_LENGTH, type StateKey, type Version } from '../state/keys.ts'
+import { ACCOUNT_KEY_LENGTH } from '../state/keys.ts'
 import { accountFields, accountRlp, type AccountFieldsTuple } from '../state/values.ts'
 
 import type { TxExecution } from '../exec/executor.ts'
 import type { PlannedTx } from '../pipeline/codec.ts'
-import type { BlockView } from '../state/view.ts'
-import type { VersionedValue } from '../state/values.ts'
+import type { StaleRead } from './settle.ts'
 
 /** EIP-7702 set-code transactions write code before the call: never shifted. */
 const SET_CODE_TX_TYPE = 4
 
 /**
  * `exec` moved onto the running view, or undefined when the transaction must run again: it
- * ran no code, and every stale read is an existing, non-empty account whose nonce, storage root
- * and code hash are unchanged (the sender's balance no lower than it read).
+ * ran no code, and every one of its `stale` reads is an existing, non-empty account whose nonce,
+ * storage root and code hash are unchanged (the sender's balance no lower than it read).
  */
-export function shiftBalances(exec: TxExecution, planned: PlannedTx, view: BlockView, blockStart: Version): TxExecution | undefined {
+export function shiftBalances(exec: TxExecution, planned: PlannedTx, stale: readonly StaleRead[]): TxExecution | undefined {
   const to = planned.fields.to
   if (!exec.valid || to === undefined || planned.fields.type === SET_CODE_TX_TYPE) return undefined
   const { reads, writes } = exec.access
@@ -49,30 +48,21 @@ export function shiftBalances(exec: TxExecution, planned: PlannedTx, view: Block
   if (recipient.value !== null && !bytesEqual(accountFields(recipient.value)[3], KECCAK256_NULL)) return undefined
 
   const sender = toHex(planned.sender)
-  let shifted: Map<StateKey, VersionedValue> | undefined
-  for (const [key, seen] of reads) {
-    const now = view.getInBlock(key)
-    if (now !== undefined ? bytesEqual(now.value, seen.value) : seen.version < blockStart) continue
-    // A stale read: only an account whose balance alone moved can be carried over.
+  const newReads = new Map(reads)
+  const newWrites = new Map(writes)
+  for (const { key, seen, now } of stale) {
+    // Only an account whose balance alone moved can be carried over.
     if (key.length !== ACCOUNT_KEY_LENGTH || now === undefined || now.value === null || seen.value === null) return undefined
     const was = accountFields(seen.value)
     const is = accountFields(now.value)
     if (!sameButBalance(was, is) || isEmpty(was) || isEmpty(is)) return undefined
     if (key === sender && is[1] < was[1]) return undefined
-    ;(shifted ??= new Map()).set(key, now)
-  }
-  if (shifted === undefined) return exec
-
-  const newReads = new Map(reads)
-  const newWrites = new Map(writes)
-  for (const [key, now] of shifted) {
-    const delta = accountFields(now.value!)[1] - accountFields(reads.get(key)!.value!)[1]
     newReads.set(key, now)
-    if (!writes.has(key)) continue
-    const written = writes.get(key)!
+    const written = writes.get(key)
+    if (written === undefined) continue
     if (written === null) return undefined
     const w = accountFields(written)
-    const balance = w[1] + delta
+    const balance = w[1] + (is[1] - was[1])
     if (balance < 0n) return undefined
     const value = accountRlp(w[0], balance, w[2], w[3])
     if (isEmpty(accountFields(value))) return undefined

@@ -92,20 +92,27 @@ const YIELD_EVERY = 32
 /** The all-zero bloom of a receipt without logs, as a receipt record writes it. */
 const ZERO_BLOOM_HEX = to0x(new Uint8Array(256))
 
+/** A read that is no longer what the running view holds, and what decides the key now (no in-block write: undefined). */
+export interface StaleRead {
+  key: StateKey
+  seen: VersionedValue
+  now: VersionedValue | undefined
+}
+
 /**
- * Is every read of this result still what it observed? `blockStart` is the block's first
- * version: a version below it is block-start state.
+ * The reads of a result that are no longer what they observed, or undefined when every one
+ * still is: where an in-block write decides the key, its value must equal the observation;
+ * otherwise the observation must be of block-start state (a version below `blockStart`, the
+ * block's first).
  */
-export function readsStillValid(reads: Map<StateKey, VersionedValue>, view: BlockView, blockStart: Version): boolean {
+export function staleReads(reads: Map<StateKey, VersionedValue>, view: BlockView, blockStart: Version): StaleRead[] | undefined {
+  let stale: StaleRead[] | undefined
   for (const [key, seen] of reads) {
     const now = view.getInBlock(key)
-    if (now !== undefined) {
-      if (!bytesEqual(now.value, seen.value)) return false
-    } else if (seen.version >= blockStart) {
-      return false
-    }
+    if (now !== undefined ? bytesEqual(now.value, seen.value) : seen.version < blockStart) continue
+    ;(stale ??= []).push({ key, seen, now })
   }
-  return true
+  return stale
 }
 
 /**
@@ -244,8 +251,9 @@ export class Settlement {
       if (i % YIELD_EVERY === YIELD_EVERY - 1) await nextTurn()
       let exec = result.exec
       if (exec.access.reads.has(this.coinbase) || exec.access.writes.has(this.coinbase)) await this.payFees()
-      if (!readsStillValid(exec.access.reads, this.view, this.blockStart)) {
-        const shifted = shiftBalances(exec, plannedTx, this.view, this.blockStart)
+      const stale = staleReads(exec.access.reads, this.view, this.blockStart)
+      if (stale !== undefined) {
+        const shifted = shiftBalances(exec, plannedTx, stale)
         if (shifted !== undefined) this.out.balanceShifted++
         exec = shifted ?? (await this.reexecute(plannedTx, exec))
       }

@@ -8,6 +8,7 @@ import { KECCAK256_NULL } from '@ethereumjs/util'
 import { describe, expect, it } from 'vitest'
 
 import { shiftBalances } from '../../shared/coordinator/balance-shift.ts'
+import { staleReads } from '../../shared/coordinator/settle.ts'
 import { fromHex } from '../../shared/hex.ts'
 import { makeVersion, txVersion, type StateKey } from '../../shared/state/keys.ts'
 import { accountFields, accountRlp } from '../../shared/state/values.ts'
@@ -65,13 +66,20 @@ function transfer(o: { type?: number; to?: string | null; valid?: boolean; recip
   return { exec, planned }
 }
 
+/** As the settlement calls it: with the reads `view` makes stale (every case here has some). */
+function shiftOn(exec: TxExecution, planned: PlannedTx, view: BlockView): TxExecution | undefined {
+  const stale = staleReads(exec.access.reads, view, BLOCK_START)
+  if (stale === undefined) throw new Error('the case has no stale read')
+  return shiftBalances(exec, planned, stale)
+}
+
 const balanceOf = (value: Uint8Array | null | undefined): bigint => accountFields(value!)[1]
 
 describe('shiftBalances', () => {
   it('moves the written balances by what moved under the transaction, and reads what is there now', () => {
     const { exec, planned } = transfer()
     const view = viewWith({ [SENDER]: eoa(4n, 1500n), [RECIPIENT]: eoa(0n, 45n) })
-    const shifted = shiftBalances(exec, planned, view, BLOCK_START)!
+    const shifted = shiftOn(exec, planned, view)!
     expect(balanceOf(shifted.access.writes.get(SENDER))).toBe(1390n)
     expect(balanceOf(shifted.access.writes.get(RECIPIENT))).toBe(55n)
     expect(accountFields(shifted.access.writes.get(SENDER)!)[0]).toBe(5n)
@@ -96,10 +104,10 @@ describe('shiftBalances', () => {
       ['the recipient did not exist', transfer({ recipient: null }), viewWith({ ...moved, [RECIPIENT]: eoa(0n, 5n) })],
       ['the recipient is gone', transfer(), viewWith({ ...moved, [RECIPIENT]: null })],
     ]
-    for (const [what, { exec, planned }, view] of refused) expect(shiftBalances(exec, planned, view, BLOCK_START), what).toBeUndefined()
+    for (const [what, { exec, planned }, view] of refused) expect(shiftOn(exec, planned, view), what).toBeUndefined()
     // A read of an in-block version that no in-block write stands for now (not a balance move).
     const { exec, planned } = transfer({ extraReads: [['cc'.repeat(20), at(eoa(1n, 1n), txVersion(BLOCK, 0))]] })
-    expect(shiftBalances(exec, planned, viewWith(moved), BLOCK_START)).toBeUndefined()
+    expect(shiftOn(exec, planned, viewWith(moved))).toBeUndefined()
   })
 })
 
